@@ -1,0 +1,133 @@
+"""Checkpoints: safetensors weights + a JSON config; never pickle.
+
+A checkpoint is a folder holding `model.safetensors` and `config.json`
+(`--model` also accepts the path of either file). The config says which kind
+of model it is, its dimensions, labels or vocabulary and feature settings, so
+a checkpoint is self-describing. Loading validates everything and raises
+`CheckpointError` with one clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from audio_rnn.errors import CheckpointError
+
+FORMAT = "audio_rnn"
+VERSION = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"
+
+
+def pretrained_path(name: str) -> Path:
+    """Folder of a shipped default model (`kws`, `abc`, ...)."""
+    return PRETRAINED / name
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """Checkpoint folder for a path to the folder, its weights or its config."""
+    p = Path(path).expanduser()
+    if p.is_file() and p.name in (WEIGHTS, CONFIG):
+        p = p.parent
+    elif p.is_file() and p.suffix == ".safetensors":
+        return p  # a bare weights file whose config sits beside it as <stem>.json
+    if not p.exists():
+        raise CheckpointError(f"model not found: {path}")
+    if not p.is_dir():
+        raise CheckpointError(f"not a model folder or .safetensors file: {path}")
+    return p
+
+
+def _files(folder: Path) -> tuple[Path, Path]:
+    if folder.suffix == ".safetensors":
+        return folder, folder.with_suffix(".json")
+    return folder / WEIGHTS, folder / CONFIG
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save(folder: str | os.PathLike, tensors: dict[str, Any], config: dict[str, Any]) -> Path:
+    """Save torch tensors (a state_dict) and a JSON-serialisable config; returns the folder."""
+    from safetensors.torch import save as st_save
+
+    folder = Path(folder)
+    cfg = {"format": FORMAT, "version": VERSION, **config}
+    if "kind" not in cfg:
+        raise ValueError("checkpoint config needs a 'kind'")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    _atomic_write(folder / WEIGHTS, st_save(tensors, metadata={"format": FORMAT, "kind": str(cfg["kind"])}))
+    _atomic_write(folder / CONFIG, (json.dumps(cfg, indent=2, sort_keys=False) + "\n").encode())
+    return folder
+
+
+def load_config(path: str | os.PathLike, kind: str | None = None) -> dict[str, Any]:
+    """Read and validate a checkpoint's JSON config (format, version, kind)."""
+    _, cfg_path = _files(resolve(path))
+    if not cfg_path.is_file():
+        raise CheckpointError(f"model config missing: {cfg_path}")
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"model config is not valid JSON: {cfg_path} ({exc})") from None
+    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+        raise CheckpointError(f"not an audio_rnn model config: {cfg_path}")
+    version = cfg.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise CheckpointError(
+            f"model config version {version!r} is newer than this audio_rnn understands ({VERSION}); upgrade audio_rnn"
+        )
+    if kind is not None and cfg.get("kind") != kind:
+        raise CheckpointError(f"expected a {kind!r} model but {cfg_path} holds a {cfg.get('kind')!r} model")
+    return cfg
+
+
+def load(path: str | os.PathLike, kind: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Load (tensors, config). Only safetensors is read; a pickle or truncated file is refused."""
+    from safetensors import SafetensorsError
+    from safetensors.torch import load as st_load
+
+    folder = resolve(path)
+    cfg = load_config(folder, kind)
+    weights, _ = _files(folder)
+    if not weights.is_file():
+        raise CheckpointError(f"model weights missing: {weights}")
+    data = weights.read_bytes()
+    try:
+        tensors = st_load(data)
+    except (SafetensorsError, ValueError, RuntimeError, OSError) as exc:
+        raise CheckpointError(f"model weights are not a valid safetensors file: {weights} ({exc})") from None
+    return tensors, cfg
+
+
+def load_state(module: Any, tensors: dict[str, Any], source: str = "model") -> None:
+    """Copy tensors into a torch module, with one clear error for missing, extra or mis-shaped weights."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    extra = sorted(set(tensors) - set(own))
+    if missing or extra:
+        raise CheckpointError(f"{source} weights do not match its config: missing {missing[:3]}, unexpected {extra[:3]}")
+    for k, v in own.items():
+        if tuple(v.shape) != tuple(tensors[k].shape):
+            raise CheckpointError(
+                f"{source} weight {k!r} has shape {tuple(tensors[k].shape)}, config implies {tuple(v.shape)}"
+            )
+    module.load_state_dict(tensors)

@@ -1,0 +1,178 @@
+"""Audio front-end, part 2: batched MFCC features as a torch module, configured by a dataclass.
+
+The features are band-limited (f_max <= 4 kHz by default) so that 8 kHz training
+speech and 16-48 kHz microphone audio look the same to the model. Frames are not
+centred: MFCC frame i is exactly `audio.frame(...)` frame i.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torchaudio
+from torch import nn
+
+from audio_rnn.audio import DEFAULT_SR, n_frames
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """MFCC settings; saved in every keyword checkpoint so inference matches training."""
+
+    sample_rate: int = DEFAULT_SR
+    n_mfcc: int = 20
+    n_mels: int = 40
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    f_min: float = 20.0
+    f_max: float = 4000.0
+    deltas: bool = False
+    normalize: bool = True  # per-utterance mean/variance normalisation
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.win_ms * self.sample_rate / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.hop_ms * self.sample_rate / 1000))
+
+    @property
+    def n_fft(self) -> int:
+        return 1 << (self.win_length - 1).bit_length()
+
+    @property
+    def dim(self) -> int:
+        """Feature values per frame."""
+        return self.n_mfcc * (3 if self.deltas else 1)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def n_frames(self, n_samples: int) -> int:
+        return n_frames(n_samples, self.win_length, self.hop_length)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            from audio_rnn.errors import CheckpointError
+
+            raise CheckpointError(f"unknown feature settings {sorted(unknown)} (model from a newer version?)")
+        return cls(**d)
+
+
+class MFCC(nn.Module):
+    """(batch, samples) waveforms -> (batch, frames, dim) MFCCs (+ deltas), normalised per utterance.
+
+    Padded batches pass `lengths` (samples per item) so padding does not enter
+    the statistics; `frame_lengths(lengths)` gives the valid frames per item.
+    """
+
+    def __init__(self, config: FeatureConfig = FeatureConfig()):
+        super().__init__()
+        c = config
+        if not 0 <= c.f_min < c.f_max <= c.sample_rate / 2:
+            raise ValueError(f"need 0 <= f_min < f_max <= sample_rate/2, got {c.f_min}, {c.f_max}")
+        self.config = c
+        self.mfcc = torchaudio.transforms.MFCC(
+            sample_rate=c.sample_rate,
+            n_mfcc=c.n_mfcc,
+            log_mels=True,
+            melkwargs=dict(n_fft=c.n_fft, win_length=c.win_length, hop_length=c.hop_length, f_min=c.f_min,
+                           f_max=c.f_max, n_mels=c.n_mels, center=False, power=2.0, norm="slaney",
+                           mel_scale="slaney"),
+        )
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        lengths = lengths.clamp(min=c.win_length)
+        return 1 + (lengths - c.win_length) // c.hop_length
+
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if wave.dim() == 1:
+            wave = wave[None]
+        c = self.config
+        if wave.shape[-1] < c.win_length:
+            wave = nn.functional.pad(wave, (0, c.win_length - wave.shape[-1]))
+        x = self.mfcc(wave)  # (B, n_mfcc, T); log_mels=True uses log(mel + 1e-6)
+        if c.deltas:
+            d1 = torchaudio.functional.compute_deltas(x)
+            x = torch.cat([x, d1, torchaudio.functional.compute_deltas(d1)], dim=1)
+        x = x.transpose(1, 2)  # (B, T, dim)
+        if c.normalize:
+            x = normalize(x, None if lengths is None else self.frame_lengths(lengths))
+        return x
+
+
+def normalize(x: torch.Tensor, frame_lengths: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
+    """Per-utterance, per-coefficient mean/variance normalisation over the valid frames."""
+    if frame_lengths is None:
+        mean = x.mean(dim=1, keepdim=True)
+        std = x.std(dim=1, keepdim=True, unbiased=False)
+        return (x - mean) / (std + eps)
+    t = torch.arange(x.shape[1], device=x.device)[None, :, None]
+    mask = (t < frame_lengths[:, None, None]).to(x.dtype)
+    n = mask.sum(dim=1, keepdim=True).clamp(min=1)
+    mean = (x * mask).sum(dim=1, keepdim=True) / n
+    var = (((x - mean) * mask) ** 2).sum(dim=1, keepdim=True) / n
+    return (x - mean) / (var.sqrt() + eps) * mask
+
+
+def pad_batch(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack 1-D float arrays into a zero-padded (B, N) tensor and their lengths."""
+    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
+    out = torch.zeros(len(waves), int(lengths.max()) if len(waves) else 0)
+    for i, w in enumerate(waves):
+        out[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+    return out, lengths
+
+
+def compute(signal: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """MFCC features of one signal as a (frames, dim) numpy array."""
+    with torch.no_grad():
+        return MFCC(config)(torch.from_numpy(np.asarray(signal, dtype=np.float32)))[0].numpy()
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def configure_features(p) -> None:
+    p.add_argument("files", nargs="+", help="audio files")
+    p.add_argument("--n-mfcc", type=int, default=FeatureConfig.n_mfcc)
+    p.add_argument("--deltas", action="store_true", help="append delta and delta-delta coefficients")
+    p.add_argument("--out", help="write a .npy per file into this folder")
+    p.add_argument("--json", action="store_true", help="one JSON summary per file")
+
+
+def run_features(args) -> int:
+    from pathlib import Path
+
+    from audio_rnn.audio import load_audio
+    from audio_rnn.errors import AudioError
+
+    cfg = FeatureConfig(n_mfcc=args.n_mfcc, deltas=args.deltas)
+    status = 0
+    for f in args.files:
+        try:
+            feats = compute(load_audio(f, sr=cfg.sample_rate), cfg)
+            row: dict[str, Any] = {"file": f, "frames": int(feats.shape[0]), "dim": int(feats.shape[1]),
+                                   "frame_rate": cfg.frame_rate}
+            if args.out:
+                out = Path(args.out) / (Path(f).stem + ".npy")
+                out.parent.mkdir(parents=True, exist_ok=True)
+                np.save(out, feats)
+                row["out"] = str(out)
+        except AudioError as exc:
+            row, status = {"file": f, "error": exc.one_line()}, 1
+        print(json.dumps(row) if args.json else "  ".join(f"{k}={v}" for k, v in row.items()))
+    return status
