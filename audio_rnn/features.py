@@ -1,7 +1,9 @@
 """Audio front-end, part 2: batched MFCC features as a torch module, configured by a dataclass.
 
-The features are band-limited (f_max <= 4 kHz by default) so that 8 kHz training
-speech and 16-48 kHz microphone audio look the same to the model. Frames are not
+The features are band-limited (f_max 3.8 kHz by default, under the anti-alias
+roll-off of 8 kHz audio) so that 8 kHz training speech and 16-48 kHz microphone
+audio look the same to the model, and the log floor is relative to each
+utterance's loudest bin so that level does not change them. Frames are not
 centred: MFCC frame i is exactly `audio.frame(...)` frame i.
 """
 
@@ -29,9 +31,10 @@ class FeatureConfig:
     win_ms: float = 25.0
     hop_ms: float = 10.0
     f_min: float = 20.0
-    f_max: float = 4000.0
+    f_max: float = 3800.0  # under 4 kHz: clear of the anti-alias roll-off of 8 kHz audio
     deltas: bool = False
     normalize: bool = True  # per-utterance mean/variance normalisation
+    floor_db: float = 80.0  # log floor below each utterance's loudest mel bin: makes features gain-invariant
 
     @property
     def win_length(self) -> int:
@@ -74,8 +77,10 @@ class FeatureConfig:
 class MFCC(nn.Module):
     """(batch, samples) waveforms -> (batch, frames, dim) MFCCs (+ deltas), normalised per utterance.
 
-    Padded batches pass `lengths` (samples per item) so padding does not enter
-    the statistics; `frame_lengths(lengths)` gives the valid frames per item.
+    Frame i is exactly `audio.frame(...)` frame i (Hann-windowed, zero-padded to
+    n_fft). Padded batches pass `lengths` (samples per item) so padding enters
+    neither the log floor, the deltas nor the statistics: each item's valid frames
+    equal what it gets alone; frames past `frame_lengths(lengths)` are zero.
     """
 
     def __init__(self, config: FeatureConfig = FeatureConfig()):
@@ -83,35 +88,68 @@ class MFCC(nn.Module):
         c = config
         if not 0 <= c.f_min < c.f_max <= c.sample_rate / 2:
             raise ValueError(f"need 0 <= f_min < f_max <= sample_rate/2, got {c.f_min}, {c.f_max}")
+        if c.floor_db <= 0:
+            raise ValueError(f"floor_db must be positive, got {c.floor_db}")
         self.config = c
-        self.mfcc = torchaudio.transforms.MFCC(
-            sample_rate=c.sample_rate,
-            n_mfcc=c.n_mfcc,
-            log_mels=True,
-            melkwargs=dict(n_fft=c.n_fft, win_length=c.win_length, hop_length=c.hop_length, f_min=c.f_min,
-                           f_max=c.f_max, n_mels=c.n_mels, center=False, power=2.0, norm="slaney",
-                           mel_scale="slaney"),
-        )
+        # constants, not weights: non-persistent so they never enter a model's checkpoint
+        self.register_buffer("window", torch.hann_window(c.win_length), persistent=False)
+        fb = torchaudio.functional.melscale_fbanks(c.n_fft // 2 + 1, c.f_min, c.f_max, c.n_mels, c.sample_rate,
+                                                   norm="slaney", mel_scale="slaney")
+        self.register_buffer("fb", fb, persistent=False)  # (freqs, mels)
+        self.register_buffer("dct", torchaudio.functional.create_dct(c.n_mfcc, c.n_mels, "ortho"), persistent=False)
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Valid frames per item for `lengths` samples: `audio.n_frames`, at least 1."""
         c = self.config
-        lengths = lengths.clamp(min=c.win_length)
-        return 1 + (lengths - c.win_length) // c.hop_length
+        return 1 + (lengths.clamp(min=c.win_length) - c.win_length) // c.hop_length
+
+    def log_mel(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N) -> (B, T, n_mels) log mel power with a floor `floor_db` below each item's loudest bin."""
+        c = self.config
+        if wave.shape[-1] < c.win_length:
+            wave = nn.functional.pad(wave, (0, c.win_length - wave.shape[-1]))
+        frames = wave.unfold(-1, c.win_length, c.hop_length) * self.window  # (B, T, win)
+        power = torch.fft.rfft(frames, n=c.n_fft).abs().square()
+        mel = power @ self.fb  # (B, T, n_mels)
+        valid = self._mask(mel, lengths)
+        ref = (mel * valid).amax(dim=(1, 2), keepdim=True)
+        floor = (ref * 10 ** (-c.floor_db / 10)).clamp(min=1e-30)
+        return torch.log(torch.maximum(mel, floor))
+
+    def _mask(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        if lengths is None:
+            return torch.ones(x.shape[0], x.shape[1], 1, dtype=x.dtype, device=x.device)
+        t = torch.arange(x.shape[1], device=x.device)[None, :, None]
+        return (t < self.frame_lengths(lengths.to(x.device))[:, None, None]).to(x.dtype)
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if wave.dim() == 1:
             wave = wave[None]
+        if wave.dim() != 2:
+            raise ValueError(f"expected (batch, samples) waveforms, got shape {tuple(wave.shape)}")
         c = self.config
-        if wave.shape[-1] < c.win_length:
-            wave = nn.functional.pad(wave, (0, c.win_length - wave.shape[-1]))
-        x = self.mfcc(wave)  # (B, n_mfcc, T); log_mels=True uses log(mel + 1e-6)
+        x = self.log_mel(wave, lengths) @ self.dct  # (B, T, n_mfcc)
         if c.deltas:
-            d1 = torchaudio.functional.compute_deltas(x)
-            x = torch.cat([x, d1, torchaudio.functional.compute_deltas(d1)], dim=1)
-        x = x.transpose(1, 2)  # (B, T, dim)
+            x = torch.cat([x, *_deltas(x, None if lengths is None else self.frame_lengths(lengths))], dim=2)
         if c.normalize:
-            x = normalize(x, None if lengths is None else self.frame_lengths(lengths))
+            return normalize(x, None if lengths is None else self.frame_lengths(lengths))
+        return x * self._mask(x, lengths)
+
+
+def _hold(x: torch.Tensor, frame_lengths: torch.Tensor | None) -> torch.Tensor:
+    """Replace each item's padding frames by its last valid frame, as the edge of an unpadded item looks."""
+    if frame_lengths is None:
         return x
+    t = torch.arange(x.shape[1], device=x.device)[None, :]
+    idx = torch.minimum(t, (frame_lengths.to(x.device) - 1).clamp(min=0)[:, None])
+    return x.gather(1, idx[:, :, None].expand(-1, -1, x.shape[2]))
+
+
+def _deltas(x: torch.Tensor, frame_lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and second time derivatives of (B, T, D), each item's edges replicated like an unpadded item's."""
+    d1 = torchaudio.functional.compute_deltas(_hold(x, frame_lengths).transpose(1, 2)).transpose(1, 2)
+    d2 = torchaudio.functional.compute_deltas(_hold(d1, frame_lengths).transpose(1, 2)).transpose(1, 2)
+    return d1, d2
 
 
 def normalize(x: torch.Tensor, frame_lengths: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
