@@ -102,7 +102,7 @@ def load_config(path: str | os.PathLike, kind: str | None = None) -> dict[str, A
 
 def load(path: str | os.PathLike, kind: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Load (tensors, config). Only safetensors is read; a pickle or truncated file is refused."""
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
     folder = resolve(path)
@@ -113,7 +113,7 @@ def load(path: str | os.PathLike, kind: str | None = None) -> tuple[dict[str, An
     data = weights.read_bytes()
     try:
         tensors = st_load(data)
-    except (SafetensorsError, ValueError, RuntimeError, OSError) as exc:
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
         raise CheckpointError(f"model weights are not a valid safetensors file: {weights} ({exc})") from None
     return tensors, cfg
 
