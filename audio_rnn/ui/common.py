@@ -1,0 +1,55 @@
+"""Shared app plumbing: per-session temp dir, cached decoding, and errors shown as one line."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import streamlit as st
+
+from audio_rnn.audio import DEFAULT_SR
+from audio_rnn.errors import AudioRnnError
+
+log = logging.getLogger("audio_rnn.ui")
+
+MAX_SECONDS = 600.0  # longest recording the app decodes (the CLI streams longer ones)
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
+
+
+def session_dir() -> Path:
+    """This browser session's private temp folder; removed when the session's state is dropped."""
+    holder = st.session_state.get("_tmpdir")
+    if holder is None or not Path(holder.name).is_dir():
+        holder = tempfile.TemporaryDirectory(prefix="audio_rnn_session_")
+        st.session_state["_tmpdir"] = holder
+    return Path(holder.name)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def decode(data: bytes, sr: int = DEFAULT_SR) -> np.ndarray:
+    """Decode uploaded bytes (never unpickled) to mono float32 at `sr`; cached by content."""
+    from audio_rnn.audio import load_audio
+
+    return load_audio(data, sr=sr, max_seconds=MAX_SECONDS)
+
+
+@contextlib.contextmanager
+def user_errors(what: str = "") -> Iterator[None]:
+    """Show a user error as one clear `st.error` line; unexpected errors too, never a traceback."""
+    try:
+        yield
+    except AudioRnnError as exc:
+        st.error(exc.one_line())
+    except (ValueError, OSError, RuntimeError) as exc:
+        log.exception("error in %s", what or "app")
+        st.error(f"{what + ': ' if what else ''}{type(exc).__name__}: {exc}")
+
+
+def unavailable(what: str, why: str) -> None:
+    """A calm placeholder for a part whose model or module has not shipped yet."""
+    st.info(f"{what} is not available yet: {why}")

@@ -1,0 +1,122 @@
+"""Page 1, Keywords: hear, see and classify a clip; spot words in longer recordings."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from audio_rnn.audio import DEFAULT_SR
+from audio_rnn.ui import models, plots
+from audio_rnn.ui.common import decode, unavailable, user_errors
+from audio_rnn.ui.inputs import audio_source
+
+LONG_SECONDS = 2.0  # recordings longer than this also go through the streaming spotter
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _frames_png(wave: np.ndarray, sr: int, region: tuple[float, float], win_ms: float, hop_ms: float) -> bytes:
+    from audio_rnn.audio import frame
+
+    f = frame(wave, win_ms, hop_ms, sr)
+    return plots.waveform_frames(wave, sr, region, f.starts, f.frame_len)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _overview_png(wave: np.ndarray, sr: int, region: tuple[float, float]) -> bytes:
+    return plots.waveform_overview(wave, sr, region)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _mfcc(wave: np.ndarray) -> tuple[np.ndarray, float]:
+    from audio_rnn.features import FeatureConfig, compute
+
+    cfg = FeatureConfig()
+    return compute(wave, cfg), cfg.frame_rate
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _mfcc_png(wave: np.ndarray) -> bytes:
+    feats, rate = _mfcc(wave)
+    return plots.heatmap(feats, rate, f"MFCC ({feats.shape[1]} coefficients x {feats.shape[0]} frames, normalised)",
+                         "coefficient", cmap="magma")
+
+
+def loudest_region(wave: np.ndarray, sr: int, width: float) -> tuple[float, float]:
+    """A `width`-second window centred on the loudest 10 ms of the clip: where the frames are worth seeing."""
+    dur = wave.size / sr
+    if dur <= width:
+        return 0.0, dur
+    hop = sr // 100
+    e = np.add.reduceat(np.square(wave[: wave.size // hop * hop]), np.arange(0, wave.size // hop * hop, hop))
+    centre = (int(np.argmax(e)) + 0.5) * hop / sr if e.size else dur / 2
+    t0 = min(max(0.0, centre - width / 2), dur - width)
+    return round(t0, 3), round(t0 + width, 3)
+
+
+def render() -> None:
+    """The Keywords page."""
+    st.header("Keywords")
+    st.caption("A recurrent network reads MFCC frames (25 ms every 10 ms) and names the word: "
+               "a digit, silence, or unknown.")
+    clip = audio_source("kw")
+    if clip is None:
+        st.info("Pick a sample, upload a file or record a word.")
+        return
+    with user_errors("audio"):
+        wave = decode(clip.data, DEFAULT_SR)
+        _show(clip.name, clip.data, wave)
+
+
+def _show(name: str, data: bytes, wave: np.ndarray) -> None:
+    sr = DEFAULT_SR
+    dur = wave.size / sr
+    st.audio(data)
+    st.caption(f"{name}: {dur:.2f} s at {sr} Hz after decoding (mono)")
+
+    rec, why = models.kws()
+    left, right = st.columns([2, 3])
+    with left:
+        st.subheader("Prediction")
+        if rec is None:
+            unavailable("The keyword model", why)
+        else:
+            res = models.classify(None, wave)
+            st.metric("Predicted keyword", res["label"], f"p = {res['score']:.2f}", delta_color="off")
+            labels = list(res["probs"])
+            st.image(plots.prob_bars(labels, [res["probs"][k] for k in labels]))
+    with right:
+        st.subheader("Running belief")
+        if rec is not None:
+            post, ends = models.posteriors(None, wave)
+            rate = rec.features.frame_rate
+            st.image(plots.curves(post, rate, rec.labels, "per-frame posteriors: the prediction if the clip ended here",
+                                  "probability"))
+    if dur > LONG_SECONDS:
+        _spotter(rec, wave, dur)
+
+    st.subheader("Waveform and frames")
+    width = st.select_slider("Zoom width (s)", options=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0], value=0.1, key="kw_zoom")
+    width = min(width, dur)
+    t0d, _ = loudest_region(wave, sr, width)
+    start = st.slider("Region start (s)", 0.0, max(0.0, round(dur - width, 3)), float(t0d), step=0.005,
+                      key=f"kw_start_{name}_{width}") if dur > width else 0.0
+    region = (start, start + width)
+    st.image(_overview_png(wave, sr, region))
+    st.image(_frames_png(wave, sr, region, 25.0, 10.0))
+    st.subheader("MFCC features")
+    st.image(_mfcc_png(wave))
+
+
+def _spotter(rec, wave: np.ndarray, dur: float) -> None:
+    st.subheader("Keyword spotting over time")
+    streaming, why = models.module("streaming")
+    if rec is None or streaming is None:
+        unavailable("The streaming spotter", why or "it needs the keyword model")
+        return
+    dets = models.detections(None, wave)
+    st.image(plots.timeline(dur, dets))
+    if dets:
+        st.table([{"keyword": d["label"], "start (s)": round(d["start"], 2), "end (s)": round(d["end"], 2),
+                   "score": round(d["score"], 3)} for d in dets])
+    else:
+        st.write("No keyword detected.")
