@@ -1,0 +1,166 @@
+"""Classify audio with a keyword checkpoint: a reusable `Recognizer` and the `classify` command.
+
+The recognizer loads a checkpoint once and classifies batches: every clip is
+decoded at the model's rate, fitted to the one-second training window (short
+clips centred, long ones cut to their loudest second), featurised and run
+through the network in one padded-free batch. `posteriors` gives the running
+per-frame belief over a whole recording for plots and streaming.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from audio_rnn import checkpoint
+from audio_rnn.errors import AudioError, AudioRnnError, CheckpointError
+from audio_rnn.features import MFCC, FeatureConfig
+from audio_rnn.models import KeywordRNN, KWSDims
+
+KIND = "kws"
+
+
+def default_model() -> Path:
+    """The shipped keyword model folder."""
+    return checkpoint.pretrained_path("kws")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One clip's prediction."""
+
+    label: str
+    score: float
+    probs: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "score": self.score, "probs": self.probs}
+
+
+def load_model(path: str | os.PathLike | None = None) -> tuple[KeywordRNN, dict[str, Any]]:
+    """(network in eval mode, config) from a `kws` checkpoint; default: the shipped model."""
+    tensors, cfg = checkpoint.load(path or default_model(), kind=KIND)
+    try:
+        dims = KWSDims.from_dict(cfg["model"])
+        labels = list(cfg["labels"])
+        FeatureConfig.from_dict(cfg["features"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"keyword model config is incomplete or invalid ({exc})") from None
+    if len(labels) != dims.n_classes:
+        raise CheckpointError(f"model has {dims.n_classes} outputs but its config lists {len(labels)} labels")
+    model = KeywordRNN(dims)
+    checkpoint.load_state(model, tensors, "keyword model")
+    return model.eval(), cfg
+
+
+class Recognizer:
+    """A loaded keyword model: classify waveforms or files in batches, or get per-frame posteriors."""
+
+    def __init__(self, model: str | os.PathLike | None = None, batch_size: int = 256):
+        self.path = Path(model) if model else default_model()
+        self.model, self.config = load_model(self.path)
+        self.labels: list[str] = list(self.config["labels"])
+        self.features = FeatureConfig.from_dict(self.config["features"])
+        self.mfcc = MFCC(self.features).eval()
+        self.sample_rate = self.features.sample_rate
+        self.window = int(round(float(self.config.get("window_seconds", 1.0)) * self.sample_rate))
+        self.batch_size = batch_size
+
+    def _results(self, logits: torch.Tensor) -> list[Result]:
+        probs = torch.softmax(logits, dim=-1).numpy()
+        out = []
+        for p in probs:
+            k = int(np.argmax(p))
+            out.append(Result(self.labels[k], round(float(p[k]), 6),
+                              {lab: round(float(v), 6) for lab, v in zip(self.labels, p)}))
+        return out
+
+    @torch.no_grad()
+    def logits(self, waves: Sequence[np.ndarray]) -> torch.Tensor:
+        """(N, C) logits for waveforms at `sample_rate`, each fitted to the training window."""
+        from audio_rnn.data import fit_window
+
+        chunks = []
+        for i in range(0, len(waves), self.batch_size):
+            batch = torch.from_numpy(np.stack([fit_window(w, self.window) for w in waves[i:i + self.batch_size]]))
+            chunks.append(self.model(self.mfcc(batch)))
+        return torch.cat(chunks) if chunks else torch.zeros(0, len(self.labels))
+
+    def classify_waves(self, waves: Sequence[np.ndarray]) -> list[Result]:
+        """Predictions for waveforms already at the model's sample rate (mono float32)."""
+        return self._results(self.logits(waves))
+
+    def load(self, source: Any) -> np.ndarray:
+        """Decode a path/bytes/file-like at the model's rate (raises `AudioError`)."""
+        from audio_rnn.audio import load_audio
+
+        return load_audio(source, sr=self.sample_rate, max_seconds=600.0)
+
+    def classify_files(self, files: Sequence[Any]) -> list[Result | AudioError]:
+        """One entry per input in order: a `Result`, or the `AudioError` that made the input unusable."""
+        decoded: list[np.ndarray | AudioError] = []
+        for f in files:
+            try:
+                decoded.append(self.load(f))
+            except AudioError as exc:
+                decoded.append(exc)
+            except Exception as exc:  # a decoder crash on odd input is still a per-file error
+                decoded.append(AudioError(f"{f}: cannot decode ({type(exc).__name__}: {exc})"))
+        good = [x for x in decoded if isinstance(x, np.ndarray)]
+        results = iter(self.classify_waves(good))
+        return [next(results) if isinstance(x, np.ndarray) else x for x in decoded]
+
+    @torch.no_grad()
+    def posteriors(self, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Running per-frame probabilities (T, C) over a whole recording, and frame end times (s).
+
+        Frame t's row is the prediction the model would give if the clip ended
+        at t; for a clip of one window it ends at the pooled prediction.
+        """
+        feats = self.mfcc(torch.from_numpy(np.asarray(wave, dtype=np.float32)))
+        logits, _ = self.model.frame_logits(feats)
+        c = self.features
+        ends = (np.arange(feats.shape[1]) * c.hop_length + c.win_length) / c.sample_rate
+        return torch.softmax(logits[0], dim=-1).numpy(), ends
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def configure_classify(p) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, mp3, m4a, webm, ...)")
+    p.add_argument("--model", help="keyword checkpoint folder or file (default: the shipped model)")
+    p.add_argument("--json", action="store_true", help="one JSON object per input, in input order")
+    p.add_argument("--top", type=int, default=3, help="alternatives shown in the table (default 3)")
+
+
+def run_classify(args) -> int:
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    rec = Recognizer(args.model)
+    results = rec.classify_files(args.files)
+    status = 0
+    if not args.json:
+        width = max(len(str(f)) for f in args.files)
+        print(f"{'file':<{width}}  {'label':<10} {'score':>6}  alternatives")
+    for f, r in zip(args.files, results):
+        if isinstance(r, AudioRnnError):
+            status = 1
+            if args.json:
+                print(json.dumps({"file": f, "error": r.one_line()}))
+            else:
+                print(f"{f:<{width}}  error: {r.one_line()}")
+            continue
+        if args.json:
+            print(json.dumps({"file": f, **r.to_dict()}))
+        else:
+            alts = sorted(r.probs.items(), key=lambda kv: -kv[1])[1:1 + max(0, args.top - 1)]
+            print(f"{f:<{width}}  {r.label:<10} {r.score:6.3f}  " + "  ".join(f"{k} {v:.3f}" for k, v in alts))
+    sys.stdout.flush()
+    return status

@@ -1,0 +1,315 @@
+"""Train the keyword recognizer: fresh augmentation every epoch, early stopping on unseen voices.
+
+Clips are decoded once. Every epoch each training clip gets a new random draw of
+the augmentation chain (speaker shift, placement in the 1 s window, room, noise,
+level), silence clips are drawn anew, and the batch of one-second windows is
+featurised in one go; the network then trains on the cached features with
+SpecAugment masks. Validation uses speakers/voices absent from training
+(held-out espeak-ng voices, Speech Commands' validation list, or a
+speaker-hashed split of a user folder) with one fixed augmentation draw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from audio_rnn import checkpoint
+from audio_rnn.augment import AugmentConfig, augment_speech, spec_augment
+from audio_rnn.data import LABELS, SILENCE, SR, UNKNOWN, WINDOW, Clip, silence_clip, silence_clips
+from audio_rnn.errors import DataError
+from audio_rnn.features import MFCC, FeatureConfig
+from audio_rnn.models import KeywordRNN, KWSDims
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and data-mixing settings; saved in the checkpoint as `training`."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    patience: int = 6
+    seed: int = 0
+    silence_fraction: float = 0.08  # share of each epoch that is freshly drawn silence/noise
+    unknown_ratio: float = 1.5  # `_unknown_` clips per epoch relative to the mean keyword class
+    label_smoothing: float = 0.05
+    spec_augment: bool = True
+    max_minutes: float | None = None  # stop early (keeping the best model) past this wall time
+
+
+def _as_window(x: np.ndarray, rng: np.random.Generator, aug: AugmentConfig | None) -> np.ndarray:
+    if aug is None:
+        from audio_rnn.data import fit_window
+
+        return fit_window(x)
+    return augment_speech(x, SR, WINDOW, rng, aug)
+
+
+def epoch_set(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Generator, tc: TrainConfig,
+              aug: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch's augmented windows (N, WINDOW) and label indices: keywords, capped unknowns, fresh silence."""
+    idx = {lab: i for i, lab in enumerate(labels)}
+    by_label: dict[str, list[int]] = {}
+    for i, c in enumerate(clips):
+        by_label.setdefault(c.label, []).append(i)
+    keyword_counts = [len(v) for k, v in by_label.items() if k not in (UNKNOWN, SILENCE)]
+    mean_kw = float(np.mean(keyword_counts)) if keyword_counts else 100.0
+    chosen: list[int] = []
+    for lab, members in by_label.items():
+        if lab == UNKNOWN and len(members) > tc.unknown_ratio * mean_kw:
+            members = list(rng.choice(members, int(tc.unknown_ratio * mean_kw), replace=False))
+        chosen.extend(members)
+    waves = [augment_speech(clips[i].wave, SR, WINDOW, rng, aug) if clips[i].label != SILENCE
+             else _silence_like(clips[i].wave, rng) for i in chosen]
+    ys = [idx[clips[i].label] for i in chosen]
+    if SILENCE in idx:
+        n_sil = int(round(len(chosen) * tc.silence_fraction / max(1e-6, 1 - tc.silence_fraction)))
+        waves += [silence_clip(rng) for _ in range(n_sil)]
+        ys += [idx[SILENCE]] * n_sil
+    return np.stack(waves).astype(np.float32), np.asarray(ys, dtype=np.int64)
+
+
+def _silence_like(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A recorded background clip in a window at a random level."""
+    from audio_rnn.augment import gain, random_place
+
+    return gain(random_place(x, WINDOW, rng), float(rng.uniform(-20, 6)))
+
+
+@torch.no_grad()
+def featurize(mfcc: MFCC, waves: np.ndarray, batch: int = 512) -> torch.Tensor:
+    """MFCC features (N, T, dim) of equal-length windows, in batches."""
+    return torch.cat([mfcc(torch.from_numpy(waves[i:i + batch])) for i in range(0, len(waves), batch)])
+
+
+def val_set(clips: Sequence[Clip], labels: Sequence[str], seed: int, n_silence: int = 150,
+            aug: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed validation windows: one augmentation draw per clip, plus silence clips."""
+    rng = np.random.default_rng(seed)
+    idx = {lab: i for i, lab in enumerate(labels)}
+    waves = [augment_speech(c.wave, SR, WINDOW, rng, aug) for c in clips]
+    ys = [idx[c.label] for c in clips]
+    if SILENCE in idx:
+        sil = silence_clips(n_silence, seed + 1, "val")
+        waves += [c.wave for c in sil]
+        ys += [idx[SILENCE]] * len(sil)
+    return np.stack(waves).astype(np.float32), np.asarray(ys, dtype=np.int64)
+
+
+@torch.no_grad()
+def accuracy(model: KeywordRNN, feats: torch.Tensor, ys: np.ndarray, batch: int = 512) -> float:
+    model.eval()
+    pred = torch.cat([model(feats[i:i + batch]).argmax(-1) for i in range(0, len(feats), batch)])
+    return float((pred.numpy() == ys).mean())
+
+
+def split_clips(clips: Sequence[Clip], seed: int) -> tuple[list[Clip], list[Clip], list[Clip]]:
+    """(train, val, test). Without any validation clip, whole speakers (~15%) of the training data are used."""
+    train = [c for c in clips if c.split == "train"]
+    val = [c for c in clips if c.split == "val"]
+    test = [c for c in clips if c.split == "test"]
+    if not val:
+        speakers = sorted({c.speaker for c in train})
+        rng = np.random.default_rng(seed)
+        if len(speakers) >= 3:
+            held = set(rng.choice(speakers, max(1, int(round(0.15 * len(speakers)))), replace=False))
+            val = [c for c in train if c.speaker in held]
+            train = [c for c in train if c.speaker not in held]
+        else:
+            order = rng.permutation(len(train))
+            k = max(1, len(train) // 7)
+            val = [train[i] for i in order[:k]]
+            train = [train[i] for i in order[k:]]
+            print("warning: no separate speakers for validation; using a random 15% of clips", file=sys.stderr)
+    if not train:
+        raise DataError("no training clips left after the validation split")
+    return train, val, test
+
+
+def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,
+          tc: TrainConfig = TrainConfig(), fc: FeatureConfig = FeatureConfig(), meta: dict[str, Any] | None = None,
+          progress: bool = True) -> tuple[KeywordRNN, dict[str, Any]]:
+    """Train on `clips`, save the best (validation) model to `out`; returns (model, config)."""
+    from tqdm import tqdm
+
+    labels = list(labels)
+    known = set(labels)
+    bad = sorted({c.label for c in clips} - known)
+    if bad:
+        raise DataError(f"clip labels {bad[:5]} are not model labels {labels}")
+    torch.manual_seed(tc.seed)
+    rng = np.random.default_rng(tc.seed)
+    train_clips, val_clips, _ = split_clips(clips, tc.seed)
+    mfcc = MFCC(fc).eval()
+    model_dims = KWSDims(**{"n_in": fc.dim, "n_classes": len(labels), **(dims or {})})
+    model = KeywordRNN(model_dims)
+    n_params = model.n_params()
+    print(f"model: {model_dims.cell} x{model_dims.layers} hidden {model_dims.hidden} "
+          f"{'bi' if model_dims.bidirectional else 'uni'}directional, pooling {model_dims.pooling}: "
+          f"{n_params:,} parameters", file=sys.stderr)
+    print(f"data: {len(train_clips)} training clips, {len(val_clips)} validation clips "
+          f"({len({c.speaker for c in val_clips})} validation speakers/voices)", file=sys.stderr)
+    vx, vy = val_set(val_clips, labels, tc.seed + 1000)
+    vfeats = featurize(mfcc, vx)
+    del vx
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
+    n_per_epoch = None
+    sched = None
+    best = (-1.0, 0, None)
+    history = []
+    t0 = time.perf_counter()
+    for epoch in range(1, tc.epochs + 1):
+        te = time.perf_counter()
+        x, y = epoch_set(train_clips, labels, rng, tc)
+        feats = featurize(mfcc, x)
+        del x
+        t_data = time.perf_counter() - te
+        if sched is None:
+            n_per_epoch = (len(y) + tc.batch_size - 1) // tc.batch_size
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * n_per_epoch + 10,
+                                                        pct_start=0.15)
+        model.train()
+        order = torch.from_numpy(rng.permutation(len(y)))
+        yt = torch.from_numpy(y)
+        total = 0.0
+        bar = tqdm(range(0, len(y), tc.batch_size), desc=f"epoch {epoch}/{tc.epochs}", disable=not progress,
+                   leave=False, unit="batch")
+        for i in bar:
+            b = order[i:i + tc.batch_size]
+            xb = feats[b]
+            if tc.spec_augment:
+                xb = spec_augment(xb, rng)
+            loss = loss_fn(model(xb), yt[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            if sched.last_epoch + 1 < sched.total_steps:
+                sched.step()
+            total += float(loss.detach()) * len(b)
+        val_acc = accuracy(model, vfeats, vy)
+        row = {"epoch": epoch, "loss": round(total / len(y), 4), "val_accuracy": round(val_acc, 4),
+               "seconds": round(time.perf_counter() - te, 1), "data_seconds": round(t_data, 1)}
+        history.append(row)
+        print(json.dumps(row), file=sys.stderr)
+        if val_acc > best[0]:
+            best = (val_acc, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+        elif epoch - best[1] >= tc.patience:
+            print(f"early stop: no validation gain for {tc.patience} epochs", file=sys.stderr)
+            break
+        if tc.max_minutes is not None and (time.perf_counter() - t0) / 60 > tc.max_minutes:
+            print(f"stopping: time budget of {tc.max_minutes} min reached", file=sys.stderr)
+            break
+    train_seconds = time.perf_counter() - t0
+    model.load_state_dict(best[2])
+    model.eval()
+    config = {
+        "kind": "kws",
+        "labels": labels,
+        "features": fc.to_dict(),
+        "model": model_dims.to_dict(),
+        "window_seconds": WINDOW / SR,
+        "n_params": n_params,
+        "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val_accuracy": round(best[0], 4),
+                     "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
+                     "torch_threads": torch.get_num_threads(), "n_train_clips": len(train_clips),
+                     "n_val_clips": len(val_clips), "history": history},
+    }
+    checkpoint.save(out, model.state_dict(), config)
+    return model, config
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def configure_train_kws(p) -> None:
+    p.add_argument("--data", action="append", required=True,
+                   help="data folder, repeatable: FSDD recordings, a synth-speech set (manifest.jsonl), "
+                        "Speech Commands root, or root/<label>/*.wav")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--labels", default="default",
+                   help="'default' (digits + _silence_ + _unknown_), 'auto' (folder names + _silence_ + "
+                        "_unknown_) or a comma-separated list")
+    p.add_argument("--holdout-speakers", default="", help="comma-separated FSDD speakers kept out for testing")
+    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="gru")
+    p.add_argument("--hidden", type=int, default=KWSDims.hidden)
+    p.add_argument("--layers", type=int, default=KWSDims.layers)
+    p.add_argument("--bidirectional", action="store_true", help="look ahead too (cannot stream)")
+    p.add_argument("--pooling", choices=("last", "mean", "attention"), default=KWSDims.pooling)
+    p.add_argument("--dropout", type=float, default=KWSDims.dropout)
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
+    p.add_argument("--patience", type=int, default=TrainConfig.patience)
+    p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads")
+    p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation report")
+    p.add_argument("--synth-test", help="espeak-ng test set for the report (default: synthesise test voices)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _labels(spec: str, clips_dirs: Sequence[str]) -> list[str]:
+    if spec == "default":
+        return list(LABELS)
+    if spec == "auto":
+        names = sorted({p.name for d in clips_dirs for p in Path(d).iterdir() if p.is_dir()
+                        and p.name not in (SILENCE, UNKNOWN, "_background_noise_")})
+        if not names:
+            raise DataError("--labels auto needs root/<label>/ folders")
+        return names + [SILENCE, UNKNOWN]
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    return names + [lab for lab in (SILENCE, UNKNOWN) if lab not in names]
+
+
+def run_train_kws(args) -> int:
+    import tempfile
+
+    from audio_rnn.data import load_any
+
+    torch.set_num_threads(max(1, args.threads))
+    labels = _labels(args.labels, args.data)
+    holdout = [s for s in args.holdout_speakers.split(",") if s]
+    clips: list[Clip] = []
+    for d in args.data:
+        clips.extend(load_any(d, labels, holdout=holdout, progress=not args.quiet))
+    if not clips:
+        raise DataError("no training clips found")
+    tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                     patience=args.patience, seed=args.seed, max_minutes=args.max_minutes)
+    dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "bidirectional": args.bidirectional,
+            "pooling": args.pooling, "dropout": args.dropout}
+    meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout,
+            "command": "audio-rnn train-kws " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
+    _, config = train(clips, args.out, labels, dims, tc, meta=meta, progress=not args.quiet)
+    print(f"saved {args.out} (best epoch {config['training']['best_epoch']}, validation accuracy "
+          f"{config['training']['best_val_accuracy']:.3f}, {config['training']['train_seconds']:.0f} s)")
+    if args.no_eval or labels != list(LABELS):
+        return 0
+    from audio_rnn.evaluate import DEFAULT_FSDD, summary_lines, synth_test_set, target_suite, write_report
+    from audio_rnn.recognize import Recognizer
+
+    fsdd_dirs = [d for d in args.data if Path(d).name == "recordings" or (Path(d) / "recordings").is_dir()]
+    fsdd = fsdd_dirs[0] if fsdd_dirs else (str(DEFAULT_FSDD) if holdout else None)
+    rec = Recognizer(args.out)
+    with tempfile.TemporaryDirectory() as tmp:
+        synth = args.synth_test or synth_test_set(Path(tmp) / "synth_test")
+        report = target_suite(rec, fsdd if holdout else None, holdout, synth, progress=not args.quiet)
+    report["training"] = {k: v for k, v in config["training"].items() if k != "history"}
+    report["n_params"] = config["n_params"]
+    write_report(report, args.out)
+    print("\n".join(summary_lines(report)))
+    return 0
