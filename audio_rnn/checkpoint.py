@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from audio_rnn.errors import CheckpointError
 
@@ -130,4 +130,34 @@ def load_state(module: Any, tensors: dict[str, Any], source: str = "model") -> N
             raise CheckpointError(
                 f"{source} weight {k!r} has shape {tuple(tensors[k].shape)}, config implies {tuple(v.shape)}"
             )
+    for k, v in tensors.items():
+        if v.is_floating_point() and not bool(v.isfinite().all()):
+            raise CheckpointError(f"{source} weight {k!r} contains NaN or infinity")
     module.load_state_dict(tensors)
+
+
+def build(factory: Callable[[], Any], tensors: dict[str, Any], source: str = "model") -> Any:
+    """`factory()` with `tensors` loaded, shapes checked first on the meta device.
+
+    A config that lies about the model's size (hidden=10**6 beside small weights) is refused
+    before any memory is allocated, and a config the model class rejects gives CheckpointError.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            probe = factory()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{source} config describes an impossible model ({exc})") from None
+    own = probe.state_dict()
+    missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or extra:
+        raise CheckpointError(f"{source} weights do not match its config: missing {missing[:3]}, unexpected {extra[:3]}")
+    for k, v in own.items():
+        if tuple(v.shape) != tuple(tensors[k].shape):
+            raise CheckpointError(f"{source} weight {k!r} has shape {tuple(tensors[k].shape)}, config implies {tuple(v.shape)}")
+        if not (tensors[k].is_floating_point() or not v.is_floating_point()):
+            raise CheckpointError(f"{source} weight {k!r} has dtype {tensors[k].dtype}, expected floating point")
+    module = factory()
+    load_state(module, tensors, source)
+    return module

@@ -55,8 +55,7 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[KeywordRNN, dict[
         raise CheckpointError(f"keyword model config is incomplete or invalid ({exc})") from None
     if len(labels) != dims.n_classes:
         raise CheckpointError(f"model has {dims.n_classes} outputs but its config lists {len(labels)} labels")
-    model = KeywordRNN(dims)
-    checkpoint.load_state(model, tensors, "keyword model")
+    model = checkpoint.build(lambda: KeywordRNN(dims), tensors, "keyword model")
     return model.eval(), cfg
 
 
