@@ -1,0 +1,258 @@
+"""`train-gen`: train the character model with truncated BPTT.
+
+The training text is cut into `batch` parallel streams; each step reads the
+next `bptt` characters of every stream, starting from the hidden state the
+previous chunk ended with (detached: truncated backprop). Gradient clipping,
+AdamW with linear warm-up then cosine decay, a seed, and the best checkpoint
+by validation bits/char. Tunes are reshuffled every epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audio_rnn.errors import CorpusError
+
+LN2 = math.log(2.0)
+EVAL_CHARS = 60_000
+
+
+@dataclass
+class TrainGenConfig:
+    """Everything a training run depends on (saved in the checkpoint)."""
+
+    corpus: str = "abc"
+    cell: str = "lstm"
+    embed: int = 64
+    hidden: int = 384
+    layers: int = 2
+    dropout: float = 0.2
+    batch: int = 64
+    bptt: int = 128
+    epochs: float = 3.0
+    steps: int = 0  # > 0 overrides epochs
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup: int = 100
+    clip: float = 1.0
+    min_count: int = 2
+    eval_every: int = 500
+    max_minutes: float = 0.0  # > 0: stop early (keeps the best checkpoint) when the wall clock runs out
+    seed: int = 0
+    threads: int = 0  # 0: leave torch's default
+
+
+def streams(ids: np.ndarray, batch: int) -> "torch.Tensor":
+    """Reshape one long id sequence into (batch, length) parallel streams."""
+    import torch
+
+    length = len(ids) // batch
+    if length < 2:
+        raise CorpusError(f"corpus too small: {len(ids)} characters for {batch} streams")
+    return torch.from_numpy(ids[: batch * length].reshape(batch, length).copy())
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    """Linear warm-up, then cosine decay to 5% of the base rate."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def evaluate_bpc(model, ids: np.ndarray, batch: int = 16, bptt: int = 256) -> float:
+    """Bits per character over `ids` read as `batch` streams with the state carried along."""
+    import torch
+    import torch.nn.functional as F
+
+    batch = max(1, min(batch, len(ids) // (bptt + 1) or 1))
+    data = streams(ids, batch)
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    with torch.inference_mode():
+        for i in range(0, data.shape[1] - 1, bptt):
+            x = data[:, i : i + bptt]
+            y = data[:, i + 1 : i + 1 + bptt]
+            x = x[:, : y.shape[1]]
+            logits, state = model(x, state)
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+            count += y.numel()
+    model.train(was_training)
+    return total / max(1, count) / LN2
+
+
+def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print) -> dict[str, Any]:
+    """Train, keep the best checkpoint by validation bits/char in `out`; returns the run's figures."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    from audio_rnn.charrnn import CharLM, CharLMDims, detach_state, save_model
+    from audio_rnn.music import load_corpus
+    from audio_rnn.text import Vocab
+
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+
+    corpus = load_corpus(cfg.corpus, seed=cfg.seed)
+    vocab = Vocab.build([corpus.text("train")], cfg.min_count)
+    val_ids = vocab.encode(corpus.text("val"))
+    dims = CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
+    model = CharLM(dims)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def epoch_data() -> torch.Tensor:
+        docs = list(corpus.train)
+        rng.shuffle(docs)
+        return streams(vocab.encode("\n".join(docs) + "\n"), cfg.batch)
+
+    data = epoch_data()
+    per_epoch = (data.shape[1] - 1) // cfg.bptt
+    total = cfg.steps if cfg.steps > 0 else max(1, int(round(cfg.epochs * per_epoch)))
+    log(
+        f"corpus {corpus.source}: {len(corpus.train)} train docs, {sum(map(len, corpus.train))} chars, "
+        f"vocabulary {len(vocab)}; {cfg.cell} {cfg.layers}x{cfg.hidden}, {model.param_count()} parameters; "
+        f"{total} steps ({per_epoch}/epoch)"
+    )
+    out = Path(out)
+    best, history, step, epoch = float("inf"), [], 0, 0
+    t0 = time.perf_counter()
+    budget = cfg.max_minutes > 0
+    deadline = t0 + cfg.max_minutes * 60 - 90 if budget else float("inf")  # 90 s left for the last evaluation
+    planned = total
+    bar = tqdm(total=total, desc=f"train-gen {cfg.cell}", unit="step", disable=not progress, file=sys.stderr)
+    run_bpc = None
+    stopped_early = False
+
+    def checkpoint_if_best() -> None:
+        nonlocal best
+        # model selection reads the first EVAL_CHARS of the validation text (cheap under load)
+        val = evaluate_bpc(model, val_ids[:EVAL_CHARS], batch=32)
+        history.append({"step": step, "val_bpc": round(val, 4), "train_bpc": round(run_bpc or 0.0, 4),
+                        "seconds": round(time.perf_counter() - t0, 1)})
+        if val < best:
+            best = val
+            extra = {"train": asdict(cfg), "val_bpc": round(val, 4), "step": step,
+                     "train_seconds": round(time.perf_counter() - t0, 1), "corpus": corpus.summary()}
+            save_model(out, model, vocab, extra)
+        bar.set_postfix(train_bpc=f"{run_bpc:.3f}", val_bpc=f"{val:.3f}", best=f"{best:.3f}")
+
+    model.train()
+    while step < total and not stopped_early:
+        if epoch > 0:
+            data = epoch_data()
+        epoch += 1
+        state = None
+        for i in range(0, data.shape[1] - 1 - cfg.bptt + 1, cfg.bptt):
+            x = data[:, i : i + cfg.bptt]
+            y = data[:, i + 1 : i + 1 + cfg.bptt]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, cfg.warmup, cfg.lr)
+            logits, state = model(x, state)
+            state = detach_state(state)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            opt.step()
+            bpc = loss.item() / LN2
+            run_bpc = bpc if run_bpc is None else 0.98 * run_bpc + 0.02 * bpc
+            step += 1
+            bar.update(1)
+            if step % 20 == 0:
+                bar.set_postfix(train_bpc=f"{run_bpc:.3f}", best=f"{best:.3f}")
+            if step % cfg.eval_every == 0 and step < total:
+                checkpoint_if_best()
+            if budget and step % 50 == 0:
+                # fit the schedule to the wall-clock budget: the cosine ends when the time does
+                per_step = (time.perf_counter() - t0) / step
+                fit = step + int((deadline - time.perf_counter()) / per_step)
+                total = max(step + 1, min(planned, fit))
+                bar.total = total
+            if step >= total:
+                break
+            if time.perf_counter() > deadline:
+                stopped_early = True
+                break
+    checkpoint_if_best()
+    bar.close()
+    seconds = time.perf_counter() - t0
+    from audio_rnn.charrnn import load_model
+
+    best_model, _, saved = load_model(out)
+    full_val = evaluate_bpc(best_model, val_ids, batch=32)
+    saved.update(val_bpc=round(full_val, 4), selection_val_bpc=round(best, 4))
+    save_model(out, best_model, vocab, {k: v for k, v in saved.items() if k not in ("dims", "vocab", "kind")})
+    result = {
+        "out": str(out),
+        "cell": cfg.cell,
+        "params": model.param_count(),
+        "steps": step,
+        "epochs": round(step / per_epoch, 3),
+        "best_val_bpc": round(full_val, 4),
+        "selection_val_bpc": round(best, 4),
+        "train_seconds": round(seconds, 1),
+        "chars_per_second": round(step * cfg.batch * cfg.bptt / seconds),
+        "stopped_early": stopped_early,
+        "history": history,
+    }
+    (out / "history.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def configure_train_gen(p: argparse.ArgumentParser) -> None:
+    d = TrainGenConfig()
+    p.add_argument("--corpus", default=d.corpus,
+                   help="'abc' (music21's ABC tunes, default), a prepare-corpus folder, or a UTF-8 text file")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (model.safetensors + config.json)")
+    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=d.cell)
+    p.add_argument("--embed", type=int, default=d.embed)
+    p.add_argument("--hidden", type=int, default=d.hidden, help="units per layer")
+    p.add_argument("--layers", type=int, default=d.layers)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--batch", type=int, default=d.batch, help="parallel streams")
+    p.add_argument("--bptt", type=int, default=d.bptt, help="characters per truncated-BPTT chunk")
+    p.add_argument("--epochs", type=float, default=d.epochs)
+    p.add_argument("--steps", type=int, default=d.steps, help="total optimizer steps (overrides --epochs)")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--warmup", type=int, default=d.warmup)
+    p.add_argument("--clip", type=float, default=d.clip, help="gradient norm clip")
+    p.add_argument("--min-count", type=int, default=d.min_count, help="rarer characters become unknown")
+    p.add_argument("--eval-every", type=int, default=d.eval_every)
+    p.add_argument("--max-minutes", type=float, default=d.max_minutes, help="wall-clock limit (0: none)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_train_gen(args: argparse.Namespace) -> int:
+    fields = TrainGenConfig.__dataclass_fields__
+    cfg = TrainGenConfig(**{k: getattr(args, k) for k in fields if hasattr(args, k)})
+    for name in ("hidden", "embed", "layers", "batch", "bptt"):
+        if getattr(cfg, name) < 1:
+            raise CorpusError(f"--{name} must be at least 1")
+    log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
+    result = train(cfg, args.out, progress=not args.quiet, log=log)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "history"}))
+    else:
+        print(f"best validation bits/char {result['best_val_bpc']:.4f} after {result['steps']} steps "
+              f"({result['train_seconds']:.0f} s); checkpoint in {result['out']}")
+    return 0
