@@ -288,6 +288,8 @@ class Recurrent:
         x = np.asarray(x, dtype=self.dtype)
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise ValueError(f"expected x of shape (T, B, {self.input_size}), got {x.shape}")
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError("the sequence and the batch need at least one element each")
         state = self.zero_state(x.shape[1]) if state is None else state
         h0, c0 = state if self.cell == "lstm" else (state, None)
         h0 = np.asarray(h0, dtype=self.dtype)
@@ -299,9 +301,9 @@ class Recurrent:
                 self.cell, inp, h0[layer], None if c0 is None else c0[layer], *self.layer_params(layer), self.nonlinearity
             )
             caches.append(cache)
-            h_n.append(cache["h"][-1] if len(inp) else h0[layer])
+            h_n.append(cache["h"][-1])
             if c0 is not None:
-                c_n.append(cache["c"][-1] if len(inp) else c0[layer])
+                c_n.append(cache["c"][-1])
             inp = cache["h"]
         final = (np.stack(h_n), np.stack(c_n)) if self.cell == "lstm" else np.stack(h_n)
         return inp, final, caches
