@@ -107,21 +107,41 @@ def _has_ffmpeg() -> bool:
 
 
 def _looks_like_container(head: bytes) -> str | None:
-    """Name the container of bytes soundfile cannot read, to say that ffmpeg is needed."""
+    """Name the container from its first bytes; only these go to ffmpeg (soundfile formats never get here).
+
+    Gating ffmpeg by signature keeps random or hostile bytes away from its many
+    demuxers and refuses them at once instead of after a decoder start-up.
+    """
     if head[:4] == b"\x1aE\xdf\xa3":
         return "webm/matroska"
     if head[4:8] == b"ftyp":
         return "mp4/m4a"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return "mp4/mov"
     if head[:4] == b"caff":
         return "caf"
-    if head[:4] == b"#!AM":
+    if head[:5] == b"#!AMR":
         return "amr"
     if head[:2] in (b"\xff\xf1", b"\xff\xf9"):
         return "aac"
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return "avi"
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"FORM", b"OggS", b"fLaC", b".snd") or head[:3] == b"ID3":
+        return "audio codec"  # a soundfile container holding a codec libsndfile lacks (ADPCM, Opus in WAV, ...)
+    if head[:4] == b"riff":
+        return "w64"
     if head[:4] == b"0&\xb2u":
         return "wma/asf"
+    if head[:3] == b"FLV":
+        return "flv"
+    if head[:4] == b"\x00\x00\x01\xba" or (len(head) > 188 and head[0] == 0x47 and head[188] == 0x47):
+        return "mpeg stream"
+    if head[:4] in (b"wvpk", b"MAC ", b"TTA1", b"MPCK", b"tBaK", b".RMF") or head[:3] == b"MP+":
+        return "lossless/legacy codec"
+    if head[:2] == b"\x0bw" or head[:4] == b"\x7f\xfe\x80\x01":
+        return "ac3/dts"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "mpeg audio"
     return None
 
 
@@ -233,16 +253,14 @@ def _probe(data: bytes | None, path: Path | None, p: _as_path, name: str) -> Aud
     info = _sf_info(data, path)
     if info is not None:
         return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames), str(info.format), "soundfile")
-    head, _ = _head(data, path, 64)
+    head, _ = _head(data, path, 512)
     container = _looks_like_container(head)
+    if container is None:
+        raise NotAudioError(f"{name}: not an audio file (unrecognised content); use wav, flac, ogg, mp3, m4a or webm")
     if not _has_ffmpeg():
-        if container:
-            raise DecoderMissingError(
-                f"{name}: {container} audio needs ffmpeg, which is not installed "
-                "(apt-get install ffmpeg), or convert it to wav/flac/ogg/mp3"
-            )
-        raise NotAudioError(
-            f"{name}: not an audio file we can decode (wav, flac, ogg, mp3; m4a/webm need ffmpeg, not installed)"
+        raise DecoderMissingError(
+            f"{name}: {container} audio needs ffmpeg, which is not installed "
+            "(apt-get install ffmpeg), or convert it to wav/flac/ogg/mp3"
         )
     return _ffprobe(p.get(), name)
 
