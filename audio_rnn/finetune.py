@@ -42,9 +42,9 @@ class FinetuneConfig:
     budget_s: float = 40.0  # the training loop stops after this many seconds even if epochs remain
     batch_size: int = 32
     lr: float = 3e-3
-    copies: int = 8  # augmented draws of each user example (the first is clean)
-    silence_per_word: float = 1.0  # background clips per epoch, relative to one word's draws
-    unknown_per_word: float = 1.5
+    copies: int = 6  # augmented draws of each example, made once before training
+    silence_share: float = 0.8  # silence clips relative to one keyword's clips
+    unknown_ratio: float = 1.5  # unknown clips relative to one keyword's clips
     unknown_pool: int = 40  # distinct espeak-ng unknown clips synthesised once
     hidden: int = 64  # scratch mode only
     seed: int = 0
@@ -196,46 +196,32 @@ def build_model(labels: Sequence[str], mode: str, hidden: int = 64):
 
 def _pool(words: dict[str, list[np.ndarray]], unknown: list[np.ndarray], labels: list[str],
           cfg: FinetuneConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The training set, augmented once: `copies` draws per user example, plus silence and unknown windows.
+    """The training windows, augmented once with the recognizer's own epoch recipe (`train_kws.epoch_set`).
 
-    Waveform augmentation (speed, room, noise) costs tens of ms a clip, so it is
-    drawn once up front; epochs then vary the features with SpecAugment.
+    Waveform augmentation (speed, room, noise) costs tens of ms a clip, so
+    `copies` draws are made up front and epochs vary the features with
+    SpecAugment. The clean examples, placed in the window, are added too.
     """
-    from audio_rnn.augment import augment_speech
-    from audio_rnn.data import SILENCE, SR, UNKNOWN, WINDOW, silence_clip
+    from audio_rnn.data import UNKNOWN, WINDOW, Clip
+    from audio_rnn.train_kws import TrainConfig, epoch_set
 
-    waves, ys = [], []
-    per_word = 0
-    for w, clips in words.items():
-        for k in range(cfg.copies):
-            for x in clips:
-                # the first copy is only placed and levelled, so the clean examples are in the set too
-                waves.append(augment_speech(x, SR, WINDOW, rng) if k else _place(x, WINDOW, rng))
-                ys.append(labels.index(w))
-        per_word = max(per_word, cfg.copies * len(clips))
-    for _ in range(max(1, int(round(cfg.silence_per_word * per_word)))):
-        waves.append(silence_clip(rng))
-        ys.append(labels.index(SILENCE))
-    for _ in range(max(1, int(round(cfg.unknown_per_word * per_word)))):
-        waves.append(augment_speech(unknown[int(rng.integers(len(unknown)))], SR, WINDOW, rng))
-        ys.append(labels.index(UNKNOWN))
-    return np.stack(waves), np.asarray(ys)
+    clips = [Clip(x, w, "user", "user") for w, xs in words.items() for x in xs]
+    clips += [Clip(x, UNKNOWN, "espeak", "espeak") for x in unknown]
+    tc = TrainConfig(silence_fraction=cfg.silence_share / (len(words) + 1 + cfg.silence_share),
+                     unknown_ratio=cfg.unknown_ratio)
+    parts = [epoch_set(clips, labels, rng, tc) for _ in range(cfg.copies)]
+    clean = [(_place(x, WINDOW, rng), labels.index(w)) for w, xs in words.items() for x in xs]
+    xs = np.concatenate([p[0] for p in parts] + [np.stack([c[0] for c in clean])])
+    ys = np.concatenate([p[1] for p in parts] + [np.asarray([c[1] for c in clean], dtype=np.int64)])
+    return xs, ys
 
 
 def _place(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """`x` at peak 0.7 at a random place in a window of `length` samples."""
     from audio_rnn.augment import random_place
 
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     return random_place(x / peak * 0.7 if peak > 0 else x, length, rng)
-
-
-def _accuracy(model, mfcc, waves: np.ndarray, ys: np.ndarray) -> float:
-    import torch
-
-    model.eval()
-    with torch.no_grad():
-        pred = model(mfcc(torch.from_numpy(waves))).argmax(-1).numpy()
-    return float((pred == ys).mean())
 
 
 def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: FinetuneConfig = FinetuneConfig(),
@@ -247,6 +233,7 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
     from audio_rnn.augment import spec_augment
     from audio_rnn.data import SILENCE, SR, UNKNOWN, WINDOW, fit_window, silence_clip
     from audio_rnn.features import MFCC
+    from audio_rnn.train_kws import accuracy, featurize
 
     t_start = time.monotonic()
     say = progress or (lambda f, m: None)
@@ -271,11 +258,10 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
         for _ in range(len(words)):
             check_w.append(silence_clip(check_rng))
             check_y.append(labels.index(SILENCE))
-        check = (np.stack(check_w), np.asarray(check_y))
+        check = (featurize(mfcc, np.stack(check_w), 64), np.asarray(check_y))
         say(0.07, "augmenting the examples")
         xs, ys = _pool(words, unknown, labels, cfg, rng)
-        with torch.no_grad():
-            feats_all = torch.cat([mfcc(torch.from_numpy(xs[i:i + 64])) for i in range(0, len(xs), 64)])
+        feats_all = featurize(mfcc, xs, 64)
         ys_t = torch.from_numpy(ys).long()
         history: list[dict[str, float]] = []
         t_train = time.monotonic()
@@ -293,7 +279,7 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
                 opt.step()
                 total += float(loss.detach()) * len(idx)
                 n += len(idx)
-            acc = _accuracy(model, mfcc, *check)
+            acc = accuracy(model, check[0], check[1])
             elapsed = time.monotonic() - t_train
             history.append({"epoch": epoch, "loss": round(total / n, 4), "accuracy": round(acc, 4),
                             "seconds": round(elapsed, 2)})
