@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from audio_rnn import scratch
-from audio_rnn.scratch import CELLS, Recurrent
+from audio_rnn.scratch import CELLS, Recurrent, single_blas_thread
 
 ADDING_BASELINE_MSE = 1.0 / 6.0  # always answering 1.0 (the mean of a sum of two U(0,1) values)
 
@@ -111,6 +111,7 @@ def _flow_result(model: Recurrent, norms: np.ndarray) -> dict[str, Any]:
     }
 
 
+@single_blas_thread
 def flow_at_init(
     cell: str,
     T: int = 200,
@@ -131,6 +132,7 @@ def flow_at_init(
     return _flow_result(model, dh_norms(model, readout, x, y))
 
 
+@single_blas_thread
 def train_adding(
     cell: str,
     *,
@@ -189,6 +191,7 @@ def train_adding(
     }
 
 
+@single_blas_thread
 def flow_after_training(trained: dict[str, Any], T: int = 200, *, batch: int = 8, seed: int = 0) -> dict[str, Any]:
     """||dL/dh_t|| vs distance for a model returned by train_adding, on adding-problem inputs of length T."""
     x, y = adding_batch(T, batch, np.random.default_rng(seed + 2))
@@ -201,6 +204,7 @@ def radius_sweep(cell: str, radii, T: int = 200, **kwargs) -> dict[str, np.ndarr
     return {"radius": radii, "decay_per_step": np.array([flow_at_init(cell, T, radius=r, **kwargs)["decay_per_step"] for r in radii])}
 
 
+@single_blas_thread
 def clipping_demo(
     cell: str = "rnn",
     *,

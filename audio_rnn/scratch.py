@@ -9,10 +9,12 @@ Only numpy is imported here; torch is imported lazily inside the torch-facing fu
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
 
@@ -24,6 +26,29 @@ PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 # Thresholds of the issue's acceptance checks (float64).
 GRAD_REL_TOL = 1e-6
 TORCH_ABS_TOL = 1e-8
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager:
+    """Limit BLAS to one thread while inside: these matrices are tiny, and threads only contend."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it numpy keeps its own thread setting
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def single_blas_thread(fn: F) -> F:
+    """Decorator form of one_blas_thread for the sequential (step-by-step) experiments."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with one_blas_thread():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
@@ -457,6 +482,7 @@ def _torch_dtype(dtype: Any):
     return torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
 
 
+@single_blas_thread
 def trace(module, x, index: int = 0) -> dict[str, Any]:
     """Replay a (trained) torch recurrent module on x with the numpy code and return its insides.
 
@@ -528,6 +554,7 @@ def _linear_loss(out, final, w_out, w_state) -> float:
     return float(np.sum(out * w_out) + sum(np.sum(f * w) for f, w in zip(finals, w_state)))
 
 
+@single_blas_thread
 def finite_difference_check(cell: str, *, num_layers: int = 2, seed: int = 0, eps: float = 1e-6) -> float:
     """Largest relative error ||analytic - numeric|| / (||analytic|| + ||numeric||) over every gradient.
 
@@ -565,6 +592,7 @@ def finite_difference_check(cell: str, *, num_layers: int = 2, seed: int = 0, ep
     return worst
 
 
+@single_blas_thread
 def torch_check(cell: str, *, num_layers: int = 2, seed: int = 0, dtype: Any = np.float64) -> float:
     """Largest |numpy - torch| over outputs, final state and every gradient, with copied weights."""
     import torch
@@ -663,6 +691,7 @@ class CharModel:
         return "".join(text)
 
 
+@single_blas_thread
 def char_demo(
     cell: str,
     text: str = DEMO_TEXT,
