@@ -29,7 +29,7 @@ def place(x: np.ndarray, length: int, offset: int) -> np.ndarray:
 
 
 def random_place(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """Place `x` at a random position in a window of `length` (centre-cropped if too long)."""
+    """Place `x` at a random position in a window of `length` (a random crop if it is too long)."""
     if len(x) >= length:
         start = int(rng.integers(0, len(x) - length + 1))
         return x[start : start + length].astype(np.float32)
