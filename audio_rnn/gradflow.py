@@ -290,7 +290,7 @@ def run_gradflow(args: argparse.Namespace) -> int:
     after = {c: flow_after_training(trained[c], T, seed=seed) for c in CELLS}
     radii = np.array([0.5, 1.0, 1.5, 2.0, 3.0, 4.0])
     sweep = {c: radius_sweep(c, radii, T, hidden_size=H, seed=seed) for c in CELLS}
-    clipping = clipping_demo(hidden_size=H, seed=seed)
+    clipping = clipping_demo(seed=seed)  # its own fixed setting: 32 units, radius 2, T=50
     chars = {c: scratch.char_demo(c, seed=seed, progress=not args.json) for c in CELLS}
 
     files = write_plots(args.out, init, after, trained, sweep, clipping, chars, T)
