@@ -147,15 +147,15 @@ def unknown_waves(n: int, exclude: Sequence[str], seed: int) -> list[np.ndarray]
 # ----------------------------------------------------------------------------- model
 
 
-def _base_model(mode: str):
-    """(model, config, mode) to start from: the shipped checkpoint, or None for scratch."""
+def _base_model(mode: str, base: str | Path | None = None):
+    """(model, config, mode) to start from: the `base` (default: shipped) checkpoint, or None for scratch."""
     from audio_rnn.errors import CheckpointError
     from audio_rnn.recognize import load_model
 
     if mode == "scratch":
         return None, None, "scratch"
     try:
-        model, cfg = load_model(None)
+        model, cfg = load_model(base)
         return model, cfg, "finetune"
     except CheckpointError:
         if mode == "finetune":
@@ -163,15 +163,15 @@ def _base_model(mode: str):
         return None, None, "scratch"
 
 
-def build_model(labels: Sequence[str], mode: str, hidden: int = 64):
-    """A keyword network for `labels`: the shipped one with a new head (known rows copied), or a small GRU."""
+def build_model(labels: Sequence[str], mode: str, hidden: int = 64, base: str | Path | None = None):
+    """A keyword network for `labels`: the shipped (or `base`) one with a new head (known rows copied), or a small GRU."""
     import torch
 
     from audio_rnn.features import FeatureConfig
     from audio_rnn.models import KeywordRNN, KWSDims
 
-    base, cfg, mode = _base_model(mode)
-    if base is None:
+    net, cfg, mode = _base_model(mode, base)
+    if net is None:
         feats = FeatureConfig()
         dims = KWSDims(n_in=feats.dim, n_classes=len(labels), cell="gru", hidden=hidden, layers=1,
                        pooling="mean", dropout=0.1)
@@ -180,14 +180,14 @@ def build_model(labels: Sequence[str], mode: str, hidden: int = 64):
     old_labels = list(cfg["labels"])
     dims = KWSDims.from_dict({**cfg["model"], "n_classes": len(labels)})
     model = KeywordRNN(dims)
-    state = {k: v for k, v in base.state_dict().items() if not k.startswith("head.")}
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("head.")}
     model.load_state_dict(state, strict=False)
     with torch.no_grad():
         for i, lab in enumerate(labels):
             if lab in old_labels:
                 j = old_labels.index(lab)
-                model.head.weight[i] = base.head.weight[j]
-                model.head.bias[i] = base.head.bias[j]
+                model.head.weight[i] = net.head.weight[j]
+                model.head.bias[i] = net.head.bias[j]
     return model, feats, mode
 
 
@@ -225,8 +225,12 @@ def _place(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: FinetuneConfig = FinetuneConfig(),
-          progress: Progress | None = None) -> FinetuneResult:
-    """Train a keyword model on {word: [16 kHz waves]} (+ automatic silence/unknown) and save it to `out`."""
+          progress: Progress | None = None, base: str | Path | None = None) -> FinetuneResult:
+    """Train a keyword model on {word: [16 kHz waves]} (+ automatic silence/unknown) and save it to `out`.
+
+    `base` is the checkpoint to fine-tune (default: the shipped model); `progress(fraction, message)` is
+    called as training goes.
+    """
     import torch
 
     from audio_rnn import checkpoint
@@ -247,7 +251,7 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
         say(0.0, "making unknown-word examples with espeak-ng")
         unknown = unknown_waves(cfg.unknown_pool, list(words), cfg.seed)
         say(0.05, "building the model")
-        model, feats, mode = build_model(labels, cfg.mode, cfg.hidden)
+        model, feats, mode = build_model(labels, cfg.mode, cfg.hidden, base)
         mfcc = MFCC(feats)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
         lossf = torch.nn.CrossEntropyLoss(label_smoothing=0.05)

@@ -64,6 +64,7 @@ def render() -> None:
         return
     with user_errors("audio"):
         wave = decode(clip.data, DEFAULT_SR)
+        st.session_state["current_clip"] = clip  # the Inside the RNN page looks at the same audio
         _show(clip.name, clip.data, wave)
 
 
@@ -86,11 +87,13 @@ def _show(name: str, data: bytes, wave: np.ndarray) -> None:
             st.image(plots.prob_bars(labels, [res["probs"][k] for k in labels]))
     with right:
         st.subheader("Running belief")
-        if rec is not None:
+        if rec is not None and dur <= LONG_SECONDS:
             post, ends = models.posteriors(None, wave)
-            rate = rec.features.frame_rate
-            st.image(plots.curves(post, rate, rec.labels, "per-frame posteriors: the prediction if the clip ended here",
-                                  "probability"))
+            st.image(plots.curves(post, rec.features.frame_rate, rec.labels,
+                                  "per-frame posteriors: the prediction if the clip ended here", "probability",
+                                  times=ends))
+        elif rec is not None:
+            st.caption("Long recording: the spotter's sliding one-second window, below.")
     if dur > LONG_SECONDS:
         _spotter(rec, wave, dur)
 
@@ -113,10 +116,12 @@ def _spotter(rec, wave: np.ndarray, dur: float) -> None:
     if rec is None or streaming is None:
         unavailable("The streaming spotter", why or "it needs the keyword model")
         return
-    dets = models.detections(None, wave)
+    times, probs, labels, dets = models.spot(None, wave, DEFAULT_SR)
     st.image(plots.timeline(dur, dets))
     if dets:
-        st.table([{"keyword": d["label"], "start (s)": round(d["start"], 2), "end (s)": round(d["end"], 2),
-                   "score": round(d["score"], 3)} for d in dets])
+        st.table([{"keyword": d["label"], "start (s)": d["start"], "end (s)": d["end"], "score": round(d["score"], 3)}
+                  for d in dets])
     else:
         st.write("No keyword detected.")
+    st.image(plots.curves(probs, 100.0, labels, "spotter posteriors (last second of audio at each moment)",
+                          "probability", times=times))

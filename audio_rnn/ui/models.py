@@ -8,6 +8,7 @@ so pages can show a calm placeholder instead of failing.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,18 @@ import streamlit as st
 from audio_rnn.errors import AudioRnnError
 
 
+KWS_ENV = "AUDIO_RNN_KWS_MODEL"  # optional: point the app at another keyword checkpoint
+
+
+def kws_path(path: str | None = None) -> str | None:
+    """The keyword checkpoint to use: `path`, else $AUDIO_RNN_KWS_MODEL, else None (the shipped model)."""
+    return path or os.environ.get(KWS_ENV) or None
+
+
 def _set_threads() -> None:
     import torch
 
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    torch.set_num_threads(1)  # small models: one thread is as fast and does not fight other sessions
 
 
 @st.cache_resource(show_spinner="Loading the keyword model...", max_entries=8)
@@ -28,7 +37,7 @@ def recognizer(path: str | None = None):
     _set_threads()
     from audio_rnn.recognize import Recognizer
 
-    return Recognizer(path)
+    return Recognizer(kws_path(path))
 
 
 def kws(path: str | None = None) -> tuple[Any | None, str]:
@@ -59,3 +68,56 @@ def module(name: str) -> tuple[Any | None, str]:
         return importlib.import_module(f"audio_rnn.{name}"), ""
     except ImportError as exc:
         return None, f"audio_rnn.{name} is not available ({exc})"
+
+
+# ----------------------------------------------------------------------------- streaming spotter
+
+
+@st.cache_resource(show_spinner="Loading the keyword spotter...", max_entries=8)
+def spotter(path: str | None = None):
+    """The streaming `Spotter` (numpy inference) for a keyword checkpoint, loaded once."""
+    from audio_rnn.streaming import Spotter
+
+    return Spotter(kws_path(path))
+
+
+@st.cache_data(max_entries=32, show_spinner="Spotting keywords...")
+def spot(path: str | None, wave: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, list[str], list[dict]]:
+    """(times, posteriors (T, C), labels, detections as dicts) over a whole recording."""
+    sp = spotter(path)
+    times, probs, labels = sp.posteriors(wave, sr)
+    return times, probs, labels, [d.to_dict() for d in sp.detect((times, probs))]
+
+
+# ----------------------------------------------------------------------------- inside the network
+
+
+@st.cache_data(max_entries=16, show_spinner="Replaying the network with the numpy cells...")
+def trace(path: str | None, wave: np.ndarray, max_seconds: float = 10.0) -> dict[str, Any]:
+    """Hidden states and gate activations of every recurrent layer of the keyword model for a clip.
+
+    The clip's MFCC frames go through the model's input LayerNorm, then
+    `scratch.trace` replays the trained torch RNN/LSTM/GRU with the numpy equations.
+    """
+    import torch
+
+    from audio_rnn.scratch import trace as scratch_trace
+
+    rec = recognizer(path)
+    x = np.asarray(wave, dtype=np.float32)[: int(max_seconds * rec.sample_rate)]
+    with torch.no_grad():
+        feats = rec.model.norm(rec.mfcc(torch.from_numpy(x)))[0]
+    out = scratch_trace(rec.model.rnn, feats)
+    out["frame_rate"] = rec.features.frame_rate
+    out["dims"] = rec.model.dims.to_dict()
+    return out
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def gradient_flow(T: int, radius: float | None, gate_bias: float, hidden: int = 32, seed: int = 0
+                  ) -> dict[str, dict[str, Any]]:
+    """||dL/dh_t|| against distance for RNN, LSTM and GRU at initialisation (`gradflow.flow_at_init`)."""
+    from audio_rnn.gradflow import flow_at_init
+
+    return {cell: flow_at_init(cell, T, hidden_size=hidden, radius=radius, gate_bias=gate_bias, seed=seed)
+            for cell in ("rnn", "lstm", "gru")}

@@ -114,10 +114,10 @@ def prob_bars(labels: Sequence[str], probs: Sequence[float]) -> bytes:
 
 
 def curves(y: np.ndarray, frame_rate: float, labels: Sequence[str], title: str, ylabel: str,
-           top: int = 6, ylim: tuple[float, float] | None = (0, 1)) -> bytes:
+           top: int = 6, ylim: tuple[float, float] | None = (0, 1), times: np.ndarray | None = None) -> bytes:
     """(time, classes) curves; only the `top` classes by peak value get a colour and a legend entry."""
     y = np.asarray(y, dtype=float)
-    t = np.arange(y.shape[0]) / frame_rate
+    t = np.arange(y.shape[0]) / frame_rate if times is None else np.asarray(times, dtype=float)
     fig = Figure(figsize=(9, 2.8))
     ax = fig.add_subplot()
     keep = set(np.argsort(y.max(axis=0))[::-1][:top].tolist()) if y.size else set()

@@ -1,11 +1,64 @@
-"""Page 4, Train your own keywords: a few examples per word, a short fine-tune, test and download."""
+"""Page 4, Train your own keywords: a few examples per word, a short training run, test and download."""
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
-from audio_rnn.ui import models
-from audio_rnn.ui.common import unavailable
+from audio_rnn.audio import DEFAULT_SR
+from audio_rnn.errors import AudioRnnError
+from audio_rnn.ui import models, plots
+from audio_rnn.ui.common import decode, session_dir, unavailable, user_errors
+from audio_rnn.ui.inputs import UPLOAD_TYPES, audio_source
+
+MAX_KEYWORDS = 5
+DEFAULT_WORDS = ("", "")
+
+
+def _recordings(i: int) -> list[bytes]:
+    return st.session_state.setdefault(f"tr_recs_{i}", [])
+
+
+def _add_recording(i: int) -> None:
+    """audio_input callback: keep the recording and clear the widget for the next one."""
+    nonce = st.session_state.get(f"tr_nonce_{i}", 0)
+    rec = st.session_state.get(f"tr_rec_{i}_{nonce}")
+    if rec is not None:
+        _recordings(i).append(rec.getvalue())
+        st.session_state[f"tr_nonce_{i}"] = nonce + 1
+
+
+def _keyword_box(i: int, ft) -> tuple[str, list[np.ndarray]]:
+    """One keyword's name and its decoded examples (bad files are reported and skipped)."""
+    with st.container(border=True):
+        word = st.text_input(f"Keyword {i + 1}", key=f"tr_word_{i}", max_chars=24,
+                             placeholder="e.g. lights", help="letters, digits, _ ' or -")
+        c1, c2 = st.columns(2)
+        with c1:
+            ups = st.file_uploader(f"Upload examples of keyword {i + 1}", type=UPLOAD_TYPES,
+                                   accept_multiple_files=True, key=f"tr_up_{i}")
+        with c2:
+            nonce = st.session_state.get(f"tr_nonce_{i}", 0)
+            st.audio_input(f"Record examples of keyword {i + 1} (one word per recording)",
+                           key=f"tr_rec_{i}_{nonce}", on_change=_add_recording, args=(i,))
+            recs = _recordings(i)
+            if recs and st.button(f"Clear {len(recs)} recording(s)", key=f"tr_clear_{i}"):
+                recs.clear()
+                st.rerun()
+        waves, bad = [], []
+        for name, data in [(u.name, u.getvalue()) for u in ups or []] + \
+                          [(f"recording {k + 1}", d) for k, d in enumerate(_recordings(i))]:
+            try:
+                waves.append(decode(data, DEFAULT_SR))
+            except AudioRnnError as exc:
+                bad.append(f"{name}: {exc.one_line()}")
+        for msg in bad:
+            st.error(msg)
+        need = ft.MIN_EXAMPLES
+        ok = len(waves) >= need
+        st.caption(f"{'✅' if ok else '⏳'} {len(waves)} example(s) for this keyword"
+                   f"{'' if ok else f' (need at least {need})'}")
+    return word, waves
 
 
 def render() -> None:
@@ -15,3 +68,65 @@ def render() -> None:
     if ft is None:
         unavailable("Fine-tuning", why)
         return
+    st.caption(f"Record or upload at least {ft.MIN_EXAMPLES} examples of each of {ft.MIN_WORDS} or more words. "
+               "Silence and unknown-word examples are added automatically; training takes under a minute.")
+    n = int(st.number_input("Number of keywords", ft.MIN_WORDS, MAX_KEYWORDS, ft.MIN_WORDS, key="tr_n"))
+    examples: dict[str, list[np.ndarray]] = {}
+    ready = True
+    for i in range(n):
+        word, waves = _keyword_box(i, ft)
+        if not word.strip() or len(waves) < ft.MIN_EXAMPLES:
+            ready = False
+        examples[word] = waves
+    base, _ = models.kws()
+    c1, c2 = st.columns(2)
+    with c1:
+        modes = {"fine-tune the shipped model": "finetune", "train a small new model": "scratch"}
+        mode_name = st.radio("Start from", list(modes), index=0 if base is not None else 1, key="tr_mode",
+                             disabled=base is None,
+                             help=None if base is not None else "the shipped keyword model is not available")
+    with c2:
+        budget = st.slider("Training time budget (s)", 10, 60, 40, step=5, key="tr_budget")
+    if st.button("Train", type="primary", disabled=not ready, key="tr_train"):
+        _train(ft, examples, modes[mode_name] if base is not None else "scratch", float(budget))
+    result = st.session_state.get("tr_result")
+    if result:
+        _results(ft, result)
+
+
+def _train(ft, examples: dict[str, list[np.ndarray]], mode: str, budget: float) -> None:
+    runs = int(st.session_state.get("tr_runs", 0)) + 1
+    st.session_state["tr_runs"] = runs
+    out = session_dir() / "models" / f"run_{runs}"
+    bar = st.progress(0.0, text="starting")
+    with user_errors("training"):
+        cfg = ft.FinetuneConfig(mode=mode, budget_s=budget)
+        res = ft.train(examples, out, cfg, progress=lambda f, msg: bar.progress(min(1.0, max(0.0, f)), text=msg),
+                       base=models.kws_path())
+        st.session_state["tr_result"] = res.to_dict()
+        bar.progress(1.0, text=f"done in {res.seconds:.1f} s")
+
+
+def _results(ft, r: dict) -> None:
+    st.subheader("Your model")
+    keywords = [lab for lab in r["labels"] if not lab.startswith("_")]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Keywords", ", ".join(keywords))
+    c2.metric("Accuracy on your examples", f"{r['train_accuracy']:.0%}")
+    c3.metric("Training time", f"{r['seconds']:.1f} s", f"{r['epochs']} epochs, {r['mode']}", delta_color="off")
+    if r["history"]:
+        st.image(plots.training_curve(r["history"]))
+    st.download_button("Download model (.zip: model.safetensors + config.json)", ft.zip_checkpoint(r["folder"]),
+                       file_name="my_keywords.zip", mime="application/zip", key="tr_download")
+    st.code("unzip my_keywords.zip\npython -m audio_rnn classify --model my_keywords/ my_clip.wav", language="bash")
+    st.subheader("Test it live")
+    clip = audio_source("tr_test", default_sample="")
+    if clip is None:
+        return
+    with user_errors("audio"):
+        wave = decode(clip.data, DEFAULT_SR)
+        st.audio(clip.data)
+        res = models.classify(r["folder"], wave)
+        st.metric("Your model hears", res["label"], f"p = {res['score']:.2f}", delta_color="off")
+        labels = list(res["probs"])
+        st.image(plots.prob_bars(labels, [res["probs"][k] for k in labels]))
