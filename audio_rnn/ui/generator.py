@@ -1,17 +1,165 @@
-"""Page 2, Sequence generator: sample ABC tunes (or text) from a character RNN and hear them."""
+"""Page 2, Sequence generator: sample ABC tunes (or text) from a character RNN, see and hear them.
+
+The engraved score is verovio's SVG shown through `st.image` (an <img> data URI:
+no script runs and no user text becomes HTML); ABC and primers are shown as code.
+"""
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 import streamlit as st
 
 from audio_rnn.ui import models
-from audio_rnn.ui.common import unavailable
+from audio_rnn.ui.common import unavailable, user_errors
+
+DEFAULT_PRIMER = "M:6/8\nK:D\n"
+
+
+def charlm_models() -> dict[str, str]:
+    """Shipped character models by display name -> folder ('Music (ABC)' first)."""
+    from audio_rnn.checkpoint import PRETRAINED, load_config
+
+    found: dict[str, str] = {}
+    for folder in sorted(PRETRAINED.glob("*")):
+        try:
+            cfg = load_config(folder, "charlm")
+        except Exception:  # not a character model (or not a model): not offered
+            continue
+        source = (cfg.get("corpus") or {}).get("source")
+        name = "Music (ABC)" if source == "abc" else f"Text ({folder.name})"
+        found[name] = str(folder)
+    return dict(sorted(found.items(), key=lambda kv: not kv[0].startswith("Music")))
+
+
+@st.cache_resource(show_spinner="Loading the character model...", max_entries=4)
+def _generator(path: str):
+    from audio_rnn.generate import Generator
+
+    return Generator(path, threads=1)
+
+
+@st.cache_data(max_entries=64, show_spinner="Sampling...")
+def _generate(path: str, temperature: float, top_k: int, length: int, primer: str, seed: int,
+              retries: int) -> dict[str, Any]:
+    g = _generator(path).generate(n=1, temperature=temperature, top_k=top_k, primer=primer or None, length=length,
+                                  seed=seed, until_valid=retries)[0]
+    return {**g.to_dict(), "is_abc": _generator(path).is_abc}
+
+
+def svg_pages(svg: str) -> list[str]:
+    """Split verovio's concatenated pages into standalone SVG documents (nested <svg> elements kept)."""
+    pages, depth, start = [], 0, None
+    for m in re.finditer(r"<svg\b|</svg\s*>", svg):
+        if m.group(0).startswith("<svg"):
+            if depth == 0:
+                start = m.start()
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0 and start is not None:
+                pages.append(svg[start:m.end()])
+                start = None
+    return pages
+
+
+@st.cache_data(max_entries=32, show_spinner="Engraving the score...")
+def _score(abc: str) -> list[str]:
+    from audio_rnn.music import render_svg
+
+    return svg_pages(render_svg(abc))
+
+
+@st.cache_data(max_entries=32, show_spinner="Rendering audio...")
+def _wav(abc: str) -> bytes:
+    from audio_rnn.music import abc_to_wav
+
+    return abc_to_wav(abc)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _midi(abc: str) -> bytes:
+    from audio_rnn.music import abc_to_midi
+
+    return abc_to_midi(abc)
+
+
+def _try(what: str, fn, *args):
+    """Run a renderer; a tune music21/verovio cannot handle gets a warning, not a traceback."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # music21 and verovio raise many types on odd ABC
+        st.warning(f"Could not {what}: {type(exc).__name__}: {str(exc)[:200]}")
+        return None
 
 
 def render() -> None:
     """The Sequence generator page."""
     st.header("Sequence generator")
+    st.caption("A character-level recurrent network writes a tune in ABC notation one character at a time.")
     gen, why = models.module("generate")
     if gen is None:
         unavailable("The generator", why)
         return
+    choices = charlm_models()
+    if not choices:
+        unavailable("The generator", "no character model is shipped in audio_rnn/pretrained/ yet")
+        return
+    with st.form("gen_form"):
+        c1, c2, c3 = st.columns(3)
+        with c1:
+            name = st.selectbox("Model", list(choices), key="gen_model")
+            temperature = st.slider("Temperature", 0.1, 1.5, 0.8, step=0.05, key="gen_temp",
+                                    help="lower: safer, more repetitive; higher: more surprising")
+        with c2:
+            top_k = st.slider("Top-k (0 = off)", 0, 40, 0, key="gen_topk")
+            length = st.slider("Maximum length (characters)", 100, 2000, 800, step=50, key="gen_len")
+        with c3:
+            seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed"))
+            retries = st.slider("Resample invalid tunes (tries)", 0, 5, 2, key="gen_retries")
+        primer = st.text_area("Primer (ABC header fields or the start of a tune)", DEFAULT_PRIMER, height=90,
+                              max_chars=2000, key="gen_primer")
+        go = st.form_submit_button("Generate", type="primary")
+    if go:
+        with user_errors("generation"):
+            st.session_state["gen_result"] = _generate(choices[name], float(temperature), int(top_k), int(length),
+                                                       primer, seed, int(retries))
+    result = st.session_state.get("gen_result")
+    if result:
+        _show(result)
+
+
+def _show(g: dict[str, Any]) -> None:
+    text = g["text"]
+    if g.get("unknown_chars"):
+        st.warning("The primer has characters the model has never seen (treated as unknown): "
+                   + ", ".join(repr(c) for c in g["unknown_chars"]))
+    if not g.get("is_abc", True):
+        st.code(text, language=None)
+        st.download_button("Download .txt", text.encode(), "generated.txt", "text/plain", key="gen_dl_txt")
+        return
+    tries = f" (after {g['attempts']} tries)" if g.get("attempts", 1) > 1 else ""
+    if g["valid"]:
+        st.success(f"✅ Valid tune{tries}: headers present, music21 parses it, every bar fits the meter.")
+    else:
+        st.warning(f"⚠️ Invalid tune{tries}: " + "; ".join(g["reasons"]))
+    left, right = st.columns([2, 3])
+    with left:
+        st.subheader("ABC")
+        st.code(text, language=None)
+    with right:
+        st.subheader("Score")
+        pages = _try("engrave the score", _score, text)
+        for svg in pages or []:
+            st.image(svg, width="stretch")
+        wav = _try("render audio", _wav, text)
+        if wav:
+            st.audio(wav, format="audio/wav")
+    midi = _try("write MIDI", _midi, text)
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Download .abc", text.encode(), "tune.abc", "text/vnd.abc", key="gen_dl_abc")
+    if midi:
+        c2.download_button("Download .mid", midi, "tune.mid", "audio/midi", key="gen_dl_mid")
+    if wav:
+        c3.download_button("Download .wav", wav, "tune.wav", "audio/wav", key="gen_dl_wav")
