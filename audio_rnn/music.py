@@ -241,3 +241,315 @@ def write_corpus(corpus: Corpus, out: str | Path) -> dict:
     summary = corpus.summary()
     (out / "stats.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+# ----------------------------------------------------------------------------- validity
+
+
+@dataclass
+class Validity:
+    """Whether a tune is usable, and why not."""
+
+    valid: bool
+    reasons: list[str]
+    bars: int = 0
+    notes: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def header_fields(abc: str) -> dict[str, str]:
+    """The header fields of a tune (up to and including K:), first value of each."""
+    out: dict[str, str] = {}
+    for line in abc.replace("\r\n", "\n").split("\n"):
+        m = _FIELD.match(line)
+        if not m:
+            if out:
+                break
+            continue
+        out.setdefault(m.group(1), m.group(2).strip())
+        if m.group(1) == "K":
+            break
+    return out
+
+
+_TAP = threading.local()
+
+
+def _tap_abc_warnings() -> None:
+    """Route music21's ABC-reader warnings (it guesses "C" for unreadable notes) to the calling thread's list."""
+    from music21 import abcFormat
+
+    env = abcFormat.environLocal
+    if getattr(env, "_audio_rnn_tapped", False):
+        return
+    original = env.warn
+
+    def warn(msg, header=None):
+        sink = getattr(_TAP, "sink", None)
+        if sink is None:
+            return original(msg, header)
+        sink.append("".join(map(str, msg)) if isinstance(msg, (list, tuple)) else str(msg))
+
+    env.warn = warn
+    env._audio_rnn_tapped = True
+
+
+def parse_abc(abc: str, warnings_out: list[str] | None = None):
+    """music21 Score (or Part) for one tune; its reader's warnings go to `warnings_out` instead of stderr."""
+    import warnings
+
+    from music21 import converter
+
+    _tap_abc_warnings()
+    _TAP.sink = warnings_out if warnings_out is not None else []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return converter.parse(abc, format="abc", forceSource=True)
+    finally:
+        _TAP.sink = None
+
+
+def _measures(score) -> list:
+    parts = list(getattr(score, "parts", []) or [])
+    part = parts[0] if parts else score
+    return list(part.getElementsByClass("Measure"))
+
+
+def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
+    """Headers X: T: M: K: present, music21 parses it, every bar matches the meter.
+
+    The first bar (pickup) and the last bar may be short. A short bar at a section
+    boundary (repeat or double bar) is accepted when it completes a bar with its
+    neighbour across the boundary or with the pickup (the usual ABC convention).
+    """
+    reasons: list[str] = []
+    if not abc or not abc.strip():
+        return Validity(False, ["empty tune"])
+    if len(abc) > max_chars:
+        return Validity(False, [f"longer than {max_chars} characters"])
+    fields = header_fields(abc)
+    missing = [f"{h}:" for h in REQUIRED_HEADERS if h not in fields]
+    if missing:
+        reasons.append("missing header " + ", ".join(missing))
+    if "K" in fields and not abc.rstrip("\n").split("\n")[-1:]:
+        reasons.append("no music after K:")
+    warned: list[str] = []
+    try:
+        score = parse_abc(abc, warned)
+    except Exception as exc:  # music21 raises many types on bad ABC
+        return Validity(False, reasons + [f"music21 cannot parse it: {type(exc).__name__}: {str(exc)[:120]}"])
+    if warned:
+        reasons.append(f"music21 could not read {len(warned)} token(s): " + "; ".join(w.strip()[:80] for w in warned[:3]))
+    measures = _measures(score)
+    notes = len(list(score.recurse().notes))
+    if notes == 0:
+        reasons.append("no notes")
+    meter_free = fields.get("M", "").lower() in ("none", "")
+    if not measures:
+        if not meter_free:
+            reasons.append("no bars")
+        return Validity(not reasons, reasons, 0, notes)
+    if not meter_free:
+        eps = 1e-6
+        durs = [float(m.duration.quarterLength) for m in measures]
+        fulls = [float(m.barDuration.quarterLength) for m in measures]
+        pickup = durs[0] if durs[0] < fulls[0] - eps else 0.0
+
+        def boundary(i: int) -> bool:
+            m = measures[i]
+            return m.rightBarline is not None or m.leftBarline is not None
+
+        last = len(measures) - 1
+        bad: list[str] = []
+        for i, (d, full) in enumerate(zip(durs, fulls)):
+            if abs(d - full) < eps or i == last or (i == 0 and d < full):
+                continue
+            if d > full + eps:
+                bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
+                continue
+            ok = False
+            if boundary(i) or (i > 0 and boundary(i - 1)) or (i < last and measures[i + 1].leftBarline is not None):
+                neighbours = [durs[j] for j in (i - 1, i + 1) if 0 <= j <= last]
+                ok = any(abs(d + n - full) < eps for n in neighbours) or abs(d + pickup - full) < eps
+            if not ok:
+                bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
+        if bad:
+            reasons.append(f"{len(bad)} bar(s) do not match the meter: " + "; ".join(bad[:3]))
+    return Validity(not reasons, reasons, len(measures), notes)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def abc_to_midi(abc: str) -> bytes:
+    """Standard MIDI file bytes for a tune (music21)."""
+    from music21 import midi
+
+    score = parse_abc(abc)
+    mf = midi.translate.music21ObjectToMidiFile(score)
+    return mf.writestr()
+
+
+def _synth_notes(abc: str) -> list[tuple[float, float, float]]:
+    """(start s, duration s, frequency Hz) of every sounding note, at the tune's tempo (default 120 bpm)."""
+    score = parse_abc(abc)
+    bpm = 120.0
+    marks = list(score.recurse().getElementsByClass("MetronomeMark"))
+    if marks and marks[0].getQuarterBPM():
+        bpm = float(marks[0].getQuarterBPM())
+    spq = 60.0 / bpm
+    out = []
+    for n in score.flatten().notes:
+        if n.duration.quarterLength <= 0:
+            continue
+        for p in getattr(n, "pitches", []):
+            out.append((float(n.offset) * spq, float(n.duration.quarterLength) * spq, float(p.frequency)))
+    return out
+
+
+def synth_wave(abc: str, sr: int = 22050) -> np.ndarray:
+    """A small numpy synthesizer: plucked-string-like harmonics with a decaying envelope; float32 mono."""
+    notes = _synth_notes(abc)
+    if not notes:
+        return np.zeros(sr // 2, dtype=np.float32)
+    end = max(s + d for s, d, _ in notes) + 0.5
+    out = np.zeros(int(end * sr) + 1, dtype=np.float32)
+    for start, dur, freq in notes:
+        n = int((dur + 0.15) * sr)
+        t = np.arange(n, dtype=np.float32) / sr
+        wave = sum((0.6**k) * np.sin(2 * np.pi * freq * (k + 1) * t) for k in range(4))
+        env = np.exp(-3.0 * t / max(dur, 0.1)) * np.minimum(1.0, t / 0.005)
+        i = int(start * sr)
+        seg = (wave * env).astype(np.float32)
+        out[i : i + len(seg)] += seg[: len(out) - i]
+    peak = float(np.max(np.abs(out))) or 1.0
+    return (0.8 * out / peak).astype(np.float32)
+
+
+def _wav_bytes(wave: np.ndarray, sr: int) -> bytes:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, wave, sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def abc_to_wav(abc: str, sr: int = 22050, synth: str = "auto") -> bytes:
+    """WAV bytes: fluidsynth with the GM soundfont when installed ('auto'/'fluidsynth'), else the numpy synth."""
+    exe = shutil.which("fluidsynth")
+    if synth != "numpy" and exe and SOUNDFONT.is_file():
+        midi_bytes = abc_to_midi(abc)
+        with tempfile.TemporaryDirectory(prefix="audio_rnn_render_") as tmp:
+            mid, wav = Path(tmp) / "tune.mid", Path(tmp) / "tune.wav"
+            mid.write_bytes(midi_bytes)
+            cmd = [exe, "-ni", "-q", "-g", "0.8", "-r", str(sr), "-F", str(wav), str(SOUNDFONT), str(mid)]
+            proc = subprocess.run(cmd, capture_output=True, timeout=120)
+            if proc.returncode == 0 and wav.is_file() and wav.stat().st_size > 44:
+                return wav.read_bytes()
+        if synth == "fluidsynth":
+            raise RuntimeError(f"fluidsynth failed: {proc.stderr.decode(errors='replace')[:200]}")
+    return _wav_bytes(synth_wave(abc, sr), sr)
+
+
+_VEROVIO_LOCK = threading.Lock()
+
+
+def render_svg(abc: str, page_width: int = 2100, scale: int = 40) -> str:
+    """Engraved score as one SVG string (verovio), safe to call from any thread.
+
+    verovio.toolkit() in a non-main thread cannot find its fonts and renders an
+    empty page, so the toolkit is created without resources and pointed at the
+    package's data folder explicitly.
+    """
+    import verovio
+
+    opts = {"pageWidth": page_width, "scale": scale, "adjustPageHeight": True, "pageHeight": 60000,
+            "header": "none", "footer": "none", "breaks": "auto"}
+    with _VEROVIO_LOCK:
+        tk = verovio.toolkit(False)
+        tk.setResourcePath(str(Path(verovio.__file__).resolve().parent / "data"))
+        tk.setOptions({**opts, "inputFrom": "abc"})
+        ok = tk.loadData(abc) and tk.getPageCount() > 0
+        if not ok:
+            # verovio's own ABC reader refused it: go through music21 -> MusicXML
+            from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+            xml = GeneralObjectExporter(parse_abc(abc)).parse().decode("utf-8")
+            tk.setOptions({**opts, "inputFrom": "musicxml"})
+            if not tk.loadData(xml) or tk.getPageCount() == 0:
+                raise ValueError("verovio could not engrave this tune")
+        return "".join(tk.renderToSVG(p) for p in range(1, tk.getPageCount() + 1))
+
+
+def render_files(abc: str, out: str | Path, stem: str) -> dict[str, str]:
+    """Write stem.abc, .mid, .wav, .svg into `out`; returns the paths (a failed step is reported, not raised)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, str] = {}
+    (out / f"{stem}.abc").write_text(abc, encoding="utf-8")
+    paths["abc"] = str(out / f"{stem}.abc")
+    for ext, fn in (("mid", abc_to_midi), ("wav", abc_to_wav)):
+        try:
+            (out / f"{stem}.{ext}").write_bytes(fn(abc))
+            paths[ext] = str(out / f"{stem}.{ext}")
+        except Exception as exc:  # an invalid generated tune may not render; say so
+            paths[f"{ext}_error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
+    try:
+        (out / f"{stem}.svg").write_text(render_svg(abc), encoding="utf-8")
+        paths["svg"] = str(out / f"{stem}.svg")
+    except Exception as exc:
+        paths["svg_error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
+    return paths
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def configure_prepare_corpus(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="abc", help="'abc' (music21's ABC files, default) or a UTF-8 text file")
+    p.add_argument("--out", required=True, help="folder for train.txt, val.txt, test.txt, stats.json")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split by tune")
+    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+
+
+def run_prepare_corpus(args: argparse.Namespace) -> int:
+    corpus = prepare_abc(seed=args.seed) if args.corpus == "abc" else prepare_text(args.corpus)
+    stats = write_corpus(corpus, args.out)
+    if args.json:
+        print(json.dumps(stats))
+    else:
+        for k, v in stats.items():
+            print(f"{k:>14}: {v}")
+    return 0
+
+
+def configure_render(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="an ABC file (the first tune is rendered; '-' reads stdin)")
+    p.add_argument("--out", required=True, help="folder for .abc, .mid, .wav, .svg")
+    p.add_argument("--json", action="store_true", help="print paths and validity as JSON")
+
+
+def run_render(args: argparse.Namespace) -> int:
+    import sys
+
+    if args.file == "-":
+        text = sys.stdin.read()
+    else:
+        from audio_rnn.text import read_text
+
+        text = read_text(args.file)
+    tunes = split_tunes(text) or [text]
+    abc = tunes[0].strip() + "\n"
+    validity = check_tune(abc)
+    stem = Path(args.file).stem if args.file != "-" else "tune"
+    paths = render_files(abc, args.out, stem)
+    if args.json:
+        print(json.dumps({**paths, **validity.to_dict()}))
+    else:
+        print(("valid" if validity.valid else "invalid: " + "; ".join(validity.reasons)))
+        for k, v in paths.items():
+            print(f"{k}: {v}")
+    return 0

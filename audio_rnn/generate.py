@@ -1,0 +1,343 @@
+"""Sampling from a character model (`generate`) and bits per character of a file under it (`score`).
+
+`Generator` loads a model once (the app keeps one) and samples batches of
+streams with temperature, top-k and top-p, after a primer; an ABC model stops
+each stream at the end of its tune (a blank line) and every tune is checked
+for validity. A primer without `X:` gets `X:1`, and a model-written title
+when it has none, so header-only primers such as "M:6/8\\nK:D\\n" give
+complete tunes. Unknown characters are mapped to the unknown token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audio_rnn.errors import AudioRnnError, CorpusError
+
+ABC_PRIMER = "X:1\n"
+DEFAULT_TEMPERATURE = 0.8
+DEFAULT_LENGTH = 2000
+TITLE_MAX = 80
+
+
+@dataclass
+class Generation:
+    """One generated sequence and what we know about it."""
+
+    text: str
+    valid: bool
+    reasons: list[str] = field(default_factory=list)
+    ended: bool = True  # an ABC tune reached its end (blank line) before the length limit
+    attempts: int = 1
+    raw_valid: bool | None = None  # validity of the first attempt (resampling reports it separately)
+    unknown_chars: list[str] = field(default_factory=list)
+    chars: int = 0
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _split_primer(primer: str) -> tuple[str, str]:
+    """(text to force before sampling, text to force after the sampled title) for an ABC model."""
+    primer = primer.replace("\r\n", "\n").replace("\r", "\n")
+    if primer.startswith("X:"):
+        return primer, ""
+    lines = primer.split("\n")
+    has_title = any(ln.startswith("T:") for ln in lines)
+    if has_title or not primer:
+        return ABC_PRIMER + primer, ""
+    return ABC_PRIMER + "T:", primer  # the model writes a title, then the user's fields follow
+
+
+class Generator:
+    """A loaded character model plus sampling; safe to share between threads (one lock per call)."""
+
+    def __init__(self, model: str | Path | None = None, threads: int | None = None):
+        import torch
+
+        from audio_rnn.charrnn import load_model
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.model, self.vocab, self.config = load_model(model)
+        corpus = self.config.get("corpus") or {}
+        self.is_abc = corpus.get("source") == "abc"
+        self._lock = threading.Lock()
+        self._nl = int(self.vocab.encode("\n")[0])
+
+    # ------------------------------------------------------------------ sampling
+
+    def _pick(self, logits, temperature: float, top_k: int, top_p: float, gen):
+        """Next ids (B,) from logits (B, V): unknown token masked, temperature, top-k, top-p."""
+        import torch
+
+        logits = logits.clone()
+        logits[:, 0] = -math.inf
+        if temperature <= 0:
+            return logits.argmax(-1)
+        logits = logits / temperature
+        if 0 < top_k < logits.shape[-1]:
+            kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, -math.inf)
+        probs = torch.softmax(logits, -1)
+        if 0 < top_p < 1:
+            sp, si = torch.sort(probs, descending=True, dim=-1)
+            keep = (sp.cumsum(-1) - sp) < top_p
+            sp = sp * keep
+            probs = torch.zeros_like(probs).scatter(-1, si, sp)
+        return torch.multinomial(probs, 1, generator=gen)[:, 0]
+
+    def sample(
+        self,
+        n: int = 1,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        primer: str | None = None,
+        length: int = DEFAULT_LENGTH,
+        seed: int | None = None,
+        stop_at_end: bool | None = None,
+    ) -> list[tuple[str, bool]]:
+        """n sequences (text, ended) sampled in one batch; `length` caps the characters after the primer."""
+        import torch
+
+        if n < 1:
+            raise CorpusError("--n must be at least 1")
+        if length < 1:
+            raise CorpusError("--length must be at least 1")
+        if not math.isfinite(temperature) or temperature < 0:
+            raise CorpusError("--temperature must be a finite number >= 0")
+        stop = self.is_abc if stop_at_end is None else stop_at_end
+        if primer is None:
+            primer = ABC_PRIMER if self.is_abc else "\n"
+        head, after_title = _split_primer(primer) if self.is_abc else (primer, "")
+        gen = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+        texts = [head] * n
+        forced: list[list[int]] = [list(self.vocab.encode(head)) for _ in range(n)]
+        pending = [after_title] * n  # forced after the sampled title line ends
+        sampled = [0] * n
+        ended = [False] * n
+        done = [False] * n
+        with self._lock, torch.inference_mode():
+            m = self.model
+            x = torch.full((n, 1), self._nl, dtype=torch.long)
+            state = None
+            while not all(done):
+                out, state = m.rnn(m.embed(x), state)
+                nxt = self._pick(m.head(out[:, -1]), temperature, top_k, top_p, gen).tolist()
+                ids = []
+                for b in range(n):
+                    if done[b]:
+                        ids.append(self._nl)
+                        continue
+                    if forced[b]:
+                        i = forced[b].pop(0)
+                        ids.append(i)
+                        continue  # primer text is already in texts[b]
+                    i = nxt[b]
+                    ch = self.vocab.decode([i])
+                    texts[b] += ch
+                    sampled[b] += 1
+                    ids.append(i)
+                    if pending[b] and ch == "\n":
+                        texts[b] += pending[b]
+                        forced[b] = list(self.vocab.encode(pending[b]))
+                        pending[b] = ""
+                        # the newline just sampled is the next input; the forced text follows it
+                    elif pending[b] and sampled[b] >= TITLE_MAX:
+                        texts[b] += "\n" + pending[b]
+                        forced[b] = list(self.vocab.encode("\n" + pending[b]))
+                        pending[b] = ""
+                    if stop and texts[b].endswith("\n\n"):
+                        texts[b] = texts[b].rstrip("\n") + "\n"
+                        ended[b] = done[b] = True
+                    elif sampled[b] >= length:
+                        done[b] = True
+                x = torch.tensor(ids, dtype=torch.long).view(n, 1)
+        return [(t, e or not stop) for t, e in zip(texts, ended)]
+
+    def generate(
+        self,
+        n: int = 1,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        primer: str | None = None,
+        length: int = DEFAULT_LENGTH,
+        seed: int | None = None,
+        until_valid: int = 0,
+        check: bool = True,
+    ) -> list[Generation]:
+        """Sample n sequences and check each (ABC models); `until_valid` > 0 resamples invalid ones that many times."""
+        import torch
+
+        if seed is None:
+            seed = int(torch.seed() % 2**31)
+        unknown = self.vocab.unknown(primer or "")
+        results: list[Generation] = []
+        pairs = self.sample(n, temperature, top_k, top_p, primer, length, seed)
+        for k, (text, ended) in enumerate(pairs):
+            g = self._judge(text, ended, check)
+            g.raw_valid, g.unknown_chars, g.seed = g.valid, unknown, seed
+            attempt = 1
+            while not g.valid and attempt <= until_valid:
+                retry_seed = seed + 1000003 * attempt + k
+                text2, ended2 = self.sample(1, temperature, top_k, top_p, primer, length, retry_seed)[0]
+                g2 = self._judge(text2, ended2, check)
+                attempt += 1
+                g2.raw_valid, g2.unknown_chars, g2.seed = g.raw_valid, unknown, retry_seed
+                g = g2
+            g.attempts = attempt
+            results.append(g)
+        return results
+
+    def _judge(self, text: str, ended: bool, check: bool) -> Generation:
+        if not (self.is_abc and check):
+            return Generation(text, True, [], ended, chars=len(text))
+        from audio_rnn.music import check_tune
+
+        v = check_tune(text)
+        reasons = list(v.reasons)
+        if not ended:
+            reasons.insert(0, "the tune did not end within the length limit")
+        return Generation(text, not reasons, reasons, ended, chars=len(text))
+
+    # ------------------------------------------------------------------ scoring
+
+    def log2probs(self, text: str, context: str = "\n", chunk: int = 512) -> np.ndarray:
+        """-log2 P(char | everything before it) for each character of text, after `context`."""
+        import torch
+
+        ids = self.vocab.encode(context + text)
+        out = np.zeros(len(text))
+        start = len(context)
+        with self._lock, torch.inference_mode():
+            state = None
+            x_all = torch.from_numpy(ids)
+            pos = 0
+            while pos < len(ids) - 1:
+                x = x_all[pos : pos + chunk].view(1, -1)
+                y = x_all[pos + 1 : pos + 1 + chunk]
+                x = x[:, : len(y)]
+                logits, state = self.model(x, state)
+                lp = torch.log_softmax(logits[0], -1).gather(1, y.view(-1, 1))[:, 0].numpy()
+                # position p in ids predicts ids[p + 1]; text char j is ids[start + j]
+                lo, hi = pos + 1, pos + 1 + len(y)
+                a, b = max(lo, start), hi
+                if b > a:
+                    out[a - start : b - start] = -lp[a - lo : b - lo] / math.log(2)
+                pos += len(y)
+        return out
+
+    def score(self, text: str) -> dict[str, Any]:
+        """Bits per character of text (unknown characters cost the unknown token's probability)."""
+        if not text:
+            raise CorpusError("nothing to score: the text is empty")
+        bits = self.log2probs(text)
+        unknown = set(self.vocab.unknown(text))
+        return {"chars": len(text), "bits_per_char": float(bits.mean()),
+                "unknown_chars": sum(1 for c in text if c in unknown)}
+
+
+_SHARED: dict[str, Generator] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def get_generator(model: str | Path | None = None) -> Generator:
+    """One Generator per model path per process (the app and tests share it)."""
+    key = str(Path(model).resolve()) if model else "<default>"
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = Generator(model)
+        return _SHARED[key]
+
+
+def generate(model: str | Path | None = None, **kwargs) -> list[Generation]:
+    """Convenience for the app: `generate(n=1, temperature=..., primer=...)` with a cached model."""
+    return get_generator(model).generate(**kwargs)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _unescape(s: str) -> str:
+    """Primers typed on a shell: `\\n` means a newline."""
+    return s.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def configure_generate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="charlm checkpoint folder (default: the shipped ABC model)")
+    p.add_argument("--n", type=int, default=1, help="how many sequences (sampled as one batch)")
+    p.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest characters (0: all)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
+    p.add_argument("--primer", default=None, help=r"text to start from, e.g. 'M:6/8\nK:D\n' (\n = newline)")
+    p.add_argument("--length", type=int, default=DEFAULT_LENGTH, help="maximum characters to sample")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--until-valid", type=int, default=0, help="resample an invalid tune up to this many times")
+    p.add_argument("--json", action="store_true", help="one JSON object per sequence per line")
+    p.add_argument("--out", default=None, help="folder for .abc, .mid, .wav, .svg of each tune")
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    gen = Generator(args.model)
+    primer = _unescape(args.primer) if args.primer is not None else None
+    t0 = time.perf_counter()
+    results = gen.generate(args.n, args.temperature, args.top_k, args.top_p, primer, args.length, args.seed,
+                           args.until_valid)
+    seconds = time.perf_counter() - t0
+    for k, g in enumerate(results):
+        files = {}
+        if args.out:
+            stem = f"tune_{k + 1:03d}" if gen.is_abc else f"text_{k + 1:03d}"
+            if gen.is_abc:
+                from audio_rnn.music import render_files
+
+                files = render_files(g.text, args.out, stem)
+            else:
+                Path(args.out).mkdir(parents=True, exist_ok=True)
+                (Path(args.out) / f"{stem}.txt").write_text(g.text, encoding="utf-8")
+                files = {"txt": str(Path(args.out) / f"{stem}.txt")}
+        if args.json:
+            print(json.dumps({**g.to_dict(), "index": k, "files": files}, ensure_ascii=False))
+        else:
+            status = "valid" if g.valid else "INVALID: " + "; ".join(g.reasons)
+            print(f"% tune {k + 1}: {status}" if gen.is_abc else f"--- {k + 1}")
+            print(g.text.rstrip("\n"))
+            for kind, path in files.items():
+                print(f"% {kind}: {path}")
+            print()
+    if not args.json:
+        valid = sum(g.valid for g in results)
+        print(f"% {len(results)} sequence(s) in {seconds:.1f} s; {valid} valid", file=sys.stderr)
+    return 0
+
+
+def configure_score(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a UTF-8 text (or ABC) file")
+    p.add_argument("--model", default=None, help="charlm checkpoint folder (default: the shipped ABC model)")
+    p.add_argument("--json", action="store_true", help='print {"chars": int, "bits_per_char": float}')
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from audio_rnn.text import read_text
+
+    text = read_text(args.file)
+    result = Generator(args.model).score(text)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['chars']} characters, {result['bits_per_char']:.4f} bits/char"
+              + (f" ({result['unknown_chars']} unknown)" if result["unknown_chars"] else ""))
+    return 0
