@@ -408,6 +408,7 @@ def configure_eval_streams(p) -> None:
 def run_eval_streams(args) -> int:
     from audio_rnn.streaming import Spotter, config_from_args
 
+    load_streams(args.streams)  # a clear error for a wrong folder before the model loads
     spotter = Spotter(args.model, config_from_args(args))
     if args.tune:
         grid = {"threshold": [0.5, 0.6, 0.7, 0.8, 0.9], "smooth_s": [0.2, 0.35, 0.5, 0.75],

@@ -236,10 +236,6 @@ class RunningNorm:
 # ----------------------------------------------------------------------------- numpy keyword network
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free logistic
-
-
 class NumpyKWS:
     """The keyword network of a `kws` checkpoint in numpy: running per-frame logits from a batch of windows.
 
@@ -281,35 +277,74 @@ class NumpyKWS:
         self.n_in, self.n_classes = n_in, C
 
     def _layer(self, k: int, x: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
-        """One recurrent layer over (B, T, n) -> (B, T, H), starting from `state` (None: zeros)."""
-        B, T, _ = x.shape
+        """One recurrent layer over time-major (T, B, n) -> (T, B, H), starting from `state` (None: zeros).
+
+        Input projections for all steps are one matrix product; the loop does the
+        recurrent product and in-place gate arithmetic (allocation-free).
+        """
+        T, B, _ = x.shape
         H = self.hidden
-        xi = (x.reshape(B * T, -1) @ self.w_ih[k]).reshape(B, T, -1) + self.b_ih[k]
-        w_hh, b_hh = self.w_hh[k], self.b_hh[k]
-        out = np.empty((B, T, H), np.float32)
+        b_hh = self.b_hh[k]
+        bias = self.b_ih[k].copy()
+        if self.cell != "gru":
+            bias += b_hh  # LSTM/RNN add both biases to every gate
+        else:
+            bias[:2 * H] += b_hh[:2 * H]  # GRU: the r/z recurrent biases fold in; n's stays inside r * (.)
+        xi = (x.reshape(T * B, -1) @ self.w_ih[k]).reshape(T, B, -1)
+        xi += bias
+        w_hh = self.w_hh[k]
+        out = np.empty((T, B, H), np.float32)
+        gh = np.empty((B, w_hh.shape[1]), np.float32)
         if self.cell == "lstm":
             h, c = state if state is not None else (np.zeros((B, H), np.float32), np.zeros((B, H), np.float32))
+            c = c.copy()
+            tc = np.empty((B, H), np.float32)
             for t in range(T):
-                gates = xi[:, t] + h @ w_hh + b_hh
-                i, f = _sigmoid(gates[:, :H]), _sigmoid(gates[:, H:2 * H])
-                gg, o = np.tanh(gates[:, 2 * H:3 * H]), _sigmoid(gates[:, 3 * H:])
-                c = f * c + i * gg
-                h = o * np.tanh(c)
-                out[:, t] = h
-            return out, (h, c)
+                np.matmul(h, w_hh, out=gh)
+                gh += xi[t]
+                ifo = gh[:, :2 * H], gh[:, 3 * H:]
+                for g in ifo:
+                    g *= 0.5
+                    np.tanh(g, out=g)
+                    g *= 0.5
+                    g += 0.5
+                gg = gh[:, 2 * H:3 * H]
+                np.tanh(gg, out=gg)
+                c *= gh[:, H:2 * H]
+                gg *= gh[:, :H]
+                c += gg
+                np.tanh(c, out=tc)
+                h = out[t]
+                np.multiply(gh[:, 3 * H:], tc, out=h)
+            return out, (h.copy(), c)
         h = state if state is not None else np.zeros((B, H), np.float32)
+        if self.cell == "rnn":
+            for t in range(T):
+                np.matmul(h, w_hh, out=gh)
+                gh += xi[t]
+                h = out[t]
+                np.tanh(gh, out=h)
+            return out, h.copy()
+        b_hn = b_hh[2 * H:]
         for t in range(T):
-            gh = h @ w_hh + b_hh
-            if self.cell == "gru":
-                xt = xi[:, t]
-                rz = _sigmoid(xt[:, :2 * H] + gh[:, :2 * H])
-                n = np.tanh(xt[:, 2 * H:] + rz[:, :H] * gh[:, 2 * H:])
-                z = rz[:, H:]
-                h = n + z * (h - n)
-            else:
-                h = np.tanh(xi[:, t] + gh)
-            out[:, t] = h
-        return out, h
+            np.matmul(h, w_hh, out=gh)
+            rz = gh[:, :2 * H]
+            rz += xi[t, :, :2 * H]
+            rz *= 0.5
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5  # sigmoid(x) = (tanh(x/2) + 1) / 2: overflow-free
+            n = gh[:, 2 * H:]
+            n += b_hn
+            n *= rz[:, :H]
+            n += xi[t, :, 2 * H:]
+            np.tanh(n, out=n)
+            nxt = out[t]
+            np.subtract(h, n, out=nxt)
+            nxt *= rz[:, H:]
+            nxt += n  # h' = n + z * (h - n)
+            h = nxt
+        return out, h.copy()
 
     def frame_logits(self, feats: np.ndarray, state: dict[str, Any] | None = None,
                      keep_from: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
@@ -324,9 +359,11 @@ class NumpyKWS:
         var = x.var(axis=2, keepdims=True)
         x = (x - mu) / np.sqrt(var + 1e-5) * self.ln_w + self.ln_b
         new: dict[str, Any] = {"rnn": []}
+        x = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major for the recurrent loop
         for k in range(self.layers):
             x, s = self._layer(k, x, state["rnn"][k] if "rnn" in state else None)
             new["rnn"].append(s)
+        x = x.transpose(1, 0, 2)
         B, T, H = x.shape
         if self.pooling == "last":
             pooled = x[:, keep_from:]
@@ -574,18 +611,13 @@ def detect(times: np.ndarray, probs: np.ndarray, labels: list[str], config: Stre
     fire = keyword[top] & (score >= config.threshold)
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.01
     runs: list[tuple[int, float, float, float]] = []  # (label index, first time, last time, peak score)
-    i = 0
-    n = len(times)
-    while i < n:
-        if not fire[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and fire[j + 1] and top[j + 1] == top[i]:
-            j += 1
-        if times[j] - times[i] + step >= config.min_s - 1e-9:
-            runs.append((int(top[i]), float(times[i]), float(times[j]), float(score[i:j + 1].max())))
-        i = j + 1
+    key = np.where(fire, top, -1)
+    edges = np.flatnonzero(np.diff(key)) + 1
+    starts = np.concatenate([[0], edges])
+    ends = np.concatenate([edges, [len(key)]]) - 1
+    for i, j in zip(starts, ends):
+        if key[i] >= 0 and times[j] - times[i] + step >= config.min_s - 1e-9:
+            runs.append((int(key[i]), float(times[i]), float(times[j]), float(score[i:j + 1].max())))
     kept: list[list[Any]] = []
     for lab, a, b, s in runs:
         if kept and a - kept[-1][2] < config.suppress_s:
@@ -649,6 +681,9 @@ def run_spot(args) -> int:
         cfg = config_from_args(args)
     except ValueError as exc:
         raise AudioError(f"bad setting: {exc}") from None
+    from audio_rnn.audio import probe
+
+    probe(args.file)  # a missing or non-audio file fails fast, before the model loads
     spotter = Spotter(args.model, cfg)
     try:
         dets = spotter.detect(args.file)

@@ -1,0 +1,276 @@
+"""Streaming keyword spotting: numpy front-end and network against torch, block-wise posteriors
+(shape, time alignment, block invariance), detection logic, and the real `spot` command end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_rnn.streaming import Detection, FrontEnd, NumpyKWS, Spotter, StreamConfig, detect, smooth
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "_silence_", "_unknown_"]
+SR = 16000
+
+
+def _tone_noise(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n).astype(np.float32) * 0.02
+    t = np.arange(n) / SR
+    x += (0.3 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 0.7 * t) > 0.6)).astype(np.float32)
+    return x
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory):
+    """A small random-weight keyword checkpoint saved by the real training code's model and checkpoint modules."""
+    import torch
+
+    from audio_rnn import checkpoint
+    from audio_rnn.features import FeatureConfig
+    from audio_rnn.models import KeywordRNN, KWSDims
+
+    torch.manual_seed(0)
+    dims = KWSDims(n_in=20, cell="gru", hidden=24, layers=2)
+    model = KeywordRNN(dims).eval()
+    folder = tmp_path_factory.mktemp("kws_random")
+    checkpoint.save(folder, model.state_dict(), {"kind": "kws", "labels": LABELS, "model": dims.to_dict(),
+                                                 "features": FeatureConfig().to_dict(), "window_seconds": 1.0})
+    return folder, model
+
+
+# ----------------------------------------------------------------------------- numpy twins of the torch parts
+
+
+@pytest.mark.parametrize("deltas", [False, True])
+def test_front_end_matches_torch_mfcc(deltas):
+    import torch
+
+    from audio_rnn.features import MFCC, FeatureConfig
+
+    fc = FeatureConfig(deltas=deltas)
+    x = _tone_noise(16000 + 77)
+    ref = MFCC(fc)(torch.from_numpy(x))[0].numpy()
+    fe = FrontEnd(fc.to_dict())
+    got = fe.finish(fe.log_mel(x)[None])[0]
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, atol=2e-4)
+
+
+@pytest.mark.parametrize("cell,pooling", [("gru", "last"), ("lstm", "mean"), ("rnn", "attention"), ("gru", "attention")])
+def test_numpy_network_matches_torch_frame_logits_with_carried_state(cell, pooling):
+    import torch
+
+    from audio_rnn.models import KeywordRNN, KWSDims
+
+    torch.manual_seed(1)
+    dims = KWSDims(n_in=20, cell=cell, pooling=pooling, hidden=16, layers=2)
+    m = KeywordRNN(dims).eval()
+    nm = NumpyKWS({k: v.numpy() for k, v in m.state_dict().items()}, dims.to_dict())
+    f = torch.randn(2, 30, 20)
+    with torch.no_grad():
+        r1, st = m.frame_logits(f[:, :12])
+        r2, _ = m.frame_logits(f[:, 12:], st)
+    g1, nst = nm.frame_logits(f[:, :12].numpy())
+    g2, _ = nm.frame_logits(f[:, 12:].numpy(), nst, keep_from=4)
+    np.testing.assert_allclose(g1, r1.numpy(), atol=1e-5)
+    np.testing.assert_allclose(g2, r2.numpy()[:, 4:], atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- posteriors over a stream
+
+
+@pytest.mark.parametrize("mode", ["window", "state"])
+def test_posteriors_shape_time_alignment_and_block_invariance(random_model, tmp_path, mode):
+    folder, _ = random_model
+    x = _tone_noise(SR * 5 + 123)
+    path = tmp_path / "long.wav"
+    sf.write(path, x, SR, subtype="FLOAT")
+    big = Spotter(folder, StreamConfig(mode=mode, block_s=30.0))
+    times, probs, labels = big.posteriors(str(path))
+    n = 1 + (len(x) - 400) // 160  # every complete 25 ms frame, hop 10 ms
+    assert labels == LABELS
+    assert probs.shape == (n, len(LABELS))
+    np.testing.assert_allclose(times, (np.arange(n) * 160 + 400) / SR)  # end of the audio each row has heard
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    small = Spotter(folder, StreamConfig(mode=mode, block_s=0.37))  # blocks that split frames
+    t2, p2, _ = small.posteriors(str(path))
+    np.testing.assert_allclose(t2, times)
+    np.testing.assert_allclose(p2, probs, atol=1e-5)
+    t3, p3, _ = big.posteriors(x)  # a waveform gives the same as its file
+    np.testing.assert_allclose(p3, probs, atol=1e-5)
+
+
+def test_window_mode_rows_equal_the_torch_recognizer_on_that_window(random_model):
+    """In window mode, the row at a window's last frame is the clip classification of that window's audio."""
+    import torch
+
+    from audio_rnn.features import MFCC, FeatureConfig
+
+    folder, model = random_model
+    x = _tone_noise(SR * 3, seed=4)
+    sp = Spotter(folder, StreamConfig(mode="window", context_s=1.0, hop_s=0.1))
+    times, probs, _ = sp.posteriors(x)
+    mfcc = MFCC(FeatureConfig())
+    for end in (98, 98 + 10, 98 + 70, len(times)):  # first window, strided windows, the tail window
+        start = max(0, end - 98)
+        seg = x[start * 160:(end - 1) * 160 + 400]
+        with torch.no_grad():
+            ref = torch.softmax(model(mfcc(torch.from_numpy(seg))), -1)[0].numpy()
+        np.testing.assert_allclose(probs[end - 1], ref, atol=1e-5)
+
+
+def test_short_recording_gives_rows(random_model):
+    folder, _ = random_model
+    times, probs, _ = Spotter(folder).posteriors(_tone_noise(3000))
+    assert probs.shape == (1 + (3000 - 400) // 160, 12)
+
+
+# ----------------------------------------------------------------------------- detection on synthetic posteriors
+
+
+def _posteriors(seconds: float, bumps: list[tuple[str, float, float, float]], step: float = 0.01):
+    """Silence everywhere except `(label, start, end, p)` bumps; returns (times, probs)."""
+    times = np.arange(int(seconds / step)) * step + step
+    probs = np.zeros((len(times), len(LABELS)), np.float32)
+    probs[:, LABELS.index("_silence_")] = 1.0
+    for label, a, b, p in bumps:
+        sel = (times >= a) & (times < b)
+        probs[sel] = (1 - p) / (len(LABELS) - 1)
+        probs[sel, LABELS.index(label)] = p
+    return times, probs
+
+
+CFG = StreamConfig(smooth_s=0.2, threshold=0.7, min_s=0.1, suppress_s=0.5)
+
+
+def test_detect_one_word_with_label_span_and_score():
+    times, probs = _posteriors(5, [("seven", 2.0, 2.6, 0.95)])
+    dets = detect(times, probs, LABELS, CFG, lag=(1.1, 0.1))
+    assert len(dets) == 1
+    d = dets[0]
+    assert d.label == "seven" and 0.9 < d.score <= 0.95 + 1e-6
+    # the 0.2 s average is >= 0.7 from 2.14 s to 2.65 s: start = 2.65 - 1.1, end = 2.14 - 0.1
+    assert d.start == pytest.approx(1.55, abs=0.02) and d.end == pytest.approx(2.04, abs=0.02)
+
+
+def test_detect_threshold_min_duration_and_non_keywords():
+    times, probs = _posteriors(6, [("three", 1.0, 1.6, 0.6),  # below threshold
+                                   ("four", 2.5, 2.58, 0.99),  # too short once smoothed over 0.2 s
+                                   ("_unknown_", 4.0, 4.8, 0.99)])  # not a keyword
+    assert detect(times, probs, LABELS, CFG) == []
+    low = StreamConfig(smooth_s=0.2, threshold=0.5, min_s=0.1, suppress_s=0.5)
+    assert [d.label for d in detect(times, probs, LABELS, low)] == ["three"]
+    short = StreamConfig(smooth_s=0.01, threshold=0.7, min_s=0.05, suppress_s=0.5)
+    assert [d.label for d in detect(times, probs, LABELS, short)] == ["four"]
+
+
+def test_smoothing_removes_a_one_frame_spike():
+    times, probs = _posteriors(3, [("nine", 1.0, 1.01, 1.0)])
+    sm = smooth(times, probs, 0.5)
+    assert sm[:, LABELS.index("nine")].max() == pytest.approx(1 / 50, abs=1e-3)
+    assert detect(times, probs, LABELS, StreamConfig(smooth_s=0.5, min_s=0.0)) == []
+
+
+def test_suppression_merges_repeats_and_keeps_the_stronger_label():
+    times, probs = _posteriors(8, [("two", 1.0, 1.5, 0.9), ("two", 1.7, 2.2, 0.95),  # same word, short gap: one
+                                   ("five", 4.0, 4.6, 0.8), ("one", 4.8, 5.3, 0.97),  # close rivals: the stronger
+                                   ("six", 6.5, 7.0, 0.9)])  # far enough: its own detection
+    dets = detect(times, probs, LABELS, CFG)
+    assert [d.label for d in dets] == ["two", "one", "six"]
+    assert dets[0].score == pytest.approx(0.95, abs=1e-3)
+    far = StreamConfig(smooth_s=0.2, threshold=0.7, min_s=0.1, suppress_s=0.1)
+    assert [d.label for d in detect(times, probs, LABELS, far)] == ["two", "two", "five", "one", "six"]
+
+
+def test_detection_json_fields():
+    assert Detection("one", 1.23456, 2.0, 0.912345).to_dict() == {"label": "one", "start": 1.235, "end": 2.0,
+                                                                   "score": 0.9123}
+
+
+# ----------------------------------------------------------------------------- the real CLI end to end
+
+
+def _spot(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "audio_rnn", "spot", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path):
+    """Real FSDD takes of the held-out speaker and espeak-ng words in held-out voices, over pink noise."""
+    from audio_rnn.stream_eval import SR as ESR, _trimmed, mix, score, speak
+    from audio_rnn.audio import load_audio
+
+    rng = np.random.default_rng(7)
+    plan = [("fsdd", "three", 31), ("espeak", "hello", None), ("fsdd", "seven", 40), ("espeak", "two", None),
+            ("fsdd", "zero", 27), ("espeak", "garden", None), ("fsdd", "nine", 33), ("fsdd", "five", 45)]
+    pieces, words, t = [], [], ESR
+    for src, word, take in plan:
+        if src == "fsdd":
+            x = _trimmed(load_audio(fsdd_dir / f"{'zero one two three four five six seven eight nine'.split().index(word)}_george_{take}.wav"))
+        else:
+            x = speak(word, "en-us", "m6", rng)
+        label = word if word in LABELS else "_unknown_"
+        pieces.append((t, x))
+        words.append({"label": label, "word": word, "start": t / ESR, "end": (t + len(x)) / ESR})
+        t += len(x) + int(1.2 * ESR)
+    wave, _ = mix(t, pieces, "pink", 20.0, rng)
+    path = tmp_path / "stream.wav"
+    sf.write(path, wave, ESR, subtype="PCM_16")
+    out = _spot(str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert all(set(r) == {"label", "start", "end", "score"} for r in rows)
+    assert [r["start"] for r in rows] == sorted(r["start"] for r in rows)
+    assert all(r["label"] in LABELS[:10] for r in rows)
+    s = score([Detection(**r) for r in rows], words, len(wave) / ESR)
+    assert s.right >= 5, (rows, words)  # of 6 digits
+    assert s.false_alarms <= 1, (rows, words)
+
+
+def test_spot_bad_file_is_one_error_line(tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("this is not audio\n")
+    out = _spot(str(bad))
+    assert out.returncode == 1
+    assert out.stderr.strip().count("\n") == 0 and "Error:" in out.stderr and "Traceback" not in out.stderr
+    missing = _spot(str(tmp_path / "nope.wav"), "--json")
+    assert missing.returncode == 1 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+# ----------------------------------------------------------------------------- memory on long files
+
+
+def _write_long(path: Path, seconds: float) -> None:
+    """A long 16 kHz file written block by block (bounded memory in the test too)."""
+    with sf.SoundFile(str(path), "w", SR, 1, subtype="PCM_16") as f:
+        for i in range(int(np.ceil(seconds / 60))):
+            f.write(_tone_noise(int(min(60, seconds - 60 * i) * SR), seed=i))
+
+
+def _peak_rss_mb(path: Path) -> float:
+    code = ("import resource, sys; from audio_rnn.cli import main; rc = main(['spot', sys.argv[1], '--json']); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=3600)
+    assert out.returncode == 0, out.stderr
+    return float(out.stderr.strip().splitlines()[-1])
+
+
+def test_spot_memory_on_a_three_minute_file(tmp_path):
+    path = tmp_path / "three_minutes.wav"
+    _write_long(path, 180)
+    assert _peak_rss_mb(path) < 300
+
+
+@pytest.mark.slow
+def test_spot_memory_on_a_two_hour_file(tmp_path):
+    path = tmp_path / "two_hours.wav"
+    _write_long(path, 7200)
+    assert _peak_rss_mb(path) < 500
