@@ -311,27 +311,31 @@ def evaluate(folder: str | Path, spotter: Any, tolerance: float = 0.75, progress
     return total.summary(), per
 
 
-def tune(folder: str | Path, spotter: Any, grid: dict[str, Sequence[Any]], max_fa_per_word: float = 0.05,
-         tolerance: float = 0.75, progress: bool = True) -> list[dict[str, Any]]:
+def cache_posteriors(folder: str | Path, spotter: Any, progress: bool = True) -> list[tuple[Any, dict[str, Any]]]:
+    """[((times, probs), truth)] for every stream of a folder: compute once, score many settings."""
+    from tqdm import tqdm
+
+    return [(spotter.posteriors(str(wav))[:2], truth)
+            for wav, truth in tqdm(load_streams(folder), desc="posteriors", disable=not progress, unit="stream")]
+
+
+def tune(cache: list[tuple[Any, dict[str, Any]]], spotter: Any, grid: dict[str, Sequence[Any]],
+         max_fa_per_word: float = 0.05, tolerance: float = 0.75) -> list[dict[str, Any]]:
     """Score every detection setting of `grid` on cached posteriors; rows sorted best first.
 
     Best = most found-and-right among settings with at most `max_fa_per_word` false alarms per word.
     """
     import itertools
 
-    from tqdm import tqdm
+    from audio_rnn.streaming import detect_posteriors, detection_lag
 
-    from audio_rnn.streaming import detect, detection_lag
-
-    cache = [(spotter.posteriors(str(wav))[:2], truth)
-             for wav, truth in tqdm(load_streams(folder), desc="posteriors", disable=not progress, unit="stream")]
     keys = list(grid)
     rows = []
     for values in itertools.product(*(grid[k] for k in keys)):
         cfg = replace(spotter.config, **dict(zip(keys, values)))
         total = Score()
         for (times, probs), truth in cache:
-            total.add(score(detect(times, probs, spotter.labels, cfg, lag=detection_lag(cfg)), truth["words"],
+            total.add(score(detect_posteriors(times, probs, spotter.labels, cfg, lag=detection_lag(cfg)), truth["words"],
                             truth["duration"], tolerance))
         rows.append({**dict(zip(keys, values)), **total.summary()})
     rows.sort(key=lambda r: (r["fa_per_word"] > max_fa_per_word, -r["found_right_pct"], r["fa_per_word"]))
@@ -413,7 +417,7 @@ def run_eval_streams(args) -> int:
     if args.tune:
         grid = {"threshold": [0.5, 0.6, 0.7, 0.8, 0.9], "smooth_s": [0.2, 0.35, 0.5, 0.75],
                 "min_s": [0.0, 0.1, 0.2, 0.3], "suppress_s": [0.5, 1.0]}
-        rows = tune(args.streams, spotter, grid, tolerance=args.tolerance, progress=not args.quiet)
+        rows = tune(cache_posteriors(args.streams, spotter, not args.quiet), spotter, grid, tolerance=args.tolerance)
         for r in rows[:15]:
             print(json.dumps(r))
         return 0

@@ -446,6 +446,9 @@ class Spotter:
         self.front = FrontEnd(self.ckpt["features"])
         if self.front.dim != self.model.n_in:
             raise CheckpointError(f"features give {self.front.dim} values per frame but the model takes {self.model.n_in}")
+        if config.mode == "state" and self.model.pooling != "last":
+            raise CheckpointError(f"state mode needs a model with last-state pooling; this one pools by "
+                                  f"{self.model.pooling} over everything heard so far (use window mode)")
         self.config = config
         self.threads = threads
         self.sample_rate = self.front.sr
@@ -562,10 +565,12 @@ class Spotter:
     def detect(self, source: Any, sr: int | None = None) -> list[Detection]:
         """Keyword detections in a recording (or in a `(times, probs)` pair already computed)."""
         if isinstance(source, tuple) and len(source) >= 2:
-            times, probs = source[0], source[1]
-        else:
-            times, probs, _ = self.posteriors(source, sr)
-        return detect(times, probs, self.labels, self.config, lag=self.lag())
+            return detect_posteriors(source[0], source[1], self.labels, self.config, lag=self.lag())
+        step = self.front.hop / self.front.sr
+        tts = top_scores(self.iter_posteriors(source, sr), self.config.smooth_s, step)
+        if not len(tts[0]):
+            raise EmptyAudioError("the recording is too short to analyse")
+        return decide(*tts, self.labels, self.config, lag=self.lag())
 
     def lag(self) -> tuple[float, float]:
         return detection_lag(self.config)
@@ -597,46 +602,74 @@ def smooth(times: np.ndarray, probs: np.ndarray, seconds: float) -> np.ndarray:
     return ((c[idx] - c[lo]) / (idx - lo)[:, None]).astype(np.float32)
 
 
-def detect(times: np.ndarray, probs: np.ndarray, labels: list[str], config: StreamConfig = StreamConfig(),
-           lag: tuple[float, float] = (1.25, 0.25)) -> list[Detection]:
-    """Detections from per-frame posteriors: smooth, take the top label, keep keyword runs above threshold
-    lasting `min_s`, merge same-label runs closer than `suppress_s`, keep the stronger of different-label ones."""
-    times = np.asarray(times, dtype=np.float64)
+def top_scores(blocks: Iterable[tuple[np.ndarray, np.ndarray]], smooth_s: float, step: float | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, top label, its averaged probability) per frame from (times, probs) blocks, in bounded memory:
+    the causal `smooth_s` average carries its history across blocks, and only 2 numbers per frame are kept."""
+    hist: np.ndarray | None = None
+    k = 1
+    out_t, out_top, out_s = [], [], []
+    for times, probs in blocks:
+        if not len(times):
+            continue
+        probs = np.asarray(probs, dtype=np.float64)
+        if hist is None:
+            if step is None:
+                step = float(np.median(np.diff(times))) if len(times) > 1 else 0.01
+            k = max(1, int(round(smooth_s / step))) if smooth_s > 0 else 1
+            hist = np.zeros((0, probs.shape[1]))
+        full = np.concatenate([hist, probs])
+        c = np.concatenate([np.zeros((1, full.shape[1])), np.cumsum(full, axis=0)])
+        idx = np.arange(len(hist) + 1, len(full) + 1)
+        lo = np.maximum(0, idx - k) if len(hist) < k - 1 else idx - k
+        sm = (c[idx] - c[lo]) / (idx - lo)[:, None]
+        top = sm.argmax(axis=1)
+        out_t.append(np.asarray(times, dtype=np.float64))
+        out_top.append(top.astype(np.int16))
+        out_s.append(sm[np.arange(len(sm)), top].astype(np.float32))
+        hist = full[-(k - 1):] if k > 1 else full[:0]
+    if not out_t:
+        return np.zeros(0), np.zeros(0, np.int16), np.zeros(0, np.float32)
+    return np.concatenate(out_t), np.concatenate(out_top), np.concatenate(out_s)
+
+
+def decide(times: np.ndarray, top: np.ndarray, score: np.ndarray, labels: list[str],
+           config: StreamConfig = StreamConfig(), lag: tuple[float, float] = (1.25, 0.25)) -> list[Detection]:
+    """Detections from the smoothed top label per frame: keyword runs above threshold lasting `min_s`;
+    same-label runs closer than `suppress_s` merge, of different-label ones the stronger survives."""
     if len(times) == 0:
         return []
-    sm = smooth(times, np.asarray(probs, dtype=np.float32), config.smooth_s)
-    top = sm.argmax(axis=1)
-    score = sm[np.arange(len(sm)), top]
     keyword = np.array([lab not in (SILENCE, UNKNOWN) for lab in labels])
     fire = keyword[top] & (score >= config.threshold)
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.01
-    runs: list[tuple[int, float, float, float]] = []  # (label index, first time, last time, peak score)
+    step = float(np.median(np.diff(times[:1000]))) if len(times) > 1 else 0.01
     key = np.where(fire, top, -1)
     edges = np.flatnonzero(np.diff(key)) + 1
     starts = np.concatenate([[0], edges])
     ends = np.concatenate([edges, [len(key)]]) - 1
-    for i, j in zip(starts, ends):
-        if key[i] >= 0 and times[j] - times[i] + step >= config.min_s - 1e-9:
-            runs.append((int(key[i]), float(times[i]), float(times[j]), float(score[i:j + 1].max())))
-    kept: list[list[Any]] = []
+    runs = [(int(key[i]), float(times[i]), float(times[j]), float(score[i:j + 1].max()))
+            for i, j in zip(starts, ends) if key[i] >= 0 and times[j] - times[i] + step >= config.min_s - 1e-9]
+    kept: list[list[Any]] = []  # [label index, first time, last time, peak score]
     for lab, a, b, s in runs:
         if kept and a - kept[-1][2] < config.suppress_s:
             prev = kept[-1]
             if prev[0] == lab:  # the same word again: one detection
                 prev[2], prev[3] = b, max(prev[3], s)
-                continue
-            if s <= prev[3]:  # a weaker different label right after: suppressed
-                continue
-            kept[-1] = [lab, a, b, s]  # a stronger one replaces it
-            continue
+            elif s > prev[3]:  # a stronger different label right after replaces it
+                kept[-1] = [lab, a, b, s]
+            continue  # a weaker one is suppressed
         kept.append([lab, a, b, s])
     out = []
-    t0 = float(times[0]) - step
     for lab, a, b, s in kept:
-        start = max(t0 - step, b - lag[0], 0.0)
+        start = max(b - lag[0], 0.0)
         end = max(a - lag[1], start + 0.05)
         out.append(Detection(labels[lab], round(start, 3), round(end, 3), round(s, 4)))
     return out
+
+
+def detect_posteriors(times: np.ndarray, probs: np.ndarray, labels: list[str], config: StreamConfig = StreamConfig(),
+           lag: tuple[float, float] = (1.25, 0.25)) -> list[Detection]:
+    """Detections from (T, C) per-frame posteriors (RecognizeCommands-style): smooth, top label, `decide`."""
+    return decide(*top_scores([(np.asarray(times), np.asarray(probs))], config.smooth_s), labels, config, lag)
 
 
 # ----------------------------------------------------------------------------- module-level API for the app
@@ -648,9 +681,9 @@ def posteriors(source: Any, model: str | os.PathLike | None = None, config: Stre
     return Spotter(model, config).posteriors(source, sr)
 
 
-def detect_keywords(source: Any, model: str | os.PathLike | None = None, config: StreamConfig = StreamConfig(),
-                    sr: int | None = None) -> list[Detection]:
-    """Detections in a path/bytes/waveform; see `Spotter.detect`."""
+def detect(source: Any, model: str | os.PathLike | None = None, config: StreamConfig = StreamConfig(),
+           sr: int | None = None) -> list[Detection]:
+    """Detections in a path/bytes/waveform, or in a `(times, probs)` pair from `posteriors`; see `Spotter.detect`."""
     return Spotter(model, config).detect(source, sr)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn.streaming import Detection, FrontEnd, NumpyKWS, Spotter, StreamConfig, detect, smooth
+from audio_rnn.streaming import Detection, FrontEnd, NumpyKWS, Spotter, StreamConfig, detect_posteriors, smooth
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "_silence_", "_unknown_"]
@@ -152,7 +152,7 @@ CFG = StreamConfig(smooth_s=0.2, threshold=0.7, min_s=0.1, suppress_s=0.5)
 
 def test_detect_one_word_with_label_span_and_score():
     times, probs = _posteriors(5, [("seven", 2.0, 2.6, 0.95)])
-    dets = detect(times, probs, LABELS, CFG, lag=(1.1, 0.1))
+    dets = detect_posteriors(times, probs, LABELS, CFG, lag=(1.1, 0.1))
     assert len(dets) == 1
     d = dets[0]
     assert d.label == "seven" and 0.9 < d.score <= 0.95 + 1e-6
@@ -164,29 +164,29 @@ def test_detect_threshold_min_duration_and_non_keywords():
     times, probs = _posteriors(6, [("three", 1.0, 1.6, 0.6),  # below threshold
                                    ("four", 2.5, 2.58, 0.99),  # too short once smoothed over 0.2 s
                                    ("_unknown_", 4.0, 4.8, 0.99)])  # not a keyword
-    assert detect(times, probs, LABELS, CFG) == []
+    assert detect_posteriors(times, probs, LABELS, CFG) == []
     low = StreamConfig(smooth_s=0.2, threshold=0.5, min_s=0.1, suppress_s=0.5)
-    assert [d.label for d in detect(times, probs, LABELS, low)] == ["three"]
+    assert [d.label for d in detect_posteriors(times, probs, LABELS, low)] == ["three"]
     short = StreamConfig(smooth_s=0.01, threshold=0.7, min_s=0.05, suppress_s=0.5)
-    assert [d.label for d in detect(times, probs, LABELS, short)] == ["four"]
+    assert [d.label for d in detect_posteriors(times, probs, LABELS, short)] == ["four"]
 
 
 def test_smoothing_removes_a_one_frame_spike():
     times, probs = _posteriors(3, [("nine", 1.0, 1.01, 1.0)])
     sm = smooth(times, probs, 0.5)
     assert sm[:, LABELS.index("nine")].max() == pytest.approx(1 / 50, abs=1e-3)
-    assert detect(times, probs, LABELS, StreamConfig(smooth_s=0.5, min_s=0.0)) == []
+    assert detect_posteriors(times, probs, LABELS, StreamConfig(smooth_s=0.5, min_s=0.0)) == []
 
 
 def test_suppression_merges_repeats_and_keeps_the_stronger_label():
     times, probs = _posteriors(8, [("two", 1.0, 1.5, 0.9), ("two", 1.7, 2.2, 0.95),  # same word, short gap: one
                                    ("five", 4.0, 4.6, 0.8), ("one", 4.8, 5.3, 0.97),  # close rivals: the stronger
                                    ("six", 6.5, 7.0, 0.9)])  # far enough: its own detection
-    dets = detect(times, probs, LABELS, CFG)
+    dets = detect_posteriors(times, probs, LABELS, CFG)
     assert [d.label for d in dets] == ["two", "one", "six"]
     assert dets[0].score == pytest.approx(0.95, abs=1e-3)
     far = StreamConfig(smooth_s=0.2, threshold=0.7, min_s=0.1, suppress_s=0.1)
-    assert [d.label for d in detect(times, probs, LABELS, far)] == ["two", "two", "five", "one", "six"]
+    assert [d.label for d in detect_posteriors(times, probs, LABELS, far)] == ["two", "two", "five", "one", "six"]
 
 
 def test_detection_json_fields():
