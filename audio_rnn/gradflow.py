@@ -211,8 +211,8 @@ def clipping_demo(
     radius: float = 2.0,
     T: int = 50,
     hidden_size: int = 32,
-    steps: int = 120,
-    lr: float = 0.2,
+    steps: int = 150,
+    lr: float = 0.1,
     max_norm: float = 1.0,
     batch: int = 32,
     seed: int = 0,
@@ -369,13 +369,21 @@ def write_plots(out: Path, init, after, trained, sweep, clipping, chars, T: int)
     save(fig, "radius.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for tag, style in (("noclip", "r-"), ("clip", "b-")):
-        axes[0].semilogy(clipping[f"norm_{tag}"], style, label=tag)
-        axes[1].plot(clipping[f"loss_{tag}"], style, label=tag)
-    axes[0].set(xlabel="SGD step", ylabel="global gradient norm", title="tanh RNN, exploding init")
-    axes[1].set(xlabel="SGD step", ylabel="adding-problem MSE", ylim=(0, 1.0), title="loss")
+    for tag, color in (("noclip", "tab:red"), ("clip", "tab:blue")):
+        label = "no clipping" if tag == "noclip" else "clipped to norm 1"
+        diverged = clipping[f"diverged_{tag}"]
+        if diverged >= 0:
+            label += f" (blew up at step {diverged})"
+        axes[0].semilogy(clipping[f"norm_{tag}"], color=color, label=label)
+        loss = clipping[f"loss_{tag}"]
+        axes[1].plot(loss, color=color, alpha=0.3)
+        smooth = np.convolve(np.nan_to_num(loss, nan=np.inf), np.ones(10) / 10, mode="valid")
+        axes[1].plot(np.arange(9, 9 + len(smooth)), smooth, color=color, label=label + ", 10-step mean")
+    axes[1].axhline(ADDING_BASELINE_MSE, color="k", ls="--", lw=0.8, label="predict the mean")
+    axes[0].set(xlabel="SGD step", ylabel="global gradient norm", title="tanh RNN, spectral radius 2: gradient")
+    axes[1].set(xlabel="SGD step", ylabel="adding-problem MSE", ylim=(0, 1.5), title="loss")
     for ax in axes:
-        ax.legend()
+        ax.legend(fontsize=8)
     save(fig, "clipping.png")
 
     fig, ax = plt.subplots(figsize=(7, 4))
