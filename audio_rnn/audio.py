@@ -430,7 +430,8 @@ def read_blocks(source: Source, sr: int = DEFAULT_SR, block_seconds: float = 10.
     soundfile formats are read block by block through a streaming resampler;
     other containers are streamed from an ffmpeg pipe. Blocks are not DC-removed
     (the MFCC front-end starts above DC) and hold about `block_seconds` each
-    (the last may be shorter). Concatenated, they equal `load_audio` before DC removal.
+    (the last may be shorter). Concatenated, they equal `load_audio` before DC removal
+    (for audio within full scale: blocks are clipped, not scaled by the file's peak).
     """
     _check_rate(sr)
     if not block_seconds > 0:
@@ -504,11 +505,11 @@ def frame(signal: np.ndarray, frame_ms: float = 25.0, hop_ms: float = 10.0, sr: 
     is exactly the window of MFCC frame i. A signal shorter than one frame is
     zero-padded to one frame; the incomplete tail after the last full frame is dropped.
     """
+    if not (frame_ms > 0 and hop_ms > 0 and sr > 0 and math.isfinite(frame_ms * hop_ms)):
+        raise ValueError(f"frame_ms, hop_ms and sr must be positive, got {frame_ms}, {hop_ms}, {sr}")
     x = np.asarray(signal, dtype=np.float32).reshape(-1)
     frame_len = max(1, int(round(frame_ms * sr / 1000)))
     hop = max(1, int(round(hop_ms * sr / 1000)))
-    if frame_ms <= 0 or hop_ms <= 0:
-        raise ValueError("frame_ms and hop_ms must be positive")
     n = n_frames(x.size, frame_len, hop)
     if n == 0:
         return Frames(np.zeros((0, frame_len), np.float32), np.zeros(0), sr, frame_len, hop)

@@ -88,8 +88,10 @@ class MFCC(nn.Module):
         c = config
         if not 0 <= c.f_min < c.f_max <= c.sample_rate / 2:
             raise ValueError(f"need 0 <= f_min < f_max <= sample_rate/2, got {c.f_min}, {c.f_max}")
-        if c.floor_db <= 0:
+        if not c.floor_db > 0:
             raise ValueError(f"floor_db must be positive, got {c.floor_db}")
+        if not (1 <= c.n_mfcc <= c.n_mels and c.win_length >= 1 and c.hop_length >= 1):
+            raise ValueError(f"need 1 <= n_mfcc <= n_mels and positive win_ms/hop_ms, got {c}")
         self.config = c
         # constants, not weights: non-persistent so they never enter a model's checkpoint
         self.register_buffer("window", torch.hann_window(c.win_length), persistent=False)

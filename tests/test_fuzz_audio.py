@@ -3,7 +3,7 @@
 Inputs: random bytes; real files in 13 encodings (16/24/32-bit, 8-bit, float, double,
 µ-law, A-law, FLAC, AIFF, AU, Ogg Vorbis, MP3) at 1 Hz to 384 kHz with 1-8 channels, then
 cut short, with header bytes overwritten, or with size fields claiming gigabytes.
-The default run checks 120 cases (deterministic); `--runslow` checks 1500 random ones.
+The default run checks 100 cases (deterministic); `--runslow` checks 1500 random ones.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ FUZZ = dict(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_
             deadline=None)
 
 
-@settings(max_examples=120, derandomize=True, **FUZZ)
+@settings(max_examples=100, derandomize=True, **FUZZ)
 @given(audio_inputs())
 def test_fuzz_audio_loader(data):
     check_one(data)
