@@ -252,7 +252,10 @@ class _as_path:
 def _probe(data: bytes | None, path: Path | None, p: _as_path, name: str) -> AudioInfo:
     info = _sf_info(data, path)
     if info is not None:
-        return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames), str(info.format), "soundfile")
+        frames = int(info.frames)
+        if frames >= 2**62:  # libsndfile's SF_COUNT_MAX: length unknown (e.g. a streamed FLAC); decoding will tell
+            frames = -1
+        return AudioInfo(int(info.samplerate), int(info.channels), frames, str(info.format), "soundfile")
     head, _ = _head(data, path, 512)
     container = _looks_like_container(head)
     if container is None:
@@ -328,8 +331,10 @@ def _sf_blocks(data: bytes | None, path: Path | None, info: AudioInfo, sr: int, 
                     break
     except AudioError:
         raise
-    except Exception as exc:  # libsndfile/mpg123 errors on damaged data
-        raise TruncatedAudioError(f"{name}: the file is damaged or truncated ({str(exc)[:120]})") from None
+    except Exception as exc:  # libsndfile/mpg123 errors on damaged data (or on streams it cannot seek)
+        err = TruncatedAudioError(f"{name}: the file is damaged or truncated ({str(exc)[:120]})")
+        err.decoder_failed = True  # type: ignore[attr-defined]
+        raise err from None
     if n_in == 0:
         if size > 4096:  # e.g. an Ogg file cut off before its first complete page
             raise TruncatedAudioError(f"{name}: no samples could be decoded from {size} bytes; the file is damaged "
@@ -413,8 +418,20 @@ def load_audio(source: Source, sr: int = DEFAULT_SR, max_seconds: float | None =
         if info.decoder == "soundfile":
             _check_header(info, name, max_seconds)
             max_frames = None if max_seconds is None else int(math.ceil(max_seconds * info.sample_rate))
-            parts = list(_sf_blocks(data, path, info, sr, name, max_frames=max_frames))
-            x = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            try:
+                parts = list(_sf_blocks(data, path, info, sr, name, max_frames=max_frames))
+                x = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            except TruncatedAudioError as exc:
+                # libsndfile gives up on some valid files (e.g. FLAC of unknown length); ffmpeg decodes
+                # what is there, and a declared length tells us whether that is all of it
+                if not getattr(exc, "decoder_failed", False) or not _has_ffmpeg():
+                    raise
+                try:
+                    x = _decode_ffmpeg(p.get(), sr, name, max_seconds)
+                except (NotAudioError, EmptyAudioError):
+                    raise exc from None
+                if info.frames > 0 and len(x) < info.frames * sr / info.sample_rate * 0.999 - 2:
+                    raise
         else:
             if info.sample_rate or info.channels:
                 _check_header(info, name, max_seconds)

@@ -378,3 +378,20 @@ def test_loaded_length_matches_resampled_length(n, sr_in):
     x = (0.1 * np.random.default_rng(n).standard_normal(n)).astype(np.float32)
     y = load_audio(encode(x, sr_in, "WAV", "FLOAT"))
     assert len(y) == len(resample(x, sr_in, 16000))
+
+
+@pytest.mark.skipif(not HAS_FFMPEG, reason="ffmpeg not installed")
+def test_flac_of_unknown_length_decodes_and_stops_at_the_limit():
+    """STREAMINFO total samples 0 means "unknown" (streamed encoders): libsndfile fails, ffmpeg takes over."""
+    x = (0.1 * np.random.default_rng(0).standard_normal(48000)).astype(np.float32)
+    full = encode(x, 16000, "FLAC")
+    d = bytearray(full)
+    d[21] &= 0xF0
+    d[22:26] = b"\0\0\0\0"
+    assert probe(bytes(d)).frames == -1
+    assert np.array_equal(load_audio(bytes(d)), load_audio(full))
+    with pytest.raises(TooLongError):  # nothing in the header to refuse it by: decoding stops at the limit
+        load_audio(bytes(d), max_seconds=1.0)
+    for cut in (0.5, 0.95):  # cut-off FLAC with a known length stays an error, ffmpeg or not
+        with pytest.raises(TruncatedAudioError):
+            load_audio(full[: int(len(full) * cut)])
