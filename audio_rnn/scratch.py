@@ -500,14 +500,15 @@ def trace(module, x, index: int = 0) -> dict[str, Any]:
         xt = xt.transpose(0, 1)
     elif xt.ndim != 3:
         raise ValueError(f"expected x of shape (T, input) or a batch, got {tuple(xt.shape)}")
-    xt = xt[:, index : index + 1].to(next(module.parameters()).dtype)
+    weight = next(module.parameters())
+    xt = xt[:, index : index + 1].to(weight.dtype)
     model = from_torch(module, np.float64)
     out, _, caches = model.forward(xt.double().numpy())
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            ref = module(xt.transpose(0, 1) if module.batch_first else xt)[0]
+            ref = module((xt.transpose(0, 1) if module.batch_first else xt).to(weight.device))[0].cpu()
     finally:
         module.train(was_training)
     ref = (ref.transpose(0, 1) if module.batch_first else ref)[:, 0].double().numpy()
