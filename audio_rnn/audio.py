@@ -178,11 +178,21 @@ def _declared_data(head: bytes, size: int) -> tuple[int, int] | None:
 # ----------------------------------------------------------------------------- probing
 
 
+class _Bytes(io.BytesIO):
+    """BytesIO for libsndfile's virtual I/O: a seek before the start fails quietly (damaged headers ask for it)."""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        try:
+            return super().seek(offset, whence)
+        except ValueError:
+            return self.tell()
+
+
 def _sf_info(data: bytes | None, path: Path | None):
     import soundfile as sf
 
     try:
-        return sf.info(io.BytesIO(data) if data is not None else str(path))
+        return sf.info(_Bytes(data) if data is not None else str(path))
     except Exception:  # libsndfile raises a generic error for anything it does not recognise
         return None
 
@@ -313,7 +323,7 @@ def _sf_blocks(data: bytes | None, path: Path | None, info: AudioInfo, sr: int, 
         )
     n_in = 0
     try:
-        with sf.SoundFile(io.BytesIO(data) if data is not None else str(path)) as f:
+        with sf.SoundFile(_Bytes(data) if data is not None else str(path)) as f:
             while True:
                 x = f.read(block_frames, dtype="float32", always_2d=True)
                 last = x.shape[0] < block_frames
