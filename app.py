@@ -8,12 +8,12 @@ import streamlit as st
 
 from audio_rnn.ui import generator, inside, keywords, train_own
 
-st.set_page_config(page_title="audio_rnn", page_icon="🎙️", layout="wide")
+st.set_page_config(page_title="audio_rnn", page_icon=":material/graphic_eq:", layout="wide")
 
 pages = [
-    st.Page(keywords.render, title="Keywords", icon="🎙️", url_path="keywords", default=True),
-    st.Page(generator.render, title="Sequence generator", icon="🎼", url_path="generator"),
-    st.Page(inside.render, title="Inside the RNN", icon="🔬", url_path="inside"),
-    st.Page(train_own.render, title="Train your own keywords", icon="🏋️", url_path="train"),
+    st.Page(keywords.render, title="Keywords", icon=":material/mic:", default=True),
+    st.Page(generator.render, title="Sequence generator", icon=":material/music_note:", url_path="generator"),
+    st.Page(inside.render, title="Inside the RNN", icon=":material/neurology:", url_path="inside"),
+    st.Page(train_own.render, title="Train your own keywords", icon=":material/model_training:", url_path="train"),
 ]
 st.navigation(pages).run()

@@ -11,29 +11,30 @@ from audio_rnn.ui.common import decode, unavailable, user_errors
 from audio_rnn.ui.inputs import audio_source
 
 EQUATIONS = {
-    "rnn": [r"h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})"],
+    "rnn": [r"h_t = \tanh(W_{ih} x_t + W_{hh} h_{t-1} + b)"],
     "lstm": [
-        r"i_t = \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi})",
-        r"f_t = \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf})",
-        r"g_t = \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg})",
-        r"o_t = \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho})",
+        r"i_t = \sigma(W_{ii} x_t + W_{hi} h_{t-1} + b_i)",
+        r"f_t = \sigma(W_{if} x_t + W_{hf} h_{t-1} + b_f)",
+        r"g_t = \tanh(W_{ig} x_t + W_{hg} h_{t-1} + b_g)",
+        r"o_t = \sigma(W_{io} x_t + W_{ho} h_{t-1} + b_o)",
         r"c_t = f_t \odot c_{t-1} + i_t \odot g_t",
         r"h_t = o_t \odot \tanh(c_t)",
     ],
     "gru": [
-        r"r_t = \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr})",
-        r"z_t = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})",
-        r"n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn}))",
+        r"r_t = \sigma(W_{ir} x_t + W_{hr} h_{t-1} + b_r)",
+        r"z_t = \sigma(W_{iz} x_t + W_{hz} h_{t-1} + b_z)",
+        r"n_t = \tanh(W_{in} x_t + r_t \odot (W_{hn} h_{t-1} + b_{hn}) + b_{in})",
         r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}",
     ],
 }
 GRADIENT_EQUATIONS = [
     r"\frac{\partial L}{\partial h_t} = \frac{\partial L}{\partial h_T}\prod_{k=t+1}^{T}"
     r"\frac{\partial h_k}{\partial h_{k-1}}",
-    r"\text{RNN: } \frac{\partial h_k}{\partial h_{k-1}} = \operatorname{diag}(1-h_k^2)\,W_{hh}"
-    r"\;\Rightarrow\; \|\cdot\| \lesssim \rho(W_{hh})^{T-t}",
-    r"\text{LSTM: } \frac{\partial c_k}{\partial c_{k-1}} \ni \operatorname{diag}(f_k)"
-    r"\quad\text{GRU: } \frac{\partial h_k}{\partial h_{k-1}} \ni \operatorname{diag}(z_k)",
+    r"\text{RNN: } \frac{\partial h_k}{\partial h_{k-1}} = \operatorname{diag}(1-h_k^2)\,W_{hh}",
+    r"\Rightarrow\; \Big\|\frac{\partial L}{\partial h_t}\Big\| \lesssim \rho(W_{hh})^{T-t}"
+    r"\Big\|\frac{\partial L}{\partial h_T}\Big\|",
+    r"\text{LSTM: } \frac{\partial c_k}{\partial c_{k-1}} \supset \operatorname{diag}(f_k)",
+    r"\text{GRU: } \frac{\partial h_k}{\partial h_{k-1}} \supset \operatorname{diag}(z_k)",
 ]
 GATE_HELP = {
     "input": "how much of the new candidate enters the cell",
@@ -62,7 +63,7 @@ def _states() -> None:
         unavailable("The keyword model", why)
         return
     cell = rec.model.dims.cell
-    left, right = st.columns([3, 1])
+    left, right = st.columns([5, 3])
     with right:
         st.markdown(f"**{cell.upper()} equations** (torch's gate order)")
         for eq in EQUATIONS[cell]:
@@ -132,4 +133,5 @@ def _gradient_flow() -> None:
                        f"gradient left after {T - 1} steps": f"{f['relative'][-1]:.2e}",
                        "spectral radius": f"{f['spectral_radius']:.2f}"} for c, f in flows.items()])
             st.caption("Adding problem, hidden size 32, numpy BPTT (`audio_rnn.gradflow`). A factor below 1 "
-                       "vanishes, above 1 explodes; the gates let LSTM/GRU keep a path with factor near f_t or z_t.")
+                       "vanishes, above 1 explodes. Raise the gate bias: a forget/update gate near 1 gives LSTM/GRU "
+                       "a path whose factor is about f_t or z_t.")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from audio_rnn.audio import DEFAULT_SR
 from audio_rnn.ui import models, plots
-from audio_rnn.ui.common import decode, unavailable, user_errors
+from audio_rnn.ui.common import SAMPLES, decode, unavailable, user_errors
 from audio_rnn.ui.inputs import audio_source
 
 LONG_SECONDS = 2.0  # recordings longer than this also go through the streaming spotter
@@ -82,7 +82,7 @@ def _show(name: str, data: bytes, wave: np.ndarray) -> None:
             unavailable("The keyword model", why)
         else:
             res = models.classify(None, wave)
-            st.metric("Predicted keyword", res["label"], f"p = {res['score']:.2f}", delta_color="off")
+            st.metric("Predicted keyword", res["label"], f"p = {res['score']:.2f}", delta_color="off", delta_arrow="off")
             labels = list(res["probs"])
             st.image(plots.prob_bars(labels, [res["probs"][k] for k in labels]))
     with right:
@@ -92,10 +92,12 @@ def _show(name: str, data: bytes, wave: np.ndarray) -> None:
             st.image(plots.curves(post, rec.features.frame_rate, rec.labels,
                                   "per-frame posteriors: the prediction if the clip ended here", "probability",
                                   times=ends))
-        elif rec is not None:
-            st.caption("Long recording: the spotter's sliding one-second window, below.")
+        elif rec is not None and models.module("streaming")[0] is not None:
+            times, probs, labels, _ = models.spot(None, wave, DEFAULT_SR)
+            st.image(plots.curves(probs, 100.0, labels, "spotter posteriors over the last second at each moment",
+                                  "probability", times=times))
     if dur > LONG_SECONDS:
-        _spotter(rec, wave, dur)
+        _spotter(rec, name, wave, dur)
 
     st.subheader("Waveform and frames")
     width = st.select_slider("Zoom width (s)", options=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0], value=0.1, key="kw_zoom")
@@ -110,18 +112,25 @@ def _show(name: str, data: bytes, wave: np.ndarray) -> None:
     st.image(_mfcc_png(wave))
 
 
-def _spotter(rec, wave: np.ndarray, dur: float) -> None:
+def reference_words(name: str) -> list[dict]:
+    """Known word times of a bundled long sample (samples/<name>.txt: start, end, label per line), if any."""
+    txt = (SAMPLES / name).with_suffix(".txt")
+    if not name.startswith("long/") or not txt.is_file():
+        return []
+    rows = [line.split("\t") for line in txt.read_text().splitlines() if line.strip()]
+    return [{"label": r[2], "start": float(r[0]), "end": float(r[1])} for r in rows if len(r) == 3]
+
+
+def _spotter(rec, name: str, wave: np.ndarray, dur: float) -> None:
     st.subheader("Keyword spotting over time")
     streaming, why = models.module("streaming")
     if rec is None or streaming is None:
         unavailable("The streaming spotter", why or "it needs the keyword model")
         return
-    times, probs, labels, dets = models.spot(None, wave, DEFAULT_SR)
-    st.image(plots.timeline(dur, dets))
+    _, _, _, dets = models.spot(None, wave, DEFAULT_SR)
+    st.image(plots.timeline(dur, dets, reference_words(name)))
     if dets:
         st.table([{"keyword": d["label"], "start (s)": d["start"], "end (s)": d["end"], "score": round(d["score"], 3)}
                   for d in dets])
     else:
         st.write("No keyword detected.")
-    st.image(plots.curves(probs, 100.0, labels, "spotter posteriors (last second of audio at each moment)",
-                          "probability", times=times))

@@ -69,7 +69,7 @@ def waveform_frames(x: np.ndarray, sr: int, region: tuple[float, float], starts:
         ax.plot([starts[k], starts[k] + dur], [y, y], color=COLORS[2 + k % rows], linewidth=2.5, solid_capstyle="butt")
         ax.axvline(starts[k], color="0.75", linewidth=0.5, zorder=0)
         if len(idx) <= 30:
-            ax.text(starts[k], y - 0.06 * peak, str(k), fontsize=7, va="top")
+            ax.text(starts[k], y - 0.06 * peak, str(k), fontsize=7, va="top", clip_on=True)
     ax.set_xlim(t0, t1)
     ax.set_ylim(-peak * (1.35 + 0.18 * rows), peak * 1.1)
     ax.set_xlabel("time (s)")

@@ -56,7 +56,8 @@ def _keyword_box(i: int, ft) -> tuple[str, list[np.ndarray]]:
             st.error(msg)
         need = ft.MIN_EXAMPLES
         ok = len(waves) >= need
-        st.caption(f"{'✅' if ok else '⏳'} {len(waves)} example(s) for this keyword"
+        st.caption(f"{':material/check_circle:' if ok else ':material/hourglass_empty:'} {len(waves)} "
+                   f"example(s) for this keyword"
                    f"{'' if ok else f' (need at least {need})'}")
     return word, waves
 
@@ -86,7 +87,8 @@ def render() -> None:
                              disabled=base is None,
                              help=None if base is not None else "the shipped keyword model is not available")
     with c2:
-        budget = st.slider("Training time budget (s)", 10, 60, 40, step=5, key="tr_budget")
+        budget = st.slider("Training time budget (s)", 10, 60, 40, step=5, key="tr_budget",
+                           help="for the training loop; making the examples adds a few seconds")
     if st.button("Train", type="primary", disabled=not ready, key="tr_train"):
         _train(ft, examples, modes[mode_name] if base is not None else "scratch", float(budget))
     result = st.session_state.get("tr_result")
@@ -113,7 +115,7 @@ def _results(ft, r: dict) -> None:
     c1, c2, c3 = st.columns(3)
     c1.metric("Keywords", ", ".join(keywords))
     c2.metric("Accuracy on your examples", f"{r['train_accuracy']:.0%}")
-    c3.metric("Training time", f"{r['seconds']:.1f} s", f"{r['epochs']} epochs, {r['mode']}", delta_color="off")
+    c3.metric("Training time", f"{r['seconds']:.1f} s", f"{r['epochs']} epochs, {r['mode']}", delta_color="off", delta_arrow="off")
     if r["history"]:
         st.image(plots.training_curve(r["history"]))
     st.download_button("Download model (.zip: model.safetensors + config.json)", ft.zip_checkpoint(r["folder"]),
@@ -127,6 +129,6 @@ def _results(ft, r: dict) -> None:
         wave = decode(clip.data, DEFAULT_SR)
         st.audio(clip.data)
         res = models.classify(r["folder"], wave)
-        st.metric("Your model hears", res["label"], f"p = {res['score']:.2f}", delta_color="off")
+        st.metric("Your model hears", res["label"], f"p = {res['score']:.2f}", delta_color="off", delta_arrow="off")
         labels = list(res["probs"])
         st.image(plots.prob_bars(labels, [res["probs"][k] for k in labels]))
