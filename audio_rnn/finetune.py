@@ -82,6 +82,8 @@ class FinetuneResult:
 def clean_word(word: str) -> str:
     """A user's word as a label: lower-case, trimmed, spaces to underscores; raises DataError if unusable."""
     w = re.sub(r"\s+", "_", str(word).strip().lower())
+    if w in ("_silence_", "_unknown_"):
+        raise DataError(f"{w} is a reserved label; pick another word")
     if not WORD_RE.match(w):
         raise DataError(f"keyword {word!r} must be 1-24 letters, digits, _ ' or - (starting with a letter or digit)")
     return w
@@ -89,13 +91,9 @@ def clean_word(word: str) -> str:
 
 def check_examples(examples: Mapping[str, Sequence[np.ndarray]]) -> dict[str, list[np.ndarray]]:
     """Validate {word: [waves at 16 kHz]}: >= 2 distinct words with >= 5 usable recordings each."""
-    from audio_rnn.data import SILENCE, UNKNOWN
-
     out: dict[str, list[np.ndarray]] = {}
     for word, waves in examples.items():
         w = clean_word(word)
-        if w in (SILENCE, UNKNOWN):
-            raise DataError(f"{w} is a reserved label; pick another word")
         if w in out:
             raise DataError(f"keyword {w!r} is given twice")
         good = [np.asarray(x, dtype=np.float32) for x in waves if np.size(x) and np.max(np.abs(x)) > 1e-4]

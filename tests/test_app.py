@@ -162,3 +162,71 @@ def test_inside_shows_hidden_state_and_gate_heatmaps():
     # hidden (+ cell state for LSTM) + one per gate, plus the gradient-flow plot on the other tab
     assert len(at.get("image")) >= 1 + gates + 1
     assert any("max |numpy - torch|" in c.value for c in at.caption)
+
+
+# ----------------------------------------------------------------------------- page 4: train your own keywords
+
+
+def _speak_wav(word: str, variant: str, speed: int, pitch: int) -> bytes:
+    from audio_rnn.synth_speech import SynthItem, render
+
+    return wav_bytes(render(SynthItem("x.wav", word, word, "en-us", variant, speed, pitch, "train")))
+
+
+def test_train_page_trains_tests_and_offers_the_download():
+    voices = [("", 150, 50), ("m1", 170, 40), ("f1", 140, 60), ("m3", 160, 35), ("f2", 180, 70)]
+    clips = {w: [(f"{w}_{k}.wav", _speak_wav(w, *v), "audio/wav") for k, v in enumerate(voices)]
+             for w in ("lights", "music")}
+    at = page("train_own").run()
+    no_crash(at)
+    assert at.button(key="tr_train").disabled
+    for i, (w, files) in enumerate(clips.items()):
+        at.text_input(key=f"tr_word_{i}").set_value(w)
+        at.file_uploader(key=f"tr_up_{i}").set_value(files[:4])
+    at.run()
+    assert at.button(key="tr_train").disabled  # 4 examples are not enough
+    assert any("need at least 5" in c.value for c in at.caption)
+    # a bad file among the uploads is reported and skipped
+    at.file_uploader(key="tr_up_0").set_value(clips["lights"] + [("junk.wav", b"junk" * 100, "audio/wav")])
+    at.file_uploader(key="tr_up_1").set_value(clips["music"])
+    at.slider(key="tr_budget").set_value(10)
+    at.run()
+    assert any("junk.wav" in e for e in errors(at))
+    assert not at.button(key="tr_train").disabled
+    at.button(key="tr_train").click().run(timeout=300)
+    no_crash(at)
+    assert at.metric[0].value == "lights, music"
+    assert len(at.get("download_button")) == 1
+    at.radio(key="tr_test_source").set_value("Upload").run()
+    at.file_uploader(key="tr_test_upload").set_value(clips["music"][0]).run()
+    no_crash(at)
+    assert at.metric[-1].label == "Your model hears" and at.metric[-1].value == "music"
+
+
+# ----------------------------------------------------------------------------- page 2: generator
+
+
+def abc_shipped() -> bool:
+    from audio_rnn.checkpoint import pretrained_path
+
+    return (pretrained_path("abc") / "model.safetensors").is_file()
+
+
+@pytest.mark.skipif(not abc_shipped(), reason="the shipped ABC model (issue 5) has not landed yet")
+def test_generator_page_generates_a_rendered_tune_with_downloads():
+    at = page("generator").run()
+    no_crash(at)
+    assert at.selectbox(key="gen_model").value == "Music (ABC)"
+    at.text_area(key="gen_primer").set_value("M:6/8\nK:G\n<b>not html</b>")
+    at.number_input(key="gen_seed").set_value(3)
+    at.button[0].click().run(timeout=300)
+    no_crash(at)
+    code = at.code[0].value
+    assert code.startswith("X:") and "K:G" in code
+    badge = [s.value for s in at.success] + [w.value for w in at.warning]
+    assert any("Valid tune" in b or "Invalid tune" in b for b in badge), badge
+    images = at.get("image")
+    assert images and all(str(i.proto).count("data:image/svg+xml") >= 1 for i in images[:1])
+    assert len(at.get("audio")) == 1
+    assert len(at.get("download_button")) == 3
+    assert not any("<b>" in m.value for m in at.markdown)  # user text only ever shown as code

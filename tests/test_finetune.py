@@ -1,0 +1,78 @@
+"""Train-your-own keywords: input checks, and a real short training run loaded back by the CLI."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_rnn import finetune
+from audio_rnn.errors import DataError
+
+VOICES = [("", 150, 50), ("m1", 170, 40), ("f1", 140, 60), ("m3", 160, 35), ("f2", 180, 70)]
+
+
+def speak(word: str, variant: str, speed: int, pitch: int) -> np.ndarray:
+    from audio_rnn.synth_speech import SynthItem, render
+
+    return render(SynthItem("x.wav", word, word, "en-us", variant, speed, pitch, "train"))
+
+
+@pytest.fixture(scope="module")
+def examples() -> dict[str, list[np.ndarray]]:
+    return {w: [speak(w, *v) for v in VOICES] for w in ("lights", "music")}
+
+
+def test_examples_are_checked_with_clear_messages():
+    five = [np.full(8000, 0.1, np.float32)] * 5
+    with pytest.raises(DataError, match="at least 2 keywords"):
+        finetune.check_examples({"lights": five})
+    with pytest.raises(DataError, match="at least 5"):
+        finetune.check_examples({"lights": five, "music": five[:4]})
+    with pytest.raises(DataError, match="silent or empty"):
+        finetune.check_examples({"lights": five, "music": [np.zeros(8000, np.float32)] * 5})
+    with pytest.raises(DataError, match="reserved"):
+        finetune.check_examples({"lights": five, "_unknown_": five})
+    with pytest.raises(DataError, match="given twice"):
+        finetune.check_examples({"Lights": five, " lights ": five})
+    with pytest.raises(DataError, match="letters, digits"):
+        finetune.check_examples({"lights": five, "<b>x</b>": five})
+    assert list(finetune.check_examples({"Turn On": five, "off": five})) == ["turn_on", "off"]
+
+
+def test_unknown_words_never_include_the_users_words():
+    waves = finetune.unknown_waves(6, ["seven", "yes"], seed=3)
+    assert len(waves) == 6 and all(w.dtype == np.float32 and w.size > 1600 for w in waves)
+
+
+def test_trained_model_loads_in_recognizer_and_cli(examples, tmp_path, capsys):
+    from audio_rnn.cli import main
+    from audio_rnn.recognize import Recognizer
+
+    steps: list[tuple[float, str]] = []
+    cfg = finetune.FinetuneConfig(mode="scratch", budget_s=12, epochs=20, copies=3, unknown_pool=16)
+    res = finetune.train(examples, tmp_path / "model", cfg, progress=lambda f, m: steps.append((f, m)))
+    assert res.labels == ["lights", "music", "_silence_", "_unknown_"]
+    assert res.mode == "scratch" and 1 <= res.epochs <= 20
+    assert steps[-1][0] == 1.0 and all(a[0] <= b[0] for a, b in zip(steps, steps[1:]))
+    assert res.train_accuracy >= 0.8, res.history
+    # the checkpoint is an ordinary kws model
+    rec = Recognizer(res.folder)
+    assert rec.labels == res.labels
+    files = []
+    for w in ("lights", "music"):
+        path = tmp_path / f"{w}.wav"
+        sf.write(path, examples[w][0], 16000, subtype="PCM_16")
+        files.append(str(path))
+    assert main(["classify", "--model", str(res.folder), "--json", *files]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [r["label"] for r in rows] == ["lights", "music"], rows
+    # the download is a zip of the two files, loadable after unzipping
+    z = zipfile.ZipFile(io.BytesIO(finetune.zip_checkpoint(res.folder)))
+    assert sorted(z.namelist()) == ["my_keywords/config.json", "my_keywords/model.safetensors"]
+    z.extractall(tmp_path / "unzipped")
+    assert Recognizer(tmp_path / "unzipped" / "my_keywords").labels == res.labels
