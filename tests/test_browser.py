@@ -169,6 +169,25 @@ def test_keywords_upload_shows_the_right_label(server, page, tmp_path):
     assert "Error" in err and "Traceback" not in page.content()
 
 
+def test_microphone_recording_is_decoded_and_classified(server, browser):
+    """Chromium's fake microphone (a beep) through st.audio_input: decoded, featurised, classified."""
+    ctx = browser.new_context(viewport=VIEWPORT, permissions=["microphone"])
+    page = ctx.new_page()
+    page.set_default_timeout(90_000)
+    try:
+        open_page(page, server, "")
+        choose_radio(page, "Record")
+        page.get_by_role("button", name="Record").click()
+        page.wait_for_timeout(1500)
+        page.locator("[data-testid='stAudioInputActionButton']").click()  # stop
+        page.get_by_text("recording.wav:").wait_for(timeout=60_000)
+        wait_idle(page)
+        assert page.locator("[data-testid='stMetricValue']").count() >= 1
+        assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    finally:
+        ctx.close()
+
+
 def test_long_recording_shows_detections(server, page):
     open_page(page, server, "")
     page.locator("[data-testid='stSelectbox']").first.click()
