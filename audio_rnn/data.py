@@ -191,8 +191,9 @@ def load_speech_commands(root: str | Path, labels: Iterable[str] = LABELS, max_p
             if max_per_label is not None and counts.get(key, 0) >= max_per_label:
                 continue
             counts[key] = counts.get(key, 0) + 1
-            clips.append(Clip(_load(Path(ds._archive) / rel), label, speaker, "speechcommands",
-                              split_name[subset], rel))
+            full = Path(ds._archive) / rel
+            clips.append(Clip(_load(full), label, speaker, "speechcommands", split_name[subset],
+                              full.relative_to(ds._path).as_posix()))
     noise_dir = Path(subsets["training"]._path) / "_background_noise_"
     for p in sorted(noise_dir.glob("*.wav")) if noise_dir.is_dir() else []:
         for i, w in enumerate(chunks(_load(p, max_seconds=600), WINDOW)):

@@ -93,6 +93,16 @@ def phonemes(word: str, accent: str) -> str:
     return _espeak(["-q", "-x", "-v", accent, word]).decode().strip()
 
 
+def phonemes_many(words: list[str], accent: str) -> list[str]:
+    """Phonemes of many words in one espeak-ng call (one clause per line); per-word calls if that fails."""
+    out = subprocess.run(["espeak-ng", "-q", "-x", "-v", accent], input="".join(w + ".\n" for w in words),
+                         capture_output=True, text=True, timeout=60, check=False)
+    lines = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    if out.returncode != 0 or len(lines) != len(words):
+        return [phonemes(w, accent) for w in words]
+    return lines
+
+
 def installed_variants() -> set[str]:
     """Variant names this espeak-ng installation has."""
     text = _espeak(["--voices=variant"]).decode()
@@ -131,12 +141,13 @@ def plan(per_digit: int, per_unknown: int, seed: int, variants: set[str] | None 
     pool = [v for v in VARIANTS if variants is None or v in variants]
     if not pool:
         raise ValueError("no espeak-ng voice variants to draw from")
-    digit_ph = {a: {phonemes(d, a) for d in DIGITS} for a in ACCENTS}
+    spoken = [w.replace("-", "") for w in words]
+    digit_ph = {a: set(phonemes_many(list(DIGITS), a)) for a in ACCENTS}
+    word_ph = {a: dict(zip(words, phonemes_many(spoken, a))) for a in ACCENTS}
     items: list[SynthItem] = []
     jobs = [(d, d, per_digit) for d in DIGITS] + [(w, "_unknown_", per_unknown) for w in words]
     for word, label, n in jobs:
-        accents = ACCENTS if label != "_unknown_" else tuple(
-            a for a in ACCENTS if phonemes(word.replace("-", ""), a) not in digit_ph[a])
+        accents = ACCENTS if label != "_unknown_" else tuple(a for a in ACCENTS if word_ph[a][word] not in digit_ph[a])
         if not accents:
             continue
         for k in range(n):
