@@ -213,10 +213,18 @@ def load_prepared(folder: str | Path) -> Corpus:
         p = folder / f"{s}.txt"
         if not p.is_file():
             raise CorpusError(f"prepared corpus is missing {p}")
-        text = p.read_text(encoding="utf-8")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"prepared corpus file is not UTF-8 text: {p} (byte {exc.start})") from None
         parts[s] = [t + "\n" for t in text.rstrip("\n").split("\n\n")] if text.strip() else []
     meta = folder / "stats.json"
-    stats = json.loads(meta.read_text()) if meta.is_file() else {}
+    try:
+        stats = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorpusError(f"prepared corpus stats are not valid JSON: {meta} ({exc})") from None
+    if not isinstance(stats, dict):
+        raise CorpusError(f"prepared corpus stats must be a JSON object: {meta}")
     return Corpus(parts["train"], parts["val"], parts["test"], stats.get("source", str(folder)), stats)
 
 
@@ -312,18 +320,91 @@ def parse_abc(abc: str, warnings_out: list[str] | None = None):
         _TAP.sink = None
 
 
-def _measures(score) -> list:
-    parts = list(getattr(score, "parts", []) or [])
-    part = parts[0] if parts else score
-    return list(part.getElementsByClass("Measure"))
+def _line_events(handler_tokens) -> list[tuple[str, float]]:
+    """("note", quarter length) / ("bar", boundary flag) / ("meter", bar length) events of tokenized ABC."""
+    events: list[tuple[str, float]] = []
+    for t in handler_tokens:
+        kind = type(t).__name__
+        if kind == "ABCMetadata" and t.isMeter():
+            ts = t.getTimeSignatureObject()
+            events.append(("meter", float(ts.barDuration.quarterLength) if ts is not None else -1.0))
+        elif kind in ("ABCNote", "ABCChord") and not getattr(t, "inGrace", False):
+            ql = float(getattr(t, "quarterLength", 0.0) or 0.0)
+            tup = getattr(t, "activeTuplet", None)
+            if tup is not None:
+                ql *= float(tup.tupletMultiplier())
+            events.append(("note", ql))
+        elif kind == "ABCBar":
+            events.append(("bar", 0.0 if t.src.strip() == "|" else 1.0))
+    return events
+
+
+def written_bars(abc: str) -> list[tuple[float, float | None, bool]]:
+    """(duration, meter's bar length, at a section boundary) of every bar as written, in quarter notes.
+
+    Uses music21's ABC tokenizer line by line (unit lengths, broken rhythms,
+    tuplets, chords and grace notes count as music21 reads them). A line that
+    ends without a bar line closes the bar only if the bar is full: Essen-style
+    files leave that bar line implicit, others continue a bar on the next line.
+    """
+    from music21 import abcFormat
+
+    lines = abc.replace("\r\n", "\n").split("\n")
+    k = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), None)
+    if k is None:
+        return []
+    context = {m.group(1): ln for ln in lines[: k + 1] if (m := _FIELD.match(ln))}
+    bars: list[tuple[float, float | None, bool]] = []
+    full: float | None = None
+    acc, prev_boundary = 0.0, False
+    eps = 1e-6
+
+    def close(boundary: bool) -> None:
+        nonlocal acc, prev_boundary
+        if acc > 0:
+            bars.append((acc, full, boundary or prev_boundary))
+        elif bars and boundary:
+            d, f, _ = bars[-1]
+            bars[-1] = (d, f, True)
+        prev_boundary = boundary
+        acc = 0.0
+
+    first = True
+    for line in lines[k + 1 :]:
+        m = _FIELD.match(line)
+        if m and not line.startswith("|"):
+            if m.group(1) in BODY_FIELDS:
+                context[m.group(1)] = line
+                if m.group(1) == "M":
+                    first = True  # re-read the meter
+            continue
+        if not line.strip():
+            continue
+        handler = abcFormat.ABCHandler()
+        handler.process("\n".join(context.values()) + "\n" + line + "\n")
+        for kind, value in _line_events(handler.tokens):
+            if kind == "meter":
+                if first:
+                    full = value if value > 0 else None
+            elif kind == "note":
+                acc += value
+            else:
+                close(value > 0)
+        first = False
+        if full is not None and abs(acc - full) < eps:
+            close(False)  # an implicit bar line at the end of a full bar
+    if acc > 0:
+        close(True)
+    return bars
 
 
 def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
     """Headers X: T: M: K: present, music21 parses it, every bar matches the meter.
 
     The first bar (pickup) and the last bar may be short. A short bar at a section
-    boundary (repeat or double bar) is accepted when it completes a bar with its
-    neighbour across the boundary or with the pickup (the usual ABC convention).
+    boundary (repeat, double bar or ending) is accepted when it completes a bar with
+    its neighbour or with the pickup (the usual ABC convention). Over-long bars
+    are never accepted.
     """
     reasons: list[str] = []
     if not abc or not abc.strip():
@@ -334,51 +415,40 @@ def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
     missing = [f"{h}:" for h in REQUIRED_HEADERS if h not in fields]
     if missing:
         reasons.append("missing header " + ", ".join(missing))
-    if "K" in fields and not abc.rstrip("\n").split("\n")[-1:]:
-        reasons.append("no music after K:")
     warned: list[str] = []
     try:
         score = parse_abc(abc, warned)
+        bars = written_bars(abc)
     except Exception as exc:  # music21 raises many types on bad ABC
         return Validity(False, reasons + [f"music21 cannot parse it: {type(exc).__name__}: {str(exc)[:120]}"])
     if warned:
         reasons.append(f"music21 could not read {len(warned)} token(s): " + "; ".join(w.strip()[:80] for w in warned[:3]))
-    measures = _measures(score)
     notes = len(list(score.recurse().notes))
     if notes == 0:
         reasons.append("no notes")
     meter_free = fields.get("M", "").lower() in ("none", "")
-    if not measures:
-        if not meter_free:
-            reasons.append("no bars")
-        return Validity(not reasons, reasons, 0, notes)
-    if not meter_free:
+    if not bars and not meter_free and notes:
+        reasons.append("no bars")
+    if not meter_free and bars:
         eps = 1e-6
-        durs = [float(m.duration.quarterLength) for m in measures]
-        fulls = [float(m.barDuration.quarterLength) for m in measures]
-        pickup = durs[0] if durs[0] < fulls[0] - eps else 0.0
-
-        def boundary(i: int) -> bool:
-            m = measures[i]
-            return m.rightBarline is not None or m.leftBarline is not None
-
-        last = len(measures) - 1
+        pickup = bars[0][0] if bars[0][1] and bars[0][0] < bars[0][1] - eps else 0.0
+        last = len(bars) - 1
         bad: list[str] = []
-        for i, (d, full) in enumerate(zip(durs, fulls)):
-            if abs(d - full) < eps or i == last or (i == 0 and d < full):
+        for i, (d, full, boundary) in enumerate(bars):
+            if full is None or abs(d - full) < eps:
                 continue
             if d > full + eps:
                 bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
                 continue
-            ok = False
-            if boundary(i) or (i > 0 and boundary(i - 1)) or (i < last and measures[i + 1].leftBarline is not None):
-                neighbours = [durs[j] for j in (i - 1, i + 1) if 0 <= j <= last]
-                ok = any(abs(d + n - full) < eps for n in neighbours) or abs(d + pickup - full) < eps
-            if not ok:
+            if i == 0 or i == last:
+                continue
+            neighbours = [bars[j][0] for j in (i - 1, i + 1) if 0 <= j <= last]
+            paired = any(abs(d + n - full) < eps for n in neighbours) or abs(d + pickup - full) < eps
+            if not (boundary and paired):
                 bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
         if bad:
             reasons.append(f"{len(bad)} bar(s) do not match the meter: " + "; ".join(bad[:3]))
-    return Validity(not reasons, reasons, len(measures), notes)
+    return Validity(not reasons, reasons, len(bars), notes)
 
 
 # ----------------------------------------------------------------------------- rendering
