@@ -7,6 +7,7 @@ no script runs and no user text becomes HTML); ABC and primers are shown as code
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -17,19 +18,25 @@ from audio_rnn.ui.common import unavailable, user_errors
 DEFAULT_PRIMER = "M:6/8\nK:D\n"
 
 
+GEN_ENV = "AUDIO_RNN_GEN_MODEL"  # optional: a character checkpoint offered before the shipped ones
+
+
 def charlm_models() -> dict[str, str]:
-    """Shipped character models by display name -> folder ('Music (ABC)' first)."""
+    """Character models by display name -> folder: $AUDIO_RNN_GEN_MODEL, then the shipped ones, music first."""
+    import os
+
     from audio_rnn.checkpoint import PRETRAINED, load_config
 
     found: dict[str, str] = {}
-    for folder in sorted(PRETRAINED.glob("*")):
+    extra = [Path(os.environ[GEN_ENV])] if os.environ.get(GEN_ENV) else []
+    for folder in extra + sorted(PRETRAINED.glob("*")):
         try:
             cfg = load_config(folder, "charlm")
         except Exception:  # not a character model (or not a model): not offered
             continue
         source = (cfg.get("corpus") or {}).get("source")
         name = "Music (ABC)" if source == "abc" else f"Text ({folder.name})"
-        found[name] = str(folder)
+        found.setdefault(name, str(folder))
     return dict(sorted(found.items(), key=lambda kv: not kv[0].startswith("Music")))
 
 

@@ -53,6 +53,16 @@ def loudest_region(wave: np.ndarray, sr: int, width: float) -> tuple[float, floa
     return round(t0, 3), round(t0 + width, 3)
 
 
+def model_choice() -> str | None:
+    """None for the shipped model, or the folder of the model trained on page 4 in this session."""
+    mine = st.session_state.get("tr_result")
+    if not mine:
+        return None
+    words = ", ".join(lab for lab in mine["labels"] if not lab.startswith("_"))
+    choice = st.radio("Model", ["shipped keyword model", f"your model ({words})"], horizontal=True, key="kw_model")
+    return mine["folder"] if choice.startswith("your") else None
+
+
 def render() -> None:
     """The Keywords page."""
     st.header("Keywords")
@@ -65,39 +75,39 @@ def render() -> None:
     with user_errors("audio"):
         wave = decode(clip.data, DEFAULT_SR)
         st.session_state["current_clip"] = clip  # the Inside the RNN page looks at the same audio
-        _show(clip.name, clip.data, wave)
+        _show(clip.name, clip.data, wave, model_choice())
 
 
-def _show(name: str, data: bytes, wave: np.ndarray) -> None:
+def _show(name: str, data: bytes, wave: np.ndarray, path: str | None) -> None:
     sr = DEFAULT_SR
     dur = wave.size / sr
     st.audio(data)
     st.caption(f"{name}: {dur:.2f} s at {sr} Hz after decoding (mono)")
 
-    rec, why = models.kws()
+    rec, why = models.kws(path)
     left, right = st.columns([2, 3])
     with left:
         st.subheader("Prediction")
         if rec is None:
             unavailable("The keyword model", why)
         else:
-            res = models.classify(None, wave)
+            res = models.classify(path, wave)
             st.metric("Predicted keyword", res["label"], f"p = {res['score']:.2f}", delta_color="off", delta_arrow="off")
             labels = list(res["probs"])
             st.image(plots.prob_bars(labels, [res["probs"][k] for k in labels]))
     with right:
         st.subheader("Running belief")
         if rec is not None and dur <= LONG_SECONDS:
-            post, ends = models.posteriors(None, wave)
+            post, ends = models.posteriors(path, wave)
             st.image(plots.curves(post, rec.features.frame_rate, rec.labels,
                                   "per-frame posteriors: the prediction if the clip ended here", "probability",
                                   times=ends))
         elif rec is not None and models.module("streaming")[0] is not None:
-            times, probs, labels, _ = models.spot(None, wave, DEFAULT_SR)
+            times, probs, labels, _ = models.spot(path, wave, DEFAULT_SR)
             st.image(plots.curves(probs, 100.0, labels, "spotter posteriors over the last second at each moment",
                                   "probability", times=times))
     if dur > LONG_SECONDS:
-        _spotter(rec, name, wave, dur)
+        _spotter(rec, path, name, wave, dur)
 
     st.subheader("Waveform and frames")
     width = st.select_slider("Zoom width (s)", options=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0], value=0.1, key="kw_zoom")
@@ -121,13 +131,13 @@ def reference_words(name: str) -> list[dict]:
     return [{"label": r[2], "start": float(r[0]), "end": float(r[1])} for r in rows if len(r) == 3]
 
 
-def _spotter(rec, name: str, wave: np.ndarray, dur: float) -> None:
+def _spotter(rec, path: str | None, name: str, wave: np.ndarray, dur: float) -> None:
     st.subheader("Keyword spotting over time")
     streaming, why = models.module("streaming")
     if rec is None or streaming is None:
         unavailable("The streaming spotter", why or "it needs the keyword model")
         return
-    _, _, _, dets = models.spot(None, wave, DEFAULT_SR)
+    _, _, _, dets = models.spot(path, wave, DEFAULT_SR)
     st.image(plots.timeline(dur, dets, reference_words(name)))
     if dets:
         st.table([{"keyword": d["label"], "start (s)": d["start"], "end (s)": d["end"], "score": round(d["score"], 3)}
