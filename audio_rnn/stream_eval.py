@@ -93,15 +93,29 @@ def held_out_variants(split: str) -> list[str]:
     return pool
 
 
-def unknown_words(accent: str, _cache: dict = {}) -> list[str]:
-    """Non-keyword words for an accent: training unknowns and novel words, minus exact digit homophones."""
-    from audio_rnn.synth_speech import UNKNOWN_WORDS, phonemes
+def is_homophone(word: str, accent: str, _cache: dict = {}) -> bool:
+    """Whether espeak-ng says `word` exactly like a digit in `accent` (then it cannot be a non-keyword)."""
+    from audio_rnn.synth_speech import phonemes
 
+    if word in HOMOPHONES:
+        return True
     if accent not in _cache:
-        digits = {phonemes(d, accent) for d in DIGITS}
-        words = [w for w in (*UNKNOWN_WORDS, *NOVEL_WORDS) if w not in HOMOPHONES]
-        _cache[accent] = [w for w in words if phonemes(w.replace("-", ""), accent) not in digits]
-    return _cache[accent]
+        _cache[accent] = {phonemes(d, accent) for d in DIGITS}
+    key = (word, accent)
+    if key not in _cache:
+        _cache[key] = phonemes(word.replace("-", ""), accent) in _cache[accent]
+    return bool(_cache[key])
+
+
+def pick_unknown(accent: str, rng: np.random.Generator) -> str:
+    """A random non-keyword word (training unknowns or novel words) that is no digit homophone in `accent`."""
+    from audio_rnn.synth_speech import UNKNOWN_WORDS
+
+    pool = (*UNKNOWN_WORDS, *NOVEL_WORDS)
+    while True:
+        word = pool[int(rng.integers(len(pool)))]
+        if not is_homophone(word, accent):
+            return word
 
 
 def speak(word: str, accent: str, variant: str, rng: np.random.Generator) -> np.ndarray:
@@ -158,8 +172,7 @@ def build_stream(spec: StreamSpec, index: int, fsdd: list[tuple[Path, str, str]]
                 x, word, source = speak(label, accent, variant, rng), label, f"espeak:{accent}+{variant}"
         else:
             accent, variant = ACCENTS[int(rng.integers(len(ACCENTS)))], variants[int(rng.integers(len(variants)))]
-            pool = unknown_words(accent)
-            word = pool[int(rng.integers(len(pool)))]
+            word = pick_unknown(accent, rng)
             x, label, source = speak(word, accent, variant, rng), UNKNOWN, f"espeak:{accent}+{variant}"
         if t + len(x) + SR // 2 > total:
             break
