@@ -45,9 +45,9 @@ def user_errors(what: str = "") -> Iterator[None]:
         yield
     except AudioRnnError as exc:
         st.error(exc.one_line())
-    except (ValueError, OSError, RuntimeError) as exc:
+    except Exception as exc:  # anything else still reaches the user as one line; the log keeps the traceback
         log.exception("error in %s", what or "app")
-        st.error(f"{what + ': ' if what else ''}{type(exc).__name__}: {exc}")
+        st.error(f"{what + ': ' if what else ''}{type(exc).__name__}: {str(exc)[:300]}")
 
 
 def unavailable(what: str, why: str) -> None:
