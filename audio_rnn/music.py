@@ -398,6 +398,20 @@ def written_bars(abc: str) -> list[tuple[float, float | None, bool]]:
     return bars
 
 
+_METER = re.compile(r"(?m)(?:^|\[)M:([^\]\n]*)")
+MAX_METER = 32  # music21 partitions a meter's beats in time that grows steeply: M:999/1 takes minutes
+
+
+def _meter_problem(abc: str) -> str | None:
+    """Why a meter (header, body line or inline [M:]) is beyond what music21 can parse quickly, or None."""
+    for m in _METER.finditer(abc):
+        num, _, den = m.group(1).partition("/")
+        top = sum(int(n) for n in re.findall(r"\d+", num))
+        if top > MAX_METER or any(int(n) > 2 * MAX_METER for n in re.findall(r"\d+", den)):
+            return f"meter M:{m.group(1).strip()[:20]} is outside what is supported (at most {MAX_METER} beats)"
+    return None
+
+
 def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
     """Headers X: T: M: K: present, music21 parses it, every bar matches the meter.
 
@@ -415,6 +429,9 @@ def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
     missing = [f"{h}:" for h in REQUIRED_HEADERS if h not in fields]
     if missing:
         reasons.append("missing header " + ", ".join(missing))
+    meter = _meter_problem(abc)
+    if meter:
+        return Validity(False, reasons + [meter])
     warned: list[str] = []
     try:
         score = parse_abc(abc, warned)
