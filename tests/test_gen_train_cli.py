@@ -1,0 +1,125 @@
+"""A tiny real training run; the checkpoint it writes is loaded by `generate --model` and `score --model`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audio_rnn import music
+from audio_rnn.charrnn import CharLM, CharLMDims, load_model
+from audio_rnn.cli import main
+from audio_rnn.errors import CheckpointError
+from audio_rnn.generate import FastStepper, Generator, sample_logits
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """Prepare a real corpus slice and train a small LSTM on it for a few steps through the CLI."""
+    base = tmp_path_factory.mktemp("gen")
+    files = [f for f in music.music21_abc_files() if "ryansMammoth" in str(f)][:40]
+    music.write_corpus(music.prepare_abc(files, seed=0), base / "corpus")
+    out = base / "model"
+    rc = main(["train-gen", "--corpus", str(base / "corpus"), "--out", str(out), "--hidden", "48", "--embed", "16",
+               "--batch", "8", "--bptt", "64", "--steps", "40", "--eval-every", "20", "--quiet", "--threads", "1"])
+    assert rc == 0
+    return out
+
+
+def test_checkpoint_files_and_learning(tiny_model):
+    assert (tiny_model / "model.safetensors").is_file()
+    cfg = json.loads((tiny_model / "config.json").read_text())
+    assert cfg["kind"] == "charlm" and cfg["dims"]["hidden"] == 48 and cfg["dims"]["layers"] == 2
+    assert cfg["vocab"]["chars"] and cfg["corpus"]["source"] == "abc"
+    hist = json.loads((tiny_model / "history.json").read_text())
+    assert hist["best_val_bpc"] < 6.0  # log2(vocab) ~ 6.6 is knowing nothing
+    model, vocab, _ = load_model(tiny_model)
+    assert model.dims.vocab_size == len(vocab)
+
+
+def test_generate_cli_json_contract(tiny_model, tmp_path, capsys):
+    rc = main(["generate", "--model", str(tiny_model), "--n", "2", "--length", "120", "--seed", "3",
+               "--temperature", "0.9", "--top-k", "20", "--primer", r"M:6/8\nK:D\n", "--json",
+               "--out", str(tmp_path / "out")])
+    assert rc == 0
+    lines = capsys.readouterr().out.strip().split("\n")
+    assert len(lines) == 2
+    for line in lines:
+        obj = json.loads(line)
+        assert isinstance(obj["text"], str) and isinstance(obj["valid"], bool)
+        assert isinstance(obj["reasons"], list)
+        assert obj["text"].startswith("X:1\nT:") and "\nM:6/8\nK:D\n" in obj["text"]
+        assert Path(obj["files"]["abc"]).is_file()
+    # same seed, same tunes
+    main(["generate", "--model", str(tiny_model), "--n", "2", "--length", "120", "--seed", "3",
+          "--temperature", "0.9", "--top-k", "20", "--primer", r"M:6/8\nK:D\n", "--json"])
+    again = capsys.readouterr().out.strip().split("\n")
+    assert [json.loads(a)["text"] for a in again] == [json.loads(a)["text"] for a in lines]
+
+
+def test_score_cli_and_unknown_characters(tiny_model, tmp_path, capsys):
+    f = tmp_path / "odd.abc"
+    f.write_text("X:1\nT:Ünïcødé — €uro ♪\nM:4/4\nK:G\nGABc dedB|\n", encoding="utf-8")
+    assert main(["score", str(f), "--model", str(tiny_model), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["chars"] == len(f.read_text(encoding="utf-8"))
+    assert 0 < res["bits_per_char"] < 20 and res["unknown_chars"] >= 3
+    gen = Generator(tiny_model)
+    g = gen.generate(n=1, primer="X:1\nT:€♪ ñ\nM:2/4\nK:G\n", length=50, seed=1)[0]
+    assert g.text.startswith("X:1\nT:€♪ ñ\n") and "€" in g.unknown_chars
+
+
+def test_subprocess_generate_json(tiny_model):
+    proc = subprocess.run([sys.executable, "-m", "audio_rnn", "generate", "--model", str(tiny_model), "--n", "1",
+                           "--length", "60", "--seed", "0", "--json"], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    obj = json.loads(proc.stdout.strip().split("\n")[0])
+    assert set(obj) >= {"text", "valid", "reasons"}
+
+
+def test_bad_model_path_is_one_line_error(tmp_path, capsys):
+    assert main(["generate", "--model", str(tmp_path / "nope")]) == 1
+    assert "CheckpointError" in capsys.readouterr().err
+    with pytest.raises(CheckpointError):
+        Generator(tmp_path / "nope")
+
+
+def test_text_file_corpus(tmp_path):
+    text = "".join(f"The quick brown fox {i} jumps over the lazy dog.\n" for i in range(300))
+    (tmp_path / "t.txt").write_text(text)
+    rc = main(["train-gen", "--corpus", str(tmp_path / "t.txt"), "--out", str(tmp_path / "m"), "--hidden", "32",
+               "--embed", "8", "--batch", "4", "--bptt", "32", "--steps", "15", "--quiet", "--cell", "gru"])
+    assert rc == 0
+    gen = Generator(tmp_path / "m")
+    assert not gen.is_abc
+    out = gen.generate(n=2, length=40, seed=0)
+    assert all(g.valid and len(g.text) == 40 for g in out)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_numpy_sampler_matches_torch(cell):
+    torch.manual_seed(0)
+    m = CharLM(CharLMDims(40, 8, 24, 2, cell, 0.0)).eval()
+    ids = torch.randint(1, 40, (3, 25))
+    with torch.no_grad():
+        ref, _ = m(ids)
+    step = FastStepper(m).start(3)
+    got = np.stack([step(ids[:, t].numpy()) for t in range(25)], 1)
+    assert np.abs(got - ref.numpy()).max() < 1e-4
+
+
+def test_sampling_filters():
+    rng = np.random.default_rng(0)
+    logits = np.log(np.array([[0.0001, 0.5, 0.3, 0.15, 0.0499]]))
+    assert set(sample_logits(np.repeat(logits, 200, 0), 1.0, 2, 1.0, rng)) <= {1, 2}  # top-k
+    assert set(sample_logits(np.repeat(logits, 200, 0), 1.0, 0, 0.6, rng)) <= {1, 2}  # top-p
+    assert set(sample_logits(logits, 0.0, 0, 1.0, rng)) == {1}  # greedy
+    assert 0 not in set(sample_logits(np.zeros((500, 5)), 1.0, 0, 1.0, rng))  # never the unknown token
