@@ -42,6 +42,8 @@ class FinetuneConfig:
     budget_s: float = 40.0  # the training loop stops after this many seconds even if epochs remain
     batch_size: int = 32
     lr: float = 3e-3
+    base_lr_scale: float = 0.3  # fine-tune mode: the pretrained layers learn this much slower than the new head
+    freeze_lower: bool = True  # fine-tune mode: keep the input norm and all but the top recurrent layer fixed
     copies: int = 6  # augmented draws of each example, made once before training
     silence_share: float = 0.8  # silence clips relative to one keyword's clips
     unknown_ratio: float = 1.5  # unknown clips relative to one keyword's clips
@@ -251,7 +253,16 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
         say(0.05, "building the model")
         model, feats, mode = build_model(labels, cfg.mode, cfg.hidden, base)
         mfcc = MFCC(feats)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        if mode == "finetune" and cfg.freeze_lower:
+            top = f"_l{model.dims.layers - 1}"
+            for n, p in model.named_parameters():
+                if n.startswith("norm.") or (n.startswith("rnn.") and not n.removesuffix("_reverse").endswith(top)):
+                    p.requires_grad_(False)
+        head = [p for n, p in model.named_parameters() if n.startswith(("head.", "attn."))]
+        body = [p for n, p in model.named_parameters()
+                if not n.startswith(("head.", "attn.")) and p.requires_grad]
+        body_lr = cfg.lr * (cfg.base_lr_scale if mode == "finetune" else 1.0)
+        opt = torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": body, "lr": body_lr}], weight_decay=1e-4)
         lossf = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
         # the clean check set: every user example, plus fresh background clips
         check_rng = np.random.default_rng(cfg.seed + 1)

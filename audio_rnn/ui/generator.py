@@ -7,6 +7,8 @@ no script runs and no user text becomes HTML); ABC and primers are shown as code
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +73,24 @@ def svg_pages(svg: str) -> list[str]:
     return pages
 
 
-@st.cache_data(max_entries=32, show_spinner="Engraving the score...")
-def _score(abc: str) -> list[str]:
-    from audio_rnn.music import render_svg
+# verovio's ABC reader can abort the whole process on odd input (an uncaught C++ exception), which would
+# take the server down with it; the engraver therefore runs in a short-lived child process.
+ENGRAVE = "import sys; from audio_rnn.music import render_svg; sys.stdout.write(render_svg(sys.stdin.read()))"
 
-    return svg_pages(render_svg(abc))
+
+@st.cache_data(max_entries=32, show_spinner="Engraving the score...")
+def _score(abc: str, timeout: float = 60.0) -> list[str]:
+    """verovio SVG pages for a tune, engraved in a child process (a crash there is only an error here)."""
+    try:
+        proc = subprocess.run([sys.executable, "-c", ENGRAVE], input=abc.encode("utf-8"), capture_output=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the score engraver took longer than {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+        why = lines[-1][:200] if lines else f"exit status {proc.returncode}"
+        raise RuntimeError(f"the score engraver (verovio) failed on this tune: {why}")
+    return svg_pages(proc.stdout.decode("utf-8"))
 
 
 @st.cache_data(max_entries=32, show_spinner="Rendering audio...")
