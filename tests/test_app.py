@@ -237,3 +237,14 @@ def test_generator_page_generates_a_rendered_tune_with_downloads():
     no_crash(at)
     assert "<script>" in at.code[0].value
     assert not any("<script>" in m.value for m in at.markdown)
+
+
+def test_a_tune_that_aborts_verovio_is_an_error_not_a_dead_server():
+    """verovio's ABC reader aborts its process on an unterminated chord symbol; the app engraves in a child."""
+    from audio_rnn.ui.generator import _score
+
+    crash = 'X:1\nK:D\n(Ad) | d>d|g aagafg | cage a>fg e fg"|.gfd dA cABc|cdcAde| BBd \n'
+    with pytest.raises(RuntimeError, match="engraver"):
+        _score(crash)
+    pages = _score("X:1\nT:ok\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|d8|]\n")
+    assert len(pages) == 1 and pages[0].startswith("<svg") and pages[0].rstrip().endswith("</svg>")
