@@ -248,3 +248,13 @@ def test_a_tune_that_aborts_verovio_is_an_error_not_a_dead_server():
         _score(crash)
     pages = _score("X:1\nT:ok\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|d8|]\n")
     assert len(pages) == 1 and pages[0].startswith("<svg") and pages[0].rstrip().endswith("</svg>")
+
+
+@pytest.mark.slow
+def test_inside_trains_the_three_cells_on_demand():
+    at = page("inside").run()
+    at.button(key="gf_train").click().run(timeout=600)
+    no_crash(at)
+    rows = at.table[-1].value
+    assert list(rows["cell"]) == ["RNN", "LSTM", "GRU"]
+    assert float(rows[rows["cell"] == "GRU"]["final MSE"].iloc[0]) < 0.05  # the gated cell solves it

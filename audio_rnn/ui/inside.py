@@ -104,6 +104,20 @@ def _show_trace(tr: dict) -> None:
                                symmetric=tanh))
 
 
+def _after_training(T: int) -> None:
+    """The same curves for cells trained on the adding problem (on demand: it takes a while)."""
+    st.markdown("**After training** on the adding problem (T = 50, 400 steps, gate bias 1)")
+    if not (st.session_state.get("gf_trained") or st.button("Train the three cells (about 30 s)", key="gf_train")):
+        return
+    st.session_state["gf_trained"] = True
+    flows = models.gradient_flow_trained(T)
+    st.image(plots.gradflow({c.upper(): f["relative"] for c, f in flows.items()},
+                            f"after training, T = {T}"))
+    st.table([{"cell": c.upper(), "factor per step": f"{f['decay_per_step']:.3f}",
+               "final MSE": f"{f['final_mse']:.4f}", "baseline MSE": f"{f['baseline_mse']:.4f}"}
+              for c, f in flows.items()])
+
+
 def _unit_order(h: np.ndarray) -> np.ndarray:
     """Units sorted by the time of their largest activation, so the picture reads as a sweep."""
     return np.argsort(np.argmax(np.abs(h), axis=0), kind="stable") if h.size else np.arange(h.shape[1])
@@ -132,6 +146,7 @@ def _gradient_flow() -> None:
             st.table([{"cell": c.upper(), "factor per step": f"{f['decay_per_step']:.3f}",
                        f"gradient left after {T - 1} steps": f"{f['relative'][-1]:.2e}",
                        "spectral radius": f"{f['spectral_radius']:.2f}"} for c, f in flows.items()])
+            _after_training(int(T))
             st.caption("Adding problem, hidden size 32, numpy BPTT (`audio_rnn.gradflow`). A factor below 1 "
                        "vanishes, above 1 explodes. Raise the gate bias: a forget/update gate near 1 gives LSTM/GRU "
                        "a path whose factor is about f_t or z_t.")

@@ -35,10 +35,10 @@ def _mfcc(wave: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _mfcc_png(wave: np.ndarray) -> bytes:
+def _mfcc_png(wave: np.ndarray, region: tuple[float, float]) -> bytes:
     feats, rate = _mfcc(wave)
-    return plots.heatmap(feats, rate, f"MFCC ({feats.shape[1]} coefficients x {feats.shape[0]} frames, normalised)",
-                         "coefficient", cmap="magma")
+    return plots.heatmap(feats, rate, f"MFCC ({feats.shape[1]} coefficients x {feats.shape[0]} frames, normalised; "
+                         "dashed: the zoomed region)", "coefficient", cmap="magma", span=region)
 
 
 def loudest_region(wave: np.ndarray, sr: int, width: float) -> tuple[float, float]:
@@ -119,7 +119,7 @@ def _show(name: str, data: bytes, wave: np.ndarray, path: str | None) -> None:
     st.image(_overview_png(wave, sr, region))
     st.image(_frames_png(wave, sr, region, 25.0, 10.0))
     st.subheader("MFCC features")
-    st.image(_mfcc_png(wave))
+    st.image(_mfcc_png(wave, region))
 
 
 def reference_words(name: str) -> list[dict]:

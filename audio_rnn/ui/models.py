@@ -121,3 +121,23 @@ def gradient_flow(T: int, radius: float | None, gate_bias: float, hidden: int = 
 
     return {cell: flow_at_init(cell, T, hidden_size=hidden, radius=radius, gate_bias=gate_bias, seed=seed)
             for cell in ("rnn", "lstm", "gru")}
+
+
+@st.cache_resource(show_spinner="Training RNN, LSTM and GRU on the adding problem...", max_entries=2)
+def adding_models(steps: int = 400, T: int = 50) -> dict[str, dict[str, Any]]:
+    """The three cells trained on the adding problem (`gradflow.train_adding`); deterministic, kept for all sessions."""
+    from audio_rnn.gradflow import train_adding
+
+    return {cell: train_adding(cell, T=T, steps=steps) for cell in ("rnn", "lstm", "gru")}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def gradient_flow_trained(T: int, steps: int = 400) -> dict[str, dict[str, Any]]:
+    """||dL/dh_t|| against distance for the trained cells on sequences of length T."""
+    from audio_rnn.gradflow import flow_after_training
+
+    trained = adding_models(steps)
+    out = {}
+    for cell, tr in trained.items():
+        out[cell] = {**flow_after_training(tr, T), "final_mse": tr["final_mse"], "baseline_mse": tr["baseline_mse"]}
+    return out

@@ -80,8 +80,8 @@ def waveform_frames(x: np.ndarray, sr: int, region: tuple[float, float], starts:
 
 
 def heatmap(m: np.ndarray, frame_rate: float, title: str, ylabel: str, cmap: str = "viridis",
-            symmetric: bool = False, height: float = 2.6) -> bytes:
-    """A (time, channels) matrix as an image, time along x in seconds."""
+            symmetric: bool = False, height: float = 2.6, span: tuple[float, float] | None = None) -> bytes:
+    """A (time, channels) matrix as an image, time along x in seconds; `span` outlines a time region."""
     m = np.asarray(m, dtype=np.float32)
     fig = Figure(figsize=(9, height))
     ax = fig.add_subplot()
@@ -92,6 +92,10 @@ def heatmap(m: np.ndarray, frame_rate: float, title: str, ylabel: str, cmap: str
     im = ax.imshow(m.T, aspect="auto", origin="lower", cmap=cmap, interpolation="nearest",
                    extent=(0, m.shape[0] / frame_rate, -0.5, m.shape[1] - 0.5), **kw)
     fig.colorbar(im, ax=ax, pad=0.01)
+    if span is not None:
+        for t in span:
+            ax.axvline(t, color="white", linewidth=1.2)
+            ax.axvline(t, color="black", linewidth=0.6, linestyle="--")
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("time (s)")
     ax.set_ylabel(ylabel)
