@@ -222,6 +222,7 @@ def test_generator_page_generates_a_rendered_tune_with_downloads():
     assert at.selectbox(key="gen_model").value == "Music (ABC)"
     at.text_area(key="gen_primer").set_value("M:6/8\nK:G\n")
     at.number_input(key="gen_seed").set_value(3)
+    at.slider(key="gen_retries").set_value(8)  # about half of the raw samples are valid tunes
     at.button[0].click().run(timeout=300)
     no_crash(at)
     code = at.code[0].value

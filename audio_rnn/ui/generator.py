@@ -139,7 +139,8 @@ def render() -> None:
             length = st.slider("Maximum length (characters)", 100, 2000, 800, step=50, key="gen_len")
         with c3:
             seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed"))
-            retries = st.slider("Resample invalid tunes (tries)", 0, 5, 2, key="gen_retries")
+            retries = st.slider("Resample invalid tunes (tries)", 0, 8, 4, key="gen_retries",
+                                help="an invalid tune is sampled again with a new seed, up to this many times")
         primer = st.text_area("Primer (ABC header fields or the start of a tune)", DEFAULT_PRIMER, height=90,
                               max_chars=2000, key="gen_primer")
         go = st.form_submit_button("Generate", type="primary")
@@ -158,18 +159,19 @@ def _show(g: dict[str, Any]) -> None:
         st.warning("The primer has characters the model has never seen (treated as unknown): "
                    + ", ".join(repr(c) for c in g["unknown_chars"]))
     if not g.get("is_abc", True):
-        st.code(text, language=None)
+        st.code(text, language=None, wrap_lines=True)
         st.download_button("Download .txt", text.encode(), "generated.txt", "text/plain", key="gen_dl_txt")
         return
     tries = f" (after {g['attempts']} tries)" if g.get("attempts", 1) > 1 else ""
     if g["valid"]:
-        st.success(f"✅ Valid tune{tries}: headers present, music21 parses it, every bar fits the meter.")
+        st.success(f"Valid tune{tries}: headers present, music21 parses it, every bar fits the meter.",
+                   icon=":material/check_circle:")
     else:
-        st.warning(f"⚠️ Invalid tune{tries}: " + "; ".join(g["reasons"]))
+        st.warning(f"Invalid tune{tries}: " + "; ".join(g["reasons"]), icon=":material/warning:")
     left, right = st.columns([2, 3])
     with left:
         st.subheader("ABC")
-        st.code(text, language=None)
+        st.code(text, language=None, wrap_lines=True)
     with right:
         st.subheader("Score")
         pages = _try("engrave the score", _score, text)
