@@ -28,7 +28,8 @@ def wav_bytes(x: np.ndarray, sr: int = 16000) -> bytes:
 
 
 def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    """Error texts as the user reads them (user text in them is markdown-escaped)."""
+    return [e.value.replace("\\", "") for e in at.error]
 
 
 def no_crash(at: AppTest) -> None:
@@ -70,7 +71,7 @@ def test_keywords_front_end_shows_frames_and_mfcc_for_every_sample():
     assert "digits/seven.wav" in names and "long/three_words.wav" in names
     at.selectbox(key="kw_sample").set_value("digits/three.wav").run()
     no_crash(at)
-    assert "digits/three.wav" in " ".join(c.value for c in at.caption)
+    assert "digits/three\\.wav" in " ".join(c.value for c in at.caption)  # file names are markdown-escaped
     # zoom: a 0.05 s region holds 5-8 frames of 25 ms every 10 ms, and the region slider moves it
     at.select_slider(key="kw_zoom").set_value(0.05).run()
     no_crash(at)
@@ -95,6 +96,13 @@ def test_keywords_bad_upload_is_one_clear_error_not_a_traceback():
     at.file_uploader(key="kw_upload").set_value(("nan.wav", buf.getvalue(), "audio/wav")).run()
     no_crash(at)
     assert any("NaN" in e for e in errors(at)), errors(at)
+    # a file name is user text: shown, but never as a link, emphasis or HTML
+    name = "[x](http://evil.example) **b** <i>y</i>.wav"
+    at.file_uploader(key="kw_upload").set_value((name, (SAMPLES / "digits" / "two.wav").read_bytes(), "audio/wav"))
+    at.run()
+    no_crash(at)
+    shown = " ".join(c.value for c in at.caption)
+    assert "\\[x\\]\\(http" in shown and "\\*\\*b\\*\\*" in shown and "\\<i\\>" in shown, shown
 
 
 @needs_kws

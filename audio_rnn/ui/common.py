@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -44,12 +45,17 @@ def user_errors(what: str = "") -> Iterator[None]:
     try:
         yield
     except AudioRnnError as exc:
-        st.error(exc.one_line())
+        st.error(md_escape(exc.one_line()))
     except Exception as exc:  # anything else still reaches the user as one line; the log keeps the traceback
         log.exception("error in %s", what or "app")
-        st.error(f"{what + ': ' if what else ''}{type(exc).__name__}: {str(exc)[:300]}")
+        st.error(md_escape(f"{what + ': ' if what else ''}{type(exc).__name__}: {str(exc)[:300]}"))
+
+
+def md_escape(text: str) -> str:
+    """User text (file names) made inert for Streamlit markdown: no links, emphasis or HTML."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", str(text))
 
 
 def unavailable(what: str, why: str) -> None:
     """A calm placeholder for a part whose model or module has not shipped yet."""
-    st.info(f"{what} is not available yet: {why}")
+    st.info(f"{what} is not available yet: {md_escape(why)}")

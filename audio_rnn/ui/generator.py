@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from audio_rnn.ui import models
-from audio_rnn.ui.common import unavailable, user_errors
+from audio_rnn.ui.common import md_escape, unavailable, user_errors
 
 DEFAULT_PRIMER = "M:6/8\nK:D\n"
 
@@ -112,7 +112,7 @@ def _try(what: str, fn, *args):
     try:
         return fn(*args)
     except Exception as exc:  # music21 and verovio raise many types on odd ABC
-        st.warning(f"Could not {what}: {type(exc).__name__}: {str(exc)[:200]}")
+        st.warning(md_escape(f"Could not {what}: {type(exc).__name__}: {str(exc)[:200]}"))
         return None
 
 
@@ -156,8 +156,8 @@ def render() -> None:
 def _show(g: dict[str, Any]) -> None:
     text = g["text"]
     if g.get("unknown_chars"):
-        st.warning("The primer has characters the model has never seen (treated as unknown): "
-                   + ", ".join(repr(c) for c in g["unknown_chars"]))
+        st.warning(md_escape("The primer has characters the model has never seen (treated as unknown): "
+                             + ", ".join(repr(c) for c in g["unknown_chars"])))
     if not g.get("is_abc", True):
         st.code(text, language=None, wrap_lines=True)
         st.download_button("Download .txt", text.encode(), "generated.txt", "text/plain", key="gen_dl_txt")
@@ -167,7 +167,7 @@ def _show(g: dict[str, Any]) -> None:
         st.success(f"Valid tune{tries}: headers present, music21 parses it, every bar fits the meter.",
                    icon=":material/check_circle:")
     else:
-        st.warning(f"Invalid tune{tries}: " + "; ".join(g["reasons"]), icon=":material/warning:")
+        st.warning(md_escape(f"Invalid tune{tries}: " + "; ".join(g["reasons"])), icon=":material/warning:")
     left, right = st.columns([2, 3])
     with left:
         st.subheader("ABC")

@@ -19,6 +19,7 @@ class Clip:
 
     name: str
     data: bytes
+    source: str = "upload"  # sample | upload | record
 
 
 def sample_files(root: Path = SAMPLES) -> list[Path]:
@@ -37,10 +38,10 @@ def audio_source(key: str, default_sample: str = "digits/seven.wav") -> Clip | N
         names = [f"{p.parent.name}/{p.name}" for p in files]
         index = names.index(default_sample) if default_sample in names else 0
         name = st.selectbox("Sample", names, index=index, key=f"{key}_sample")
-        return Clip(name, (SAMPLES / name).read_bytes())
+        return Clip(name, (SAMPLES / name).read_bytes(), "sample")
     if source == "Upload":
         up = st.file_uploader("Audio file", type=UPLOAD_TYPES, key=f"{key}_upload",
                               help="wav, flac, ogg, mp3, m4a or webm; the size limit is set in .streamlit/config.toml")
         return Clip(up.name, up.getvalue()) if up is not None else None
     rec = st.audio_input("Record from your microphone", key=f"{key}_record")
-    return Clip("recording.wav", rec.getvalue()) if rec is not None else None
+    return Clip("recording.wav", rec.getvalue(), "record") if rec is not None else None

@@ -7,7 +7,7 @@ import streamlit as st
 
 from audio_rnn.audio import DEFAULT_SR
 from audio_rnn.ui import models, plots
-from audio_rnn.ui.common import SAMPLES, decode, unavailable, user_errors
+from audio_rnn.ui.common import SAMPLES, decode, md_escape, unavailable, user_errors
 from audio_rnn.ui.inputs import audio_source
 
 LONG_SECONDS = 2.0  # recordings longer than this also go through the streaming spotter
@@ -75,14 +75,14 @@ def render() -> None:
     with user_errors("audio"):
         wave = decode(clip.data, DEFAULT_SR)
         st.session_state["current_clip"] = clip  # the Inside the RNN page looks at the same audio
-        _show(clip.name, clip.data, wave, model_choice())
+        _show(clip, wave, model_choice())
 
 
-def _show(name: str, data: bytes, wave: np.ndarray, path: str | None) -> None:
-    sr = DEFAULT_SR
+def _show(clip, wave: np.ndarray, path: str | None) -> None:
+    name, sr = clip.name, DEFAULT_SR
     dur = wave.size / sr
-    st.audio(data)
-    st.caption(f"{name}: {dur:.2f} s at {sr} Hz after decoding (mono)")
+    st.audio(clip.data)
+    st.caption(f"{md_escape(name)}: {dur:.2f} s at {sr} Hz after decoding (mono)")
 
     rec, why = models.kws(path)
     left, right = st.columns([2, 3])
@@ -107,7 +107,7 @@ def _show(name: str, data: bytes, wave: np.ndarray, path: str | None) -> None:
             st.image(plots.curves(probs, 100.0, labels, "spotter posteriors over the last second at each moment",
                                   "probability", times=times))
     if dur > LONG_SECONDS:
-        _spotter(rec, path, name, wave, dur)
+        _spotter(rec, path, reference_words(clip.name) if clip.source == "sample" else [], wave, dur)
 
     st.subheader("Waveform and frames")
     width = st.select_slider("Zoom width (s)", options=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0], value=0.1, key="kw_zoom")
@@ -117,28 +117,29 @@ def _show(name: str, data: bytes, wave: np.ndarray, path: str | None) -> None:
                       key=f"kw_start_{name}_{width}") if dur > width else 0.0
     region = (start, start + width)
     st.image(_overview_png(wave, sr, region))
-    st.image(_frames_png(wave, sr, region, 25.0, 10.0))
+    feats = rec.features if rec is not None else None
+    st.image(_frames_png(wave, sr, region, feats.win_ms if feats else 25.0, feats.hop_ms if feats else 10.0))
     st.subheader("MFCC features")
     st.image(_mfcc_png(wave, region))
 
 
 def reference_words(name: str) -> list[dict]:
-    """Known word times of a bundled long sample (samples/<name>.txt: start, end, label per line), if any."""
+    """Known word times of a bundled sample (samples/<name>.txt: start, end, label per line), if any."""
     txt = (SAMPLES / name).with_suffix(".txt")
-    if not name.startswith("long/") or not txt.is_file():
+    if not txt.resolve().is_relative_to(SAMPLES.resolve()) or not txt.is_file():
         return []
     rows = [line.split("\t") for line in txt.read_text().splitlines() if line.strip()]
     return [{"label": r[2], "start": float(r[0]), "end": float(r[1])} for r in rows if len(r) == 3]
 
 
-def _spotter(rec, path: str | None, name: str, wave: np.ndarray, dur: float) -> None:
+def _spotter(rec, path: str | None, truth: list[dict], wave: np.ndarray, dur: float) -> None:
     st.subheader("Keyword spotting over time")
     streaming, why = models.module("streaming")
     if rec is None or streaming is None:
         unavailable("The streaming spotter", why or "it needs the keyword model")
         return
     _, _, _, dets = models.spot(path, wave, DEFAULT_SR)
-    st.image(plots.timeline(dur, dets, reference_words(name)))
+    st.image(plots.timeline(dur, dets, truth))
     if dets:
         st.table([{"keyword": d["label"], "start (s)": d["start"], "end (s)": d["end"], "score": round(d["score"], 3)}
                   for d in dets])

@@ -8,7 +8,7 @@ import streamlit as st
 from audio_rnn.audio import DEFAULT_SR
 from audio_rnn.errors import AudioRnnError
 from audio_rnn.ui import models, plots
-from audio_rnn.ui.common import decode, session_dir, unavailable, user_errors
+from audio_rnn.ui.common import decode, md_escape, session_dir, unavailable, user_errors
 from audio_rnn.ui.inputs import UPLOAD_TYPES, audio_source
 
 MAX_KEYWORDS = 5
@@ -51,7 +51,7 @@ def _keyword_box(i: int, ft) -> tuple[str, list[np.ndarray]]:
             try:
                 waves.append(decode(data, DEFAULT_SR))
             except AudioRnnError as exc:
-                bad.append(f"{name}: {exc.one_line()}")
+                bad.append(f"{md_escape(name)}: {md_escape(exc.one_line())}")
         for msg in bad:
             st.error(msg)
         need = ft.MIN_EXAMPLES
