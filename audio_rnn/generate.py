@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from audio_rnn.errors import AudioRnnError, CorpusError
+from audio_rnn.music import MeterGuard
 from audio_rnn.text import UNK
 
 X_LINE = "X:1\n"
@@ -30,6 +32,8 @@ ABC_PRIMER = X_LINE + "T:"  # the default: the model writes the title, the heade
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_LENGTH = 2000
 TITLE_MAX = 80
+BAR_RETRIES = 10
+_FIELD_LINE = re.compile(r"^[A-Za-z]:")
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Generation:
     unknown_chars: list[str] = field(default_factory=list)
     chars: int = 0
     seed: int | None = None
+    meter_guard: bool = False  # bars were checked while sampling and redrawn when they did not fit
+    backtracks: int = 0  # how many bars the meter guard redrew
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,7 +157,9 @@ class FastStepper:
                 h[layer] = np.tanh(g)
             return h[-1] @ self.w_out + self.b_out
 
-        return {"lstm": lstm, "gru": gru, "rnn": rnn}[self.cell]
+        fn = {"lstm": lstm, "gru": gru, "rnn": rnn}[self.cell]
+        fn.h, fn.c = h, c  # the live state, for per-stream snapshots (backtracking)
+        return fn
 
 
 def _one_blas_thread():
@@ -220,6 +228,10 @@ class Generator:
         self._lock = threading.Lock()
         self._nl = int(self.vocab.encode("\n")[0])
         self._fast = FastStepper(self.model)
+        allowed_after_full = set(self.vocab.encode("|: \n\\)-").tolist())
+        self._full_mask = [i for i in range(1, len(self.vocab)) if i not in allowed_after_full]
+        self._bar_ids = [i for i in self.vocab.encode("|:") if i]
+        self._bar_only = [i for i in self.vocab.encode("|") if i]
 
     # ------------------------------------------------------------------ sampling
 
@@ -233,8 +245,14 @@ class Generator:
         length: int = DEFAULT_LENGTH,
         seed: int | None = None,
         stop_at_end: bool | None = None,
-    ) -> list[tuple[str, bool]]:
-        """n sequences (text, ended) sampled as one batch; `length` caps the characters after the primer."""
+        meter_guard: bool | None = None,
+    ) -> list[tuple[str, bool, int]]:
+        """n sequences (text, ended, backtracks) sampled as one batch; `length` caps the sampled characters.
+
+        With the meter guard (ABC models, default on) a bar that closes too long or
+        too short is sampled again from its start (up to BAR_RETRIES times per bar):
+        the model's state is restored to the bar line and a new bar is drawn.
+        """
         if n < 1:
             raise CorpusError("--n must be at least 1")
         if length < 1:
@@ -249,19 +267,44 @@ class Generator:
         head, after_title = _split_primer(primer) if self.is_abc else (primer, "")
         rng = np.random.default_rng(seed)
         chars = [UNK] + list(self.vocab.chars)
-        texts = [[head] for _ in range(n)]
+        guard_on = self.is_abc if meter_guard is None else (meter_guard and self.is_abc)
+        texts: list[list[str]] = [list(head) for _ in range(n)]
         forced: list[list[int]] = [list(self.vocab.encode(head)) for _ in range(n)]
         pending = [after_title] * n  # forced after the sampled title line ends
         sampled = [0] * n
-        tail = [head[-1:] if head else ""] * n  # last character written, for the end-of-tune test
         ended = [False] * n
         done = [False] * n
+        backtracks = [0] * n
+        guards = [MeterGuard() for _ in range(n)]
+        line_start = [0] * n
+        bar_start = [0] * n
+        retries = [0] * n
+        snaps: list[Any] = [None] * n
+        floor = [len(head)] * n  # never backtrack into forced text
         live = n
         with self._lock, _one_blas_thread():
             step = self._fast.start(n)
+
+            def snapshot(b: int, input_id: int) -> tuple:
+                return ([x[b].copy() for x in step.h], [x[b].copy() for x in step.c], input_id, len(texts[b]))
+
+            def restore(b: int, snap: tuple) -> int:
+                hs, cs, input_id, pos = snap
+                for x, v in zip(step.h, hs):
+                    x[b] = v
+                for x, v in zip(step.c, cs):
+                    x[b] = v
+                del texts[b][pos:]
+                line_start[b] = min(line_start[b], pos)
+                while line_start[b] > 0 and texts[b][line_start[b] - 1] != "\n":
+                    line_start[b] -= 1
+                return input_id
+
             ids = [self._nl] * n
             while live:
                 logits = step(ids)
+                if guard_on:
+                    self._mask_bar(logits, texts, guards, bar_start, forced, pending, done)
                 nxt = sample_logits(logits, temperature, top_k, top_p, rng)
                 for b in range(n):
                     if done[b]:
@@ -269,31 +312,78 @@ class Generator:
                         continue
                     if forced[b]:
                         ids[b] = forced[b].pop(0)
+                        if not forced[b]:
+                            floor[b] = len(texts[b])
                         continue  # primer text is already in texts[b]
                     i = int(nxt[b])
                     ch = chars[i]
-                    texts[b].append(ch)
+                    t = texts[b]
+                    t.append(ch)
                     sampled[b] += 1
                     ids[b] = i
                     if pending[b] and (ch == "\n" or sampled[b] >= TITLE_MAX):
                         extra = pending[b] if ch == "\n" else "\n" + pending[b]
-                        texts[b].append(extra)
+                        t.extend(extra)
                         forced[b] = list(self.vocab.encode(extra))
                         pending[b] = ""
                         ch = extra[-1]
-                    elif stop and ch == "\n" and tail[b] == "\n":
+                    elif stop and ch == "\n" and len(t) > 1 and t[-2] == "\n":
                         ended[b] = done[b] = True
                         live -= 1
                         continue
-                    tail[b] = ch
+                    if guard_on and not pending[b] and not forced[b]:
+                        g = guards[b]
+                        if ch == "\n":
+                            line = "".join(t[line_start[b] : -1])
+                            is_field = bool(_FIELD_LINE.match(line))
+                            if is_field:
+                                g.header_line(line)
+                            if is_field and g.in_body or (g.in_body and g.full_at_line_end("".join(t[bar_start[b] : -1]))):
+                                if not is_field:
+                                    g.bars += 1
+                                bar_start[b], snaps[b], retries[b] = len(t), snapshot(b, i), 0
+                            line_start[b] = len(t)
+                        elif ch == "|" and g.in_body:
+                            bar_text = "".join(t[bar_start[b] : -1])
+                            verdict = g.judge(bar_text, bar_text.rstrip().endswith(":"))
+                            if verdict == "reject" and snaps[b] is not None and retries[b] < BAR_RETRIES \
+                                    and snaps[b][3] >= floor[b]:
+                                ids[b] = restore(b, snaps[b])
+                                retries[b] += 1
+                                backtracks[b] += 1
+                                continue
+                            if verdict == "reject":
+                                g.bars += 1  # out of retries: keep it, the checker will say so
+                            bar_start[b], snaps[b], retries[b] = len(t), snapshot(b, i), 0
                     if sampled[b] >= length:
                         done[b] = True
                         live -= 1
         out = []
-        for t, e in zip(texts, ended):
+        for t, e, k in zip(texts, ended, backtracks):
             text = "".join(t)
-            out.append((text.rstrip("\n") + "\n" if e else text, e or not stop))
+            out.append((text.rstrip("\n") + "\n" if e else text, e or not stop, k))
         return out
+
+    def _mask_bar(self, logits, texts, guards, bar_start, forced, pending, done) -> None:
+        """Meter guard, character level: a full bar can only close (bar line, space, newline, tie, slur end);
+        a short one cannot close (no `|` or `:`).
+
+        (The pickup may close short; a part may end short with ":|" when that completes the pickup.)
+        """
+        for b, g in enumerate(guards):
+            if done[b] or forced[b] or pending[b] or not g.in_body or g.full is None:
+                continue
+            d = g.bar_length("".join(texts[b][bar_start[b] :]))
+            if d is None:
+                continue
+            if d >= g.full:
+                logits[b, self._full_mask] = -np.inf
+            elif d > 0 and g.bars > 0:
+                text_end = texts[b][-1] if texts[b] else ""
+                if text_end == ":" and d + g.pickup == g.full:
+                    continue  # ":|" closing a part that completes the pickup
+                # a short bar cannot close; ':' is left open only when it would complete the pickup
+                logits[b, self._bar_ids if d + g.pickup != g.full else self._bar_only] = -np.inf
 
     def generate(
         self,
@@ -306,21 +396,26 @@ class Generator:
         seed: int | None = None,
         until_valid: int = 0,
         check: bool = True,
+        meter_guard: bool = True,
     ) -> list[Generation]:
         """Sample n sequences and check each (ABC models); `until_valid` > 0 resamples invalid ones that many times."""
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % 2**31)
         unknown = self.vocab.unknown(primer or "")
         results: list[Generation] = []
-        pairs = self.sample(n, temperature, top_k, top_p, primer, length, seed)
-        for k, (text, ended) in enumerate(pairs):
+        guard = meter_guard and self.is_abc
+        triples = self.sample(n, temperature, top_k, top_p, primer, length, seed, meter_guard=guard)
+        for k, (text, ended, backs) in enumerate(triples):
             g = self._judge(text, ended, check)
+            g.backtracks, g.meter_guard = backs, guard
             g.raw_valid, g.unknown_chars, g.seed = g.valid, unknown, seed
             attempt = 1
             while not g.valid and attempt <= until_valid:
                 retry_seed = seed + 1000003 * attempt + k
-                text2, ended2 = self.sample(1, temperature, top_k, top_p, primer, length, retry_seed)[0]
+                text2, ended2, backs2 = self.sample(1, temperature, top_k, top_p, primer, length, retry_seed,
+                                                    meter_guard=guard)[0]
                 g2 = self._judge(text2, ended2, check)
+                g2.backtracks, g2.meter_guard = backs2, guard
                 attempt += 1
                 g2.raw_valid, g2.unknown_chars, g2.seed = g.raw_valid, unknown, retry_seed
                 g = g2
@@ -412,6 +507,8 @@ def configure_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--length", type=int, default=DEFAULT_LENGTH, help="maximum characters to sample")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--until-valid", type=int, default=0, help="resample an invalid tune up to this many times")
+    p.add_argument("--no-guard", action="store_true",
+                   help="raw sampling: do not redraw bars whose length does not fit the meter")
     p.add_argument("--json", action="store_true", help="one JSON object per sequence per line")
     p.add_argument("--out", default=None, help="folder for .abc, .mid, .wav, .svg of each tune")
 
@@ -421,7 +518,7 @@ def run_generate(args: argparse.Namespace) -> int:
     primer = _unescape(args.primer) if args.primer is not None else None
     t0 = time.perf_counter()
     results = gen.generate(args.n, args.temperature, args.top_k, args.top_p, primer, args.length, args.seed,
-                           args.until_valid)
+                           args.until_valid, meter_guard=not args.no_guard)
     seconds = time.perf_counter() - t0
     for k, g in enumerate(results):
         files = {}

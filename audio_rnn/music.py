@@ -733,6 +733,9 @@ def bar_quarters(bar: str, unit: Fraction) -> Fraction | None:
     return sum(lengths, Fraction(0)) * unit * 4
 
 
+_BAR_LEAD = re.compile(r"^(?:[:|\]]|\[(?=\d))*\d*(?:[,-]\d+)*")  # bar-line rests and ending numbers
+
+
 @dataclass
 class MeterGuard:
     """Follows a tune being written and judges each bar as it closes (for sampling with backtracking)."""
@@ -772,7 +775,7 @@ class MeterGuard:
         """'accept', 'reject' or 'empty' for the bar text between two bar lines."""
         if not self.in_body or self.full is None:
             return "accept"
-        body = re.sub(r"^[:|\]\[]*\d*(?:[,-]\d+)*", "", bar_text)
+        body = _BAR_LEAD.sub("", bar_text)
         d = bar_quarters(body, self._unit())
         if d is None:
             return "accept"
@@ -787,14 +790,20 @@ class MeterGuard:
             self.bars += 1
             self.pickup = d
             return "accept"
-        if repeat or (self.pickup and d + self.pickup == self.full):
+        if repeat and self.pickup and d + self.pickup == self.full:  # a part ending ":|" that completes the pickup
             self.bars += 1
             return "accept"
         return "reject"
+
+    def bar_length(self, bar_text: str) -> Fraction | None:
+        """Quarter notes written so far in the current bar (None outside the body or when unreadable)."""
+        if not self.in_body or self.full is None:
+            return None
+        return bar_quarters(_BAR_LEAD.sub("", bar_text), self._unit())
 
     def full_at_line_end(self, bar_text: str) -> bool:
         """A line ending with a full bar closes it (the implicit bar line of Essen-style files)."""
         if not self.in_body or self.full is None:
             return False
-        body = re.sub(r"^[:|\]\[]*\d*(?:[,-]\d+)*", "", bar_text)
+        body = _BAR_LEAD.sub("", bar_text)
         return bar_quarters(body, self._unit()) == self.full

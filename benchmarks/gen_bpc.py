@@ -66,7 +66,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     from audio_rnn.generate import Generator
-    from audio_rnn.music import prepare_abc
+    from audio_rnn.music import normalise_tune, prepare_abc, split_tunes
     from audio_rnn.ngram import KneserNey
     from audio_rnn.text import read_text
 
@@ -75,6 +75,7 @@ def main() -> int:
     corpus = prepare_abc(seed=seed)
     train, val, test = corpus.text("train"), corpus.text("val"), corpus.text("test")
     other = read_text(OTHER)
+    other_norm = "\n".join(t for t in map(normalise_tune, split_tunes(other)) if t)
     report: dict = {"model": str(args.model or "shipped abc"), "params": gen.model.param_count(),
                     "test_chars": len(test), "other_file": str(OTHER.relative_to(ROOT)), "other_chars": len(other)}
 
@@ -89,7 +90,7 @@ def main() -> int:
     report["ngram_order"] = best_order
     report["ngram_seconds"] = round(time.perf_counter() - t0, 1)
 
-    for name, text in (("test", test), ("other", other)):
+    for name, text in (("test", test), ("other", other), ("other_normalised", other_norm)):
         row = {
             "model": gen.score(text)["bits_per_char"],
             "xz -9e": compressor_bpc(text, ["xz", "-9e", "-c"]),
@@ -101,10 +102,13 @@ def main() -> int:
         report[name]["ratio_to_best_compressor"] = round(row["model"] / best_compressor, 4)
         report[name]["beats_all"] = all(row["model"] < v for k, v in row.items() if k != "model")
 
+    from audio_rnn.generate import DEFAULT_TEMPERATURE
+
+    raw = gen.generate(n=args.n, seed=args.seed, meter_guard=False)  # plain sampling from the model
     t0 = time.perf_counter()
-    gens = gen.generate(n=args.n, seed=args.seed)
+    gens = gen.generate(n=args.n, seed=args.seed)  # the defaults: meter guard on
     sample_seconds = time.perf_counter() - t0
-    raw_valid = sum(g.valid for g in gens) / len(gens)
+    default_valid = sum(g.valid for g in gens) / len(gens)
     retried = gen.generate(n=args.n, seed=args.seed, until_valid=args.until_valid)
     texts = [g.text for g in gens]
     spans = [longest_copied_span(t, train) for t in texts]
@@ -114,11 +118,15 @@ def main() -> int:
         for r in g.reasons:
             key = r.split(":")[0]
             reasons[key] = reasons.get(key, 0) + 1
+    other_spans = [longest_copied_span(t, train) for t in split_tunes(other)]
+    report["other_tunes_median_longest_span_in_train"] = statistics.median(other_spans)
     report["generation"] = {
         "n": len(gens),
-        "temperature": 0.8,
-        "seconds": round(sample_seconds, 1),
-        "raw_valid_rate": round(raw_valid, 4),
+        "temperature": DEFAULT_TEMPERATURE,
+        "seconds_default": round(sample_seconds, 1),
+        "raw_valid_rate_no_guard": round(sum(g.valid for g in raw) / len(raw), 4),
+        "valid_rate_default_meter_guard": round(default_valid, 4),
+        "bars_redrawn_per_tune": round(statistics.mean(g.backtracks for g in gens), 2),
         f"valid_rate_resample_{args.until_valid}": round(sum(g.valid for g in retried) / len(retried), 4),
         "mean_attempts_resampled": round(statistics.mean(g.attempts for g in retried), 3),
         "distinct_rate": round(len(set(texts)) / len(texts), 4),
@@ -134,11 +142,14 @@ def main() -> int:
         return 0
     print(f"model: {report['model']} ({report['params']} parameters)")
     for name, label in (("test", f"held-out test tunes ({len(test)} chars)"),
-                        ("other", f"{report['other_file']} ({len(other)} chars)")):
+                        ("other", f"{report['other_file']} as written ({len(other)} chars)"),
+                        ("other_normalised", f"the same tunes normalised like the corpus ({len(other_norm)} chars)")):
         print(f"\n{label}: bits per character")
         for k, v in report[name].items():
             print(f"  {k:<28} {v}")
-    print(f"\nn-gram validation bpc by order: " + ", ".join(
+    print(f"\nout-of-collection tunes: median longest span shared with the training text "
+          f"{report['other_tunes_median_longest_span_in_train']} chars")
+    print(f"n-gram validation bpc by order: " + ", ".join(
         f"{o}: {report[f'ngram{o}_val_bpc']}" for o in map(int, args.orders.split(","))))
     print("\ngeneration with defaults:")
     for k, v in report["generation"].items():
