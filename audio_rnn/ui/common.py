@@ -53,7 +53,7 @@ def user_errors(what: str = "") -> Iterator[None]:
 
 def md_escape(text: str) -> str:
     """User text (file names) made inert for Streamlit markdown: no links, emphasis or HTML."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", str(text))
+    return re.sub(r"([\\`*_{}\[\]()#+\-!|<>~:$])", r"\\\1", str(text))
 
 
 def unavailable(what: str, why: str) -> None:
