@@ -37,7 +37,7 @@ def random_model(tmp_path_factory):
     from audio_rnn.models import KeywordRNN, KWSDims
 
     torch.manual_seed(0)
-    dims = KWSDims(n_in=20, cell="gru", hidden=24, layers=2)
+    dims = KWSDims(n_in=20, cell="gru", hidden=24, layers=2, pooling="last")
     model = KeywordRNN(dims).eval()
     folder = tmp_path_factory.mktemp("kws_random")
     checkpoint.save(folder, model.state_dict(), {"kind": "kws", "labels": LABELS, "model": dims.to_dict(),
@@ -124,6 +124,20 @@ def test_window_mode_rows_equal_the_torch_recognizer_on_that_window(random_model
         with torch.no_grad():
             ref = torch.softmax(model(mfcc(torch.from_numpy(seg))), -1)[0].numpy()
         np.testing.assert_allclose(probs[end - 1], ref, atol=1e-5)
+
+
+def test_state_mode_refuses_pooling_over_the_whole_stream(tmp_path):
+    from audio_rnn import checkpoint
+    from audio_rnn.errors import CheckpointError
+    from audio_rnn.features import FeatureConfig
+    from audio_rnn.models import KeywordRNN, KWSDims
+
+    dims = KWSDims(n_in=20, hidden=8, layers=1, pooling="attention")
+    checkpoint.save(tmp_path, KeywordRNN(dims).state_dict(), {"kind": "kws", "labels": LABELS, "model": dims.to_dict(),
+                                                               "features": FeatureConfig().to_dict()})
+    assert Spotter(tmp_path, StreamConfig(mode="window")).posteriors(_tone_noise(SR))[1].shape[1] == 12
+    with pytest.raises(CheckpointError, match="state mode"):
+        Spotter(tmp_path, StreamConfig(mode="state"))
 
 
 def test_short_recording_gives_rows(random_model):
