@@ -29,7 +29,6 @@ import math
 import os
 import sys
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np

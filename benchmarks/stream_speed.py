@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -65,8 +64,8 @@ def run_cli(path: Path, model: str | None) -> tuple[float, float, int]:
     return wall, rss, len(out.stdout.splitlines())
 
 
-def model_only(path: Path, model: str | None, mode: str = "window") -> tuple[float, float, np.ndarray]:
-    """(total posteriors seconds, seconds inside the network, log-mel of the first 2 minutes) in-process."""
+def model_only(path: Path, model: str | None, mode: str = "window"):
+    """(total posteriors seconds, seconds inside the network, the Spotter) for the file, in-process."""
     from audio_rnn.streaming import Spotter, StreamConfig
 
     sp = Spotter(model, StreamConfig(mode=mode))
@@ -86,7 +85,7 @@ def model_only(path: Path, model: str | None, mode: str = "window") -> tuple[flo
     return time.perf_counter() - t, spent[0], sp
 
 
-def torch_peer(sp, path: Path, seconds: float = 120.0) -> float:
+def torch_peer(sp, model_path: str | None, path: Path, seconds: float = 120.0) -> float:
     """Seconds for the torch KeywordRNN on the same windows as the numpy network, over `seconds` of audio."""
     import soundfile as sf
     import torch
@@ -94,7 +93,7 @@ def torch_peer(sp, path: Path, seconds: float = 120.0) -> float:
     from audio_rnn.recognize import load_model
 
     torch.set_num_threads(1)
-    model, _ = load_model(sp.ckpt_path)
+    model, _ = load_model(model_path)
     x, _ = sf.read(str(path), frames=int(seconds * 16000), dtype="float32")
     fe, cfg = sp.front, sp.config
     lm = fe.log_mel(x)
@@ -126,12 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         res.update(e2e_seconds=round(wall, 2), e2e_x_realtime=round(secs / wall, 1), e2e_peak_rss_mb=round(rss, 1),
                    detections=n)
         total, net, sp = model_only(path, args.model)
-        sp.ckpt_path = args.model or str(ROOT / "audio_rnn" / "pretrained" / "kws")
         res.update(posteriors_seconds=round(total, 2), posteriors_x_realtime=round(secs / total, 1),
                    model_seconds=round(net, 2), model_x_realtime=round(secs / net, 1),
                    mode=f"{sp.config.mode} context {sp.config.context_s} s hop {sp.config.hop_s} s")
         if not args.no_peers:
-            peer = torch_peer(sp, path)
+            peer = torch_peer(sp, args.model, path)
             res.update(torch_same_windows_x_realtime=round(120.0 / peer, 1))
             st_total, st_net, _ = model_only(path, args.model, mode="state")
             res.update(state_mode_model_x_realtime=round(secs / st_net, 1))
