@@ -267,3 +267,14 @@ def test_inside_trains_the_three_cells_on_demand():
     rows = at.table[-1].value
     assert list(rows["cell"]) == ["RNN", "LSTM", "GRU"]
     assert float(rows[rows["cell"] == "GRU"]["final MSE"].iloc[0]) < 0.05  # the gated cell solves it
+
+
+def test_train_page_explains_bad_keywords_before_training():
+    at = page("train_own").run()
+    at.text_input(key="tr_word_0").set_value("lights")
+    at.text_input(key="tr_word_1").set_value("Lights").run()
+    no_crash(at)
+    assert any("given twice" in e for e in errors(at)), errors(at)
+    at.text_input(key="tr_word_1").set_value("<b>x</b>").run()
+    assert any("letters, digits" in e for e in errors(at)), errors(at)
+    assert at.button(key="tr_train").disabled

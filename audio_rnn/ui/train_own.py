@@ -78,7 +78,18 @@ def render() -> None:
         word, waves = _keyword_box(i, ft)
         if not word.strip() or len(waves) < ft.MIN_EXAMPLES:
             ready = False
-        examples[word] = waves
+        if not word.strip():
+            continue
+        try:
+            label = ft.clean_word(word)
+        except AudioRnnError as exc:
+            st.error(md_escape(exc.one_line()))
+            ready = False
+            continue
+        if label in examples:
+            st.error(md_escape(f"Keyword {label!r} is given twice; each box needs a different word."))
+            ready = False
+        examples[label] = waves
     base, _ = models.kws()
     c1, c2 = st.columns(2)
     with c1:
