@@ -17,6 +17,13 @@ Two ways to run the unidirectional network over a stream (`StreamConfig.mode`):
 * ``state``: one run over the whole stream with carried recurrent state;
   normalisation is running (causal, over the past `norm_s` seconds).
 
+Measured on validation streams (`benchmarks/stream_modes.py`, a 2x128 GRU with
+last-state pooling trained by `train-kws`, detection tuned per way, <= 0.05
+false alarms per word): windows of 1 s every 0.1 s found 73% of digits, every
+0.25 s 68%; longer windows (1.5/2/4 s) 57/53/18%; carried state 34-39%. The
+network was trained on 1 s clips and its state drifts beyond that, so sliding
+1 s windows with a 0.1 s stride are the default.
+
 Detection follows TensorFlow speech_commands' RecognizeCommands: average the
 posteriors over `smooth_s`, take the top label, keep runs above `threshold`
 lasting `min_s`, merge/suppress runs within `suppress_s`.

@@ -11,6 +11,9 @@ tiled to `--minutes`, written block by block to a temporary folder.
 * peers, same features, same run: the torch `KeywordRNN` on the same windows,
   and the numpy network in carried-state mode (one pass, no restarts);
 * `--memory-hours H`: peak RSS of `spot` on an H-hour file (target < 500 MB at 2 h).
+
+This machine is shared, so besides wall-clock ratios the script prints ratios
+per CPU-second used (what the same work gives on an otherwise idle core).
 """
 
 from __future__ import annotations
@@ -50,18 +53,23 @@ def write_long(path: Path, minutes: float, seed: int = 0) -> float:
     return total / 16000
 
 
-def run_cli(path: Path, model: str | None) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MB, detections) of `spot --json` in a fresh process."""
+def run_cli(path: Path, model: str | None) -> tuple[float, float, int, float]:
+    """(wall seconds, peak RSS MB, detections, CPU seconds) of `spot --json` in a fresh process."""
     code = ("import resource, sys; from audio_rnn.cli import main; rc = main(sys.argv[1:]); "
             "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr); sys.exit(rc)")
     cmd = [sys.executable, "-c", code, "spot", str(path), "--json"] + (["--model", model] if model else [])
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if out.returncode != 0:
         raise SystemExit(f"spot failed: {out.stderr.strip()}")
     rss = float([ln for ln in out.stderr.splitlines() if ln.startswith("RSS")][-1].split()[1])
-    return wall, rss, len(out.stdout.splitlines())
+    return wall, rss, len(out.stdout.splitlines()), cpu
 
 
 def model_only(path: Path, model: str | None, mode: str = "window"):
@@ -70,18 +78,20 @@ def model_only(path: Path, model: str | None, mode: str = "window"):
 
     sp = Spotter(model, StreamConfig(mode=mode))
     inner = sp.model.frame_logits
-    spent = [0.0]
+    spent = [0.0, 0.0]
 
     def timed(*a, **k):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = inner(*a, **k)
         spent[0] += time.perf_counter() - t0
+        spent[1] += time.process_time() - c0
         return r
 
     sp.model.frame_logits = timed  # type: ignore[method-assign]
     t = time.perf_counter()
     for _ in sp.iter_posteriors(str(path)):
         pass
+    sp.model_cpu_seconds = spent[1]
     return time.perf_counter() - t, spent[0], sp
 
 
@@ -121,12 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(tmp) / "long.wav"
         secs = write_long(path, args.minutes)
         res["audio_minutes"] = round(secs / 60, 2)
-        wall, rss, n = run_cli(path, args.model)
+        wall, rss, n, cpu = run_cli(path, args.model)
         res.update(e2e_seconds=round(wall, 2), e2e_x_realtime=round(secs / wall, 1), e2e_peak_rss_mb=round(rss, 1),
-                   detections=n)
+                   detections=n, e2e_cpu_seconds=round(cpu, 2), e2e_x_realtime_per_cpu_second=round(secs / cpu, 1))
         total, net, sp = model_only(path, args.model)
         res.update(posteriors_seconds=round(total, 2), posteriors_x_realtime=round(secs / total, 1),
                    model_seconds=round(net, 2), model_x_realtime=round(secs / net, 1),
+                   model_x_realtime_per_cpu_second=round(secs / sp.model_cpu_seconds, 1),
                    mode=f"{sp.config.mode} context {sp.config.context_s} s hop {sp.config.hop_s} s")
         if not args.no_peers:
             peer = torch_peer(sp, args.model, path)
@@ -137,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             big = Path(tmp) / "memory.wav"
             bsecs = write_long(big, args.memory_hours * 60)
             path.unlink()
-            bwall, brss, _ = run_cli(big, args.model)
+            bwall, brss, _, _ = run_cli(big, args.model)
             res.update(memory_hours=args.memory_hours, memory_peak_rss_mb=round(brss, 1),
                        memory_x_realtime=round(bsecs / bwall, 1))
     if args.json:
