@@ -400,6 +400,7 @@ def written_bars(abc: str) -> list[tuple[float, float | None, bool]]:
 
 _METER = re.compile(r"M:([^\]\n\r%]*)")  # music21 takes M: fields mid-line too ("uz/M:999/1")
 MAX_METER = 32  # music21 partitions a meter's beats in time that grows steeply: M:999/1 takes minutes
+MAX_BAR_FACTOR = 8  # a bar this many times too long is invalid anyway; music21 re-barring it takes minutes
 
 
 def _meter_problem(abc: str) -> str | None:
@@ -435,8 +436,12 @@ def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
         return Validity(False, reasons + [meter])
     warned: list[str] = []
     try:
+        bars = written_bars(abc)  # first: fast, and it finds the giant bars that make music21's parse crawl
+        giant = [(i, d, f) for i, (d, f, _) in enumerate(bars) if d > MAX_BAR_FACTOR * (f or 4.0)]
+        if giant:
+            i, d, f = giant[0]
+            return Validity(False, reasons + [f"bar {i + 1} lasts {d:g} quarters, the meter says {f or 4.0:g}"])
         score = parse_abc(abc, warned)
-        bars = written_bars(abc)
     except Exception as exc:  # music21 raises many types on bad ABC
         return Validity(False, reasons + [f"music21 cannot parse it: {type(exc).__name__}: {str(exc)[:120]}"])
     if warned:

@@ -157,6 +157,14 @@ def test_validity_checker_huge_meter_is_refused_fast():
         assert not v.valid and any("meter" in r for r in v.reasons)
 
 
+def test_validity_checker_giant_bar_is_refused_fast():
+    """Found by atheris (benchmarks/fuzz_text_atheris.py): a note 1174 units long made music21 re-bar for 27 s."""
+    for body in ("A2 |f1174 d2|", "[V:1] A2|d8|\n[V:2] A2 |f1174 d2|", "A2|[CEG]999|"):
+        with bounded("check_tune"):
+            v = music.check_tune(f"X:1\nT:t\nM:C\nL:1/8\nK:D\n{body}\n")
+        assert not v.valid and any("quarters" in r or "parse" in r for r in v.reasons), v.reasons
+
+
 # ----------------------------------------------------------------------------- text tools
 
 
