@@ -125,6 +125,20 @@ def sampler(n: int, ctx: DistContext, seed: int = 0, shuffle: bool = True, drop_
     return ResumableSampler(n, num_replicas=ctx.world_size, rank=ctx.rank, seed=seed, shuffle=shuffle, drop_last=drop_last)
 
 
+def shard(order: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """This rank's part of an epoch order (a DistributedSampler without its own shuffle).
+
+    Every rank gets the same count (the order is padded by wrapping, as DistributedSampler does),
+    so all ranks run the same number of steps; one process gets `order` unchanged.
+    """
+    if not ctx.is_distributed:
+        return order
+    from torch.utils.data.distributed import DistributedSampler
+
+    picks = DistributedSampler(range(len(order)), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False)
+    return order[torch.tensor(list(picks), dtype=torch.long)]
+
+
 def barrier(ctx: DistContext | None = None) -> None:
     """Wait for every rank (no-op in a single process)."""
     ctx = ctx or context()

@@ -361,6 +361,13 @@ class TrainState:
         return record, tensors
 
     @staticmethod
+    def peek(folder: str | os.PathLike) -> "TrainState":
+        """The saved position and extra scalars, without touching any model, optimizer or RNG."""
+        record, tensors = TrainState.read(folder)
+        return TrainState(step=record["step"], epoch=record["epoch"], batch_in_epoch=record["batch_in_epoch"],
+                          world_size=record["world_size"], extra=_decode(record.get("extra") or {}, tensors))
+
+    @staticmethod
     def load(
         folder: str | os.PathLike,
         model: nn.Module,

@@ -23,12 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio_rnn import checkpoint
+from audio_rnn import checkpoint, distributed
 from audio_rnn.augment import AugmentConfig, augment_speech, spec_augment
 from audio_rnn.data import LABELS, SILENCE, SR, UNKNOWN, WINDOW, Clip, silence_clip, silence_clips
 from audio_rnn.errors import DataError
 from audio_rnn.features import MFCC, FeatureConfig
 from audio_rnn.models import KeywordRNN, KWSDims
+from audio_rnn.resume import RESUME_DIR, TrainState
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,13 @@ def split_clips(clips: Sequence[Clip], seed: int) -> tuple[list[Clip], list[Clip
 
 def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,
           tc: TrainConfig = TrainConfig(), fc: FeatureConfig = FeatureConfig(), meta: dict[str, Any] | None = None,
-          progress: bool = True) -> tuple[KeywordRNN, dict[str, Any]]:
-    """Train on `clips`, save the best (validation) model to `out`; returns (model, config)."""
+          progress: bool = True, save_every: int = 0, resume: bool = False) -> tuple[KeywordRNN, dict[str, Any]]:
+    """Train on `clips`, save the best (validation) model to `out`; returns (model, config).
+
+    Under torchrun each rank trains on its shard of every epoch (DDP); rank 0 evaluates, logs and
+    saves. `save_every` > 0 writes a resumable state to out/resume every that many steps and at
+    each epoch end; `resume` continues from it (same seed: the same losses as an unbroken run).
+    """
     from tqdm import tqdm
 
     labels = list(labels)
@@ -148,50 +154,92 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     bad = sorted({c.label for c in clips} - known)
     if bad:
         raise DataError(f"clip labels {bad[:5]} are not model labels {labels}")
+    ctx = distributed.context()  # torchrun: this rank's place in the job; else one process
+    main = ctx.is_main
     torch.manual_seed(tc.seed)
     rng = np.random.default_rng(tc.seed)
     train_clips, val_clips, _ = split_clips(clips, tc.seed)
     mfcc = MFCC(fc).eval()
     model_dims = KWSDims(**{"n_in": fc.dim, "n_classes": len(labels), **(dims or {})})
     model = KeywordRNN(model_dims)
+    net = distributed.wrap(model, ctx)
     n_params = model.n_params()
-    print(f"model: {model_dims.cell} x{model_dims.layers} hidden {model_dims.hidden} "
-          f"{'bi' if model_dims.bidirectional else 'uni'}directional, pooling {model_dims.pooling}: "
-          f"{n_params:,} parameters", file=sys.stderr)
-    print(f"data: {len(train_clips)} training clips, {len(val_clips)} validation clips "
-          f"({len({c.speaker for c in val_clips})} validation speakers/voices)", file=sys.stderr)
-    vx, vy = val_set(val_clips, labels, tc.seed + 1000)
-    vfeats = featurize(mfcc, vx)
-    del vx
+    if main:
+        print(f"model: {model_dims.cell} x{model_dims.layers} hidden {model_dims.hidden} "
+              f"{'bi' if model_dims.bidirectional else 'uni'}directional, pooling {model_dims.pooling}: "
+              f"{n_params:,} parameters", file=sys.stderr)
+        print(f"data: {len(train_clips)} training clips, {len(val_clips)} validation clips "
+              f"({len({c.speaker for c in val_clips})} validation speakers/voices)"
+              + (f", {ctx.world_size} processes ({ctx.backend})" if ctx.is_distributed else ""), file=sys.stderr)
+        vx, vy = val_set(val_clips, labels, tc.seed + 1000)
+        vfeats = featurize(mfcc, vx)
+        del vx
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
+
+    def one_cycle(n: int):
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * n + 10, pct_start=0.15)
+
+    def per_rank_rng(epoch: int) -> np.random.Generator:  # SpecAugment draws: one stream per rank under DDP
+        return rng if not ctx.is_distributed else np.random.default_rng([tc.seed, epoch, ctx.rank])
+
     n_per_epoch = None
     sched = None
     best = (-1.0, 0, None)
     history = []
     t0 = time.perf_counter()
-    for epoch in range(1, tc.epochs + 1):
+    state_dir = Path(out) / RESUME_DIR
+    start_epoch, skip, step, loss_sum, regen = 1, 0, 0, 0.0, None
+    if resume:  # weights, optimizer, schedule, RNGs; the interrupted epoch's data is regenerated below
+        peek = TrainState.peek(state_dir)
+        n_per_epoch, start_epoch = peek.extra["n_per_epoch"], peek.epoch
+        sched = one_cycle(n_per_epoch)
+        aug_rng = per_rank_rng(start_epoch)
+        st = TrainState.load(state_dir, model, opt, sched, rngs={"rng": rng, "aug": aug_rng})
+        skip, step, loss_sum, history = st.batch_in_epoch, st.step, st.extra["loss_sum"], st.extra["history"]
+        best = (st.extra["best_acc"], st.extra["best_epoch"], st.extra["best_state"])
+        t0 -= st.extra["seconds"]
+        if skip:
+            regen = np.random.default_rng()
+            regen.bit_generator.state = st.extra["epoch_rng"]
+        if main:
+            print(f"resuming at epoch {start_epoch}, batch {skip}, step {step}", file=sys.stderr)
+
+    def save_state(epoch: int, batch: int, epoch_rng: dict, total: float) -> None:
+        TrainState.save(state_dir, net, opt, sched, step=step, epoch=epoch, batch_in_epoch=batch,
+                        rngs={"rng": rng, "aug": aug_rng},
+                        extra={"n_per_epoch": n_per_epoch, "epoch_rng": epoch_rng, "loss_sum": total,
+                               "history": history, "best_acc": best[0], "best_epoch": best[1], "best_state": best[2],
+                               "seconds": time.perf_counter() - t0})
+
+    for epoch in range(start_epoch, tc.epochs + 1):
         te = time.perf_counter()
-        x, y = epoch_set(train_clips, labels, rng, tc)
+        gen_rng, regen = regen or rng, None  # a resumed epoch is drawn again from its saved start state
+        epoch_rng = gen_rng.bit_generator.state
+        x, y = epoch_set(train_clips, labels, gen_rng, tc)
         feats = featurize(mfcc, x)
         del x
         t_data = time.perf_counter() - te
         if sched is None:
             n_per_epoch = (len(y) + tc.batch_size - 1) // tc.batch_size
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * n_per_epoch + 10,
-                                                        pct_start=0.15)
+            sched = one_cycle(n_per_epoch)
         model.train()
-        order = torch.from_numpy(rng.permutation(len(y)))
+        order = torch.from_numpy(gen_rng.permutation(len(y)))
+        mine = distributed.shard(order, ctx)  # this rank's part (all of it in one process)
+        first = skip if epoch == start_epoch else 0
+        if not first:
+            aug_rng = per_rank_rng(epoch)
         yt = torch.from_numpy(y)
-        total = 0.0
-        bar = tqdm(range(0, len(y), tc.batch_size), desc=f"epoch {epoch}/{tc.epochs}", disable=not progress,
+        total = loss_sum if first else 0.0
+        starts = range(0, len(mine), tc.batch_size)
+        bar = tqdm(starts[first:], desc=f"epoch {epoch}/{tc.epochs}", disable=not (progress and main),
                    leave=False, unit="batch")
-        for i in bar:
-            b = order[i:i + tc.batch_size]
+        for k, i in enumerate(bar, start=first):
+            b = mine[i:i + tc.batch_size]
             xb = feats[b]
             if tc.spec_augment:
-                xb = spec_augment(xb, rng)
-            loss = loss_fn(model(xb), yt[b])
+                xb = spec_augment(xb, aug_rng)
+            loss = loss_fn(net(xb), yt[b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -199,18 +247,29 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             if sched.last_epoch + 1 < sched.total_steps:
                 sched.step()
             total += float(loss.detach()) * len(b)
-        val_acc = accuracy(model, vfeats, vy)
-        row = {"epoch": epoch, "loss": round(total / len(y), 4), "val_accuracy": round(val_acc, 4),
-               "seconds": round(time.perf_counter() - te, 1), "data_seconds": round(t_data, 1)}
+            step += 1
+            if save_every and step % save_every == 0 and k + 1 < len(starts):
+                save_state(epoch, k + 1, epoch_rng, total)
+        val_acc = distributed.broadcast_object(accuracy(model, vfeats, vy) if main else None, ctx)
+        row = {"epoch": epoch, "loss": round(distributed.all_reduce_mean(total / len(mine), ctx), 4),
+               "val_accuracy": round(val_acc, 4), "seconds": round(time.perf_counter() - te, 1),
+               "data_seconds": round(t_data, 1)}
         history.append(row)
-        print(json.dumps(row), file=sys.stderr)
+        if main:
+            print(json.dumps(row), file=sys.stderr)
+        stop = None
         if val_acc > best[0]:
             best = (val_acc, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
         elif epoch - best[1] >= tc.patience:
-            print(f"early stop: no validation gain for {tc.patience} epochs", file=sys.stderr)
-            break
-        if tc.max_minutes is not None and (time.perf_counter() - t0) / 60 > tc.max_minutes:
-            print(f"stopping: time budget of {tc.max_minutes} min reached", file=sys.stderr)
+            stop = f"early stop: no validation gain for {tc.patience} epochs"
+        if stop is None and tc.max_minutes is not None and (time.perf_counter() - t0) / 60 > tc.max_minutes:
+            stop = f"stopping: time budget of {tc.max_minutes} min reached"
+        stop = distributed.broadcast_object(stop, ctx)  # every rank stops together
+        if save_every:
+            save_state(epoch + 1, 0, rng.bit_generator.state, 0.0)
+        if stop:
+            if main:
+                print(stop, file=sys.stderr)
             break
     train_seconds = time.perf_counter() - t0
     model.load_state_dict(best[2])
@@ -227,7 +286,9 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                      "torch_threads": torch.get_num_threads(), "n_train_clips": len(train_clips),
                      "n_val_clips": len(val_clips), "history": history},
     }
-    checkpoint.save(out, model.state_dict(), config)
+    if main:
+        checkpoint.save(out, model.state_dict(), config)
+    distributed.barrier(ctx)
     return model, config
 
 
@@ -260,6 +321,9 @@ def configure_train_kws(p) -> None:
     p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation report")
     p.add_argument("--synth-test", help="espeak-ng test set for the report (default: synthesise test voices)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    from audio_rnn.resume import add_arguments
+
+    add_arguments(p)  # --save-every N, --resume (runs unchanged under torchrun: DDP, rank 0 logs and saves)
 
 
 def _labels(spec: str, clips_dirs: Sequence[str]) -> list[str]:
@@ -281,6 +345,7 @@ def run_train_kws(args) -> int:
     from audio_rnn.data import load_any
 
     torch.set_num_threads(max(1, args.threads))
+    ctx = distributed.setup(device="cpu")  # joins the process group under torchrun (gloo); no-op otherwise
     labels = _labels(args.labels, args.data)
     holdout = [s for s in args.holdout_speakers.split(",") if s]
     clips: list[Clip] = []
@@ -294,7 +359,13 @@ def run_train_kws(args) -> int:
             "pooling": args.pooling, "dropout": args.dropout}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout,
             "command": "audio-rnn train-kws " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
-    _, config = train(clips, args.out, labels, dims, tc, meta=meta, progress=not args.quiet)
+    try:
+        _, config = train(clips, args.out, labels, dims, tc, meta=meta, progress=not args.quiet,
+                          save_every=args.save_every, resume=args.resume)
+    finally:
+        distributed.cleanup()
+    if not ctx.is_main:
+        return 0
     print(f"saved {args.out} (best epoch {config['training']['best_epoch']}, validation accuracy "
           f"{config['training']['best_val_accuracy']:.3f}, {config['training']['train_seconds']:.0f} s)")
     if args.no_eval or labels != list(LABELS):
