@@ -29,7 +29,7 @@ class KWSDims:
     hidden: int = 128
     layers: int = 2
     bidirectional: bool = False
-    pooling: str = "last"
+    pooling: str = "attention"
     dropout: float = 0.1
 
     def __post_init__(self) -> None:

@@ -1,0 +1,160 @@
+"""train-kws -> classify end to end, the classify JSON contract, and the shipped model on an unseen speaker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_rnn.data import LABELS
+
+pytestmark = pytest.mark.timeout(600)
+SHIPPED = Path(__file__).resolve().parents[1] / "audio_rnn" / "pretrained" / "kws"
+
+
+def cli(*args: str, cwd: str | Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The real command in its own process (exit status, stdout/stderr as users see them)."""
+    return subprocess.run([sys.executable, "-m", "audio_rnn", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def cli_here(capsys, *args: str) -> tuple[int, str, str]:
+    """The same command through `audio_rnn.cli.main` in this process (saves an interpreter start)."""
+    from audio_rnn.cli import main
+
+    capsys.readouterr()
+    rc = main(list(args))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, fsdd_dir) -> Path:
+    """A real (tiny) training run on a root/<label>/ folder of FSDD clips: seconds, not minutes."""
+    root = tmp_path_factory.mktemp("kws_data")
+    for digit, label in enumerate(("zero", "one", "two")):
+        (root / label).mkdir()
+        for spk in ("jackson", "lucas", "nicolas", "yweweler"):
+            for take in range(3):
+                (root / label / f"{spk}_{take}.wav").symlink_to(fsdd_dir / f"{digit}_{spk}_{take}.wav")
+    out = tmp_path_factory.mktemp("kws_model") / "tiny"
+    r = cli("train-kws", "--data", str(root), "--out", str(out), "--epochs", "2", "--hidden", "16", "--layers", "1",
+            "--batch-size", "16", "--no-eval", "--quiet", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert "parameters" in r.stderr and "saved" in r.stdout
+    return out
+
+
+def test_tiny_training_writes_a_checkpoint_that_classify_loads(tiny_model, fsdd_dir, capsys):
+    cfg = json.loads((tiny_model / "config.json").read_text())
+    assert cfg["kind"] == "kws" and cfg["labels"] == list(LABELS)
+    assert cfg["model"]["hidden"] == 16 and cfg["features"]["n_mfcc"] == 20
+    assert cfg["training"]["epochs_run"] == 2 and len(cfg["training"]["history"]) == 2
+    files = [str(fsdd_dir / "1_george_0.wav"), str(fsdd_dir / "2_george_1.wav")]
+    rc, out, err = cli_here(capsys, "classify", *files, "--model", str(tiny_model), "--json")
+    assert rc == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["file"] for row in rows] == files
+    for row in rows:
+        assert row["label"] in LABELS and set(row["probs"]) == set(LABELS)
+        assert abs(sum(row["probs"].values()) - 1) < 1e-3 and row["score"] == max(row["probs"].values())
+
+
+def test_json_contract_bad_files_mixed_with_good(tiny_model, fsdd_dir, tmp_path, capsys):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio\n" * 20)
+    good = [str(fsdd_dir / "0_george_5.wav"), str(fsdd_dir / "9_lucas_7.wav")]
+    files = [good[0], str(empty), str(text), str(tmp_path / "missing.wav"), good[1]]
+    r = cli("classify", *files, "--model", str(tiny_model), "--json")
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr + r.stdout
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["file"] for row in rows] == files
+    assert "label" in rows[0] and "label" in rows[4]
+    for row in rows[1:4]:
+        assert set(row) == {"file", "error"} and row["error"]
+    assert "empty" in rows[1]["error"].lower()
+    assert "not" in rows[2]["error"].lower() and "audio" in rows[2]["error"].lower()
+    assert "not found" in rows[3]["error"]
+    # without --json: a readable table, same exit status
+    rc, out, err = cli_here(capsys, "classify", *files, "--model", str(tiny_model))
+    assert rc == 1 and "Traceback" not in err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["file", "label", "score"] and len(lines) == 6
+    assert "error" in lines[2] and lines[1].startswith(good[0])
+
+
+def test_bad_model_is_one_clear_line(tmp_path, fsdd_dir, capsys):
+    rc, out, err = cli_here(capsys, "classify", str(fsdd_dir / "0_george_5.wav"), "--model", str(tmp_path / "nope"))
+    assert rc == 1 and "Traceback" not in err
+    assert err.strip().startswith("CheckpointError:") and len(err.strip().splitlines()) == 1
+    (tmp_path / "wrong").mkdir()
+    (tmp_path / "wrong" / "config.json").write_text('{"format": "audio_rnn", "version": 1, "kind": "abc"}')
+    rc, out, err = cli_here(capsys, "classify", str(fsdd_dir / "0_george_5.wav"), "--model", str(tmp_path / "wrong"))
+    assert rc == 1 and "'kws'" in err
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if not (SHIPPED / "model.safetensors").is_file():
+        pytest.fail("the shipped keyword model is missing (audio_rnn/pretrained/kws)")
+    from audio_rnn.recognize import Recognizer
+
+    return Recognizer()
+
+
+def test_shipped_model_is_small_and_holds_out_a_speaker(shipped):
+    assert (SHIPPED / "model.safetensors").stat().st_size < 5_000_000
+    assert shipped.labels == list(LABELS)
+    assert shipped.model.dims.bidirectional is False
+    assert "george" in shipped.config["training"]["holdout_speakers"]
+    report = json.loads((SHIPPED / "report.json").read_text())
+    assert (SHIPPED / "confusion.png").stat().st_size > 1000
+    assert report["heldout_fsdd_speakers"] == shipped.config["training"]["holdout_speakers"]
+
+
+def test_shipped_model_recognises_an_unseen_speaker(shipped, fsdd_dir):
+    """50 real clips of george, a speaker the shipped model never trained on."""
+    from audio_rnn.data import load_fsdd
+
+    clips = [c for c in load_fsdd(fsdd_dir, speakers=["george"]) if int(c.name.split("_")[2][:-4]) % 10 == 3]
+    assert len(clips) == 50
+    preds = shipped.classify_waves([c.wave for c in clips])
+    acc = np.mean([p.label == c.label for p, c in zip(preds, clips)])
+    assert acc >= 0.9, acc
+
+
+def test_default_model_cli_from_another_folder_silence_and_speech(fsdd_dir, tmp_path, shipped, capsys, monkeypatch):
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "digital.wav", np.zeros(16000, np.float32), 16000)
+    from audio_rnn.augment import colored_noise
+
+    sf.write(tmp_path / "pink.wav", 0.03 * colored_noise(16000, "pink", rng), 16000)
+    sf.write(tmp_path / "hum.flac", 0.05 * np.sin(2 * np.pi * 50 * np.arange(24000) / 48000), 48000)
+    speech = str(fsdd_dir / "7_george_12.wav")
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = cli_here(capsys, "classify", "digital.wav", "pink.wav", "hum.flac", speech, "--json")
+    assert rc == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["label"] for row in rows[:3]] == ["_silence_"] * 3
+    assert rows[3]["label"] == "seven"
+
+
+def test_posteriors_run_frame_by_frame_and_end_at_the_clip_prediction(shipped, fsdd_dir):
+    from audio_rnn.data import fit_window
+
+    wave = fit_window(shipped.load(fsdd_dir / "3_george_20.wav"))
+    probs, ends = shipped.posteriors(wave)
+    assert probs.shape == (98, 12) and ends.shape == (98,)
+    assert abs(ends[-1] - 1.0) < 0.011 and np.allclose(probs.sum(1), 1, atol=1e-4)
+    res = shipped.classify_waves([wave])[0]
+    assert np.allclose(probs[-1], [res.probs[lab] for lab in shipped.labels], atol=1e-4)
+    long = np.concatenate([wave, np.zeros(8000, np.float32), wave])
+    assert shipped.posteriors(long)[0].shape == (248, 12)
