@@ -39,7 +39,7 @@ class FinetuneConfig:
 
     mode: str = "auto"  # "finetune" the shipped model, "scratch" (small GRU), or "auto" (finetune if shipped)
     epochs: int = 40
-    budget_s: float = 40.0  # the training loop stops after this many seconds even if epochs remain
+    budget_s: float = 35.0  # the training loop stops after this many seconds even if epochs remain
     batch_size: int = 32
     lr: float = 3e-3
     base_lr_scale: float = 0.3  # fine-tune mode: the pretrained layers learn this much slower than the new head

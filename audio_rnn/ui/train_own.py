@@ -98,7 +98,7 @@ def render() -> None:
                              disabled=base is None,
                              help=None if base is not None else "the shipped keyword model is not available")
     with c2:
-        budget = st.slider("Training time budget (s)", 10, 60, 40, step=5, key="tr_budget",
+        budget = st.slider("Training time budget (s)", 10, 60, 35, step=5, key="tr_budget",
                            help="for the training loop; making the examples adds a few seconds")
     if st.button("Train", type="primary", disabled=not ready, key="tr_train"):
         _train(ft, examples, modes[mode_name] if base is not None else "scratch", float(budget))
