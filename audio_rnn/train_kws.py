@@ -196,7 +196,8 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         sched = one_cycle(n_per_epoch)
         aug_rng = per_rank_rng(start_epoch)
         st = TrainState.load(state_dir, model, opt, sched, rngs={"rng": rng, "aug": aug_rng})
-        skip, step, loss_sum, history = st.batch_in_epoch, st.step, st.extra["loss_sum"], st.extra["history"]
+        skip, step, history = st.batch_in_epoch, st.step, st.extra["history"]
+        loss_sum = st.extra["loss_sum"] if main else 0.0
         best = (st.extra["best_acc"], st.extra["best_epoch"], st.extra["best_state"])
         t0 -= st.extra["seconds"]
         if skip:
@@ -206,6 +207,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             print(f"resuming at epoch {start_epoch}, batch {skip}, step {step}", file=sys.stderr)
 
     def save_state(epoch: int, batch: int, epoch_rng: dict, total: float) -> None:
+        total = distributed.all_reduce_sum([total], ctx)[0]  # all ranks' partial loss sums (rank 0 resumes it)
         TrainState.save(state_dir, net, opt, sched, step=step, epoch=epoch, batch_in_epoch=batch,
                         rngs={"rng": rng, "aug": aug_rng},
                         extra={"n_per_epoch": n_per_epoch, "epoch_rng": epoch_rng, "loss_sum": total,

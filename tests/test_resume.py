@@ -231,3 +231,59 @@ def test_sampler_skip_continues_the_same_permutation():
         shards.append(list(s))
     assert sorted(shards[0] + shards[1]) == list(range(50)) and not set(shards[0]) & set(shards[1])
     assert TrainState(batch_in_epoch=3, world_size=2).skip_items(batch_size=4, world_size=1) == 24
+
+
+# --------------------------------------------------------------------------- the real keyword trainer
+
+
+def _kws_cmd(fsdd_dir: Path, out: Path, torchrun: bool = False) -> list[str]:
+    head = [sys.executable] + (["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"] if torchrun
+                               else [])
+    return head + ["-m", "audio_rnn", "train-kws", "--data", str(fsdd_dir), "--holdout-speakers",
+                   "george,jackson,lucas", "--epochs", "2", "--no-eval", "--hidden", "16", "--layers", "1",
+                   "--quiet", "--threads", "1", "--save-every", "7", "--out", str(out)]
+
+
+def _kill_at_first_state_then_resume(cmd: list[str], out: Path) -> dict:
+    """Run `cmd`, SIGKILL it (with any workers) as soon as its first training state is committed, resume."""
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    state = out / "resume" / STATE_JSON
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None and not state.is_file():
+            time.sleep(0.01)
+    finally:
+        finished = proc.poll() is not None
+        _kill9_tree(proc)
+    assert not finished, proc.stderr.read().decode()[-3000:]
+    saved = json.loads(state.read_text())
+    assert not (out / "model.safetensors").exists()  # really killed before the end
+    _run(cmd + ["--resume"], timeout=400)
+    return saved
+
+
+def _same_checkpoints(a: Path, b: Path) -> None:
+    from audio_rnn import checkpoint
+
+    ta, ca = checkpoint.load(a)
+    tb, cb = checkpoint.load(b)
+    assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta), "final weights differ"
+    ha, hb = ca["training"]["history"], cb["training"]["history"]
+    assert [(h["loss"], h["val_accuracy"]) for h in ha] == [(h["loss"], h["val_accuracy"]) for h in hb]
+
+
+def test_train_kws_killed_mid_epoch_resumes_to_the_same_model(tmp_path, fsdd_dir):
+    """`train-kws --save-every 7` SIGKILLed right after its first state (mid-epoch 1), then `--resume`:
+    the final weights are bit-identical to an unbroken run's and so are the per-epoch losses."""
+    _run(_kws_cmd(fsdd_dir, tmp_path / "ref"), timeout=400)
+    saved = _kill_at_first_state_then_resume(_kws_cmd(fsdd_dir, tmp_path / "run"), tmp_path / "run")
+    assert saved["step"] == 7 and saved["batch_in_epoch"] == 7  # a mid-epoch state
+    _same_checkpoints(tmp_path / "ref", tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_train_kws_under_torchrun_killed_and_resumed_matches(tmp_path, fsdd_dir):
+    _run(_kws_cmd(fsdd_dir, tmp_path / "ref", torchrun=True), timeout=400)
+    saved = _kill_at_first_state_then_resume(_kws_cmd(fsdd_dir, tmp_path / "run", torchrun=True), tmp_path / "run")
+    assert saved["world_size"] == 2 and len(saved["rng"]) == 2
+    _same_checkpoints(tmp_path / "ref", tmp_path / "run")

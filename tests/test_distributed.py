@@ -1,0 +1,67 @@
+"""The real trainers under torchrun: 2 CPU processes (gloo, DDP, DistributedSampler shards), rank 0
+logs and writes one checkpoint that `classify --model` loads; the helpers are no-ops in one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from audio_rnn import distributed
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
+def test_torchrun_two_processes_train_kws_writes_a_checkpoint_classify_loads(tmp_path, fsdd_dir):
+    out = tmp_path / "kws"
+    cmd = TORCHRUN + ["-m", "audio_rnn", "train-kws", "--data", str(fsdd_dir.parent), "--epochs", "1",
+                      "--out", str(out), "--no-eval", "--hidden", "16", "--layers", "1", "--quiet", "--threads", "1"]
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=400, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    logs = r.stdout + r.stderr
+    assert "2 processes (gloo)" in logs
+    assert logs.count('"epoch": 1') == 1 and r.stdout.count("saved ") == 1  # rank 0 only
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["kind"] == "kws" and cfg["training"]["epochs_run"] == 1
+    wav = next(fsdd_dir.glob("7_*.wav"))
+    c = subprocess.run([sys.executable, "-m", "audio_rnn", "classify", "--model", str(out), "--json", str(wav)],
+                       env=ENV, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert c.returncode == 0, c.stderr
+    res = json.loads(c.stdout.strip().splitlines()[-1])
+    assert res["label"] in cfg["labels"] and abs(sum(res["probs"].values()) - 1) < 1e-3
+
+
+def test_single_process_helpers_are_no_ops():
+    ctx = distributed.setup(device="cpu")
+    assert (ctx.rank, ctx.world_size, ctx.is_main, ctx.is_distributed, ctx.backend) == (0, 1, True, False, None)
+    model = torch.nn.Linear(3, 2)
+    assert distributed.wrap(model, ctx) is model and distributed.unwrap(model) is model
+    order = torch.arange(10)
+    assert torch.equal(distributed.shard(order, ctx), order)
+    assert distributed.all_reduce_mean(2.5, ctx) == 2.5 and distributed.all_reduce_sum([1, 2], ctx) == [1.0, 2.0]
+    assert distributed.broadcast_object({"a": 1}, ctx) == {"a": 1} and distributed.gather_objects(7, ctx) == [7]
+    distributed.barrier(ctx)
+    distributed.cleanup()
+    assert distributed.is_main()
+
+
+def test_shards_cover_an_epoch_with_equal_counts():
+    order = torch.randperm(23, generator=torch.Generator().manual_seed(0))
+    parts = [distributed.shard(order, distributed.DistContext(rank=r, world_size=3, backend="gloo")) for r in range(3)]
+    assert len({len(p) for p in parts}) == 1  # equal step counts: no rank waits forever in an all-reduce
+    assert set(torch.cat(parts).tolist()) == set(range(23))
+
+
+def test_bad_torchrun_environment_is_refused(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "5")
+    with pytest.raises(RuntimeError, match="inconsistent"):
+        distributed.env_world()
