@@ -29,7 +29,7 @@ from audio_rnn.text import UNK
 
 X_LINE = "X:1\n"
 ABC_PRIMER = X_LINE + "T:"  # the default: the model writes the title, the header and the tune
-DEFAULT_TEMPERATURE = 0.8
+DEFAULT_TEMPERATURE = 0.7
 DEFAULT_LENGTH = 2000
 TITLE_MAX = 80
 BAR_RETRIES = 10
