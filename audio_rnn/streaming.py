@@ -56,7 +56,7 @@ class StreamConfig:
 
     mode: str = "window"  # "window" (restart every hop_s on the last context_s) or "state" (carried state)
     context_s: float = 1.0  # window mode: seconds of audio each restart sees (the training window)
-    hop_s: float = 0.1  # window mode: restart stride = output lag bound
+    hop_s: float = 0.25  # window mode: restart stride = output lag bound (0.1 s: same accuracy, 2.5x slower)
     norm_s: float = 3.0  # state mode: running normalisation over this many past seconds
     smooth_s: float = 0.5  # posterior averaging window (RecognizeCommands: 500 ms)
     threshold: float = 0.7  # averaged keyword probability needed to fire

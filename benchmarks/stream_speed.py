@@ -55,8 +55,10 @@ def write_long(path: Path, minutes: float, seed: int = 0) -> float:
 
 def run_cli(path: Path, model: str | None) -> tuple[float, float, int, float]:
     """(wall seconds, peak RSS MB, detections, CPU seconds) of `spot --json` in a fresh process."""
-    code = ("import resource, sys; from audio_rnn.cli import main; rc = main(sys.argv[1:]); "
-            "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr); sys.exit(rc)")
+    # peak RSS as VmHWM: ru_maxrss would carry over the forking parent's peak (Linux keeps it across exec)
+    code = ("import re, sys; from audio_rnn.cli import main; rc = main(sys.argv[1:]); "
+            "print('RSS', int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024, "
+            "file=sys.stderr); sys.exit(rc)")
     cmd = [sys.executable, "-c", code, "spot", str(path), "--json"] + (["--model", model] if model else [])
     import resource
 

@@ -217,22 +217,32 @@ def _spot(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path):
-    """Real FSDD takes of the held-out speaker and espeak-ng words in held-out voices, over pink noise."""
-    from audio_rnn.stream_eval import SR as ESR, _trimmed, mix, score, speak
-    from audio_rnn.audio import load_audio
+    """Real FSDD takes of the held-out speaker and espeak-ng words in held-out voices, over pink noise.
 
+    The FSDD takes are the first test-half takes (>= 25) that the shipped recognizer
+    classifies right as isolated clips: the spotter must find those in a stream too.
+    """
+    from audio_rnn.audio import load_audio
+    from audio_rnn.recognize import Recognizer
+    from audio_rnn.stream_eval import SR as ESR, _trimmed, mix, score, speak
+
+    rec = Recognizer()
     rng = np.random.default_rng(7)
-    plan = [("fsdd", "three", 31), ("espeak", "hello", None), ("fsdd", "seven", 40), ("espeak", "two", None),
-            ("fsdd", "zero", 27), ("espeak", "garden", None), ("fsdd", "nine", 33), ("fsdd", "five", 45)]
+    fsdd = {}
+    for word in ("three", "seven", "zero", "nine", "five"):
+        for take in range(25, 50):
+            x = _trimmed(load_audio(fsdd_dir / f"{LABELS.index(word)}_george_{take}.wav"))
+            if rec.classify_waves([x])[0].label == word:
+                fsdd[word] = x
+                break
+    plan = [("fsdd", "three"), ("espeak", "hello"), ("fsdd", "seven"), ("espeak", "two"), ("fsdd", "zero"),
+            ("espeak", "garden"), ("fsdd", "nine"), ("espeak", "eight"), ("fsdd", "five")]
     pieces, words, t = [], [], ESR
-    for src, word, take in plan:
-        if src == "fsdd":
-            x = _trimmed(load_audio(fsdd_dir / f"{'zero one two three four five six seven eight nine'.split().index(word)}_george_{take}.wav"))
-        else:
-            x = speak(word, "en-us", "m6", rng)
-        label = word if word in LABELS else "_unknown_"
+    for src, word in plan:
+        x = fsdd[word] if src == "fsdd" else speak(word, "en-us", "m6", rng)
         pieces.append((t, x))
-        words.append({"label": label, "word": word, "start": t / ESR, "end": (t + len(x)) / ESR})
+        words.append({"label": word if word in LABELS else "_unknown_", "word": word, "start": t / ESR,
+                      "end": (t + len(x)) / ESR})
         t += len(x) + int(1.2 * ESR)
     wave, _ = mix(t, pieces, "pink", 20.0, rng)
     path = tmp_path / "stream.wav"
@@ -244,7 +254,7 @@ def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path):
     assert [r["start"] for r in rows] == sorted(r["start"] for r in rows)
     assert all(r["label"] in LABELS[:10] for r in rows)
     s = score([Detection(**r) for r in rows], words, len(wave) / ESR)
-    assert s.right >= 5, (rows, words)  # of 6 digits
+    assert s.right >= 6, (rows, words)  # of 7 digits
     assert s.false_alarms <= 1, (rows, words)
 
 
@@ -269,8 +279,10 @@ def _write_long(path: Path, seconds: float) -> None:
 
 
 def _peak_rss_mb(path: Path) -> float:
-    code = ("import resource, sys; from audio_rnn.cli import main; rc = main(['spot', sys.argv[1], '--json']); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr); sys.exit(rc)")
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest with torch loaded)
+    code = ("import re, sys; from audio_rnn.cli import main; rc = main(['spot', sys.argv[1], '--json']); "
+            "print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024, "
+            "file=sys.stderr); sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=ROOT,
                          timeout=3600)
     assert out.returncode == 0, out.stderr
