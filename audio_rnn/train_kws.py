@@ -140,7 +140,8 @@ def split_clips(clips: Sequence[Clip], seed: int) -> tuple[list[Clip], list[Clip
 
 def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,
           tc: TrainConfig = TrainConfig(), fc: FeatureConfig = FeatureConfig(), meta: dict[str, Any] | None = None,
-          progress: bool = True, save_every: int = 0, resume: bool = False) -> tuple[KeywordRNN, dict[str, Any]]:
+          progress: bool = True, save_every: int = 0, resume: bool = False,
+          init: dict[str, Any] | None = None) -> tuple[KeywordRNN, dict[str, Any]]:
     """Train on `clips`, save the best (validation) model to `out`; returns (model, config).
 
     Under torchrun each rank trains on its shard of every epoch (DDP); rank 0 evaluates, logs and
@@ -162,6 +163,8 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     mfcc = MFCC(fc).eval()
     model_dims = KWSDims(**{"n_in": fc.dim, "n_classes": len(labels), **(dims or {})})
     model = KeywordRNN(model_dims)
+    if init is not None:  # fine-tune: start from a compatible checkpoint's weights
+        checkpoint.load_state(model, init, "initial model")
     net = distributed.wrap(model, ctx)
     n_params = model.n_params()
     if main:
@@ -317,9 +320,14 @@ def configure_train_kws(p) -> None:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
     p.add_argument("--patience", type=int, default=TrainConfig.patience)
+    p.add_argument("--unknown-ratio", type=float, default=TrainConfig.unknown_ratio,
+                   help="_unknown_ clips per epoch relative to the mean keyword class")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads")
+    p.add_argument("--init", help="start from this keyword checkpoint's weights (same labels; its dims are used)")
+    p.add_argument("--exclude-words", default="",
+                   help="comma-separated espeak-ng words left out of training (e.g. homophones of a keyword)")
     p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation report")
     p.add_argument("--synth-test", help="espeak-ng test set for the report (default: synthesise test voices)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -353,17 +361,28 @@ def run_train_kws(args) -> int:
     clips: list[Clip] = []
     for d in args.data:
         clips.extend(load_any(d, labels, holdout=holdout, progress=not args.quiet))
+    excluded = {w.strip() for w in args.exclude_words.split(",") if w.strip()}
+    if excluded:
+        clips = [c for c in clips if not (c.source == "espeak" and c.name.split("/")[-1].rsplit("_", 1)[0] in excluded)]
     if not clips:
         raise DataError("no training clips found")
+    init = None
+    if args.init:
+        init, init_cfg = checkpoint.load(args.init, kind="kws")
+        if list(init_cfg.get("labels", [])) != labels:
+            raise DataError(f"--init model has labels {init_cfg.get('labels')}, training needs {labels}")
+        args.cell, args.hidden, args.layers, args.bidirectional, args.pooling, args.dropout = (
+            init_cfg["model"][k] for k in ("cell", "hidden", "layers", "bidirectional", "pooling", "dropout"))
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                     patience=args.patience, seed=args.seed, max_minutes=args.max_minutes)
+                     patience=args.patience, seed=args.seed, unknown_ratio=args.unknown_ratio, max_minutes=args.max_minutes)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "bidirectional": args.bidirectional,
             "pooling": args.pooling, "dropout": args.dropout}
-    meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout,
+    meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "init": args.init,
+            "exclude_words": sorted(excluded),
             "command": "audio-rnn train-kws " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
     try:
         _, config = train(clips, args.out, labels, dims, tc, meta=meta, progress=not args.quiet,
-                          save_every=args.save_every, resume=args.resume)
+                          save_every=args.save_every, resume=args.resume, init=init)
     finally:
         distributed.cleanup()
     if not ctx.is_main:

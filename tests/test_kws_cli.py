@@ -137,7 +137,9 @@ def test_default_model_cli_from_another_folder_silence_and_speech(fsdd_dir, tmp_
     from audio_rnn.augment import colored_noise
 
     sf.write(tmp_path / "pink.wav", 0.03 * colored_noise(16000, "pink", rng), 16000)
-    sf.write(tmp_path / "hum.flac", 0.05 * np.sin(2 * np.pi * 50 * np.arange(24000) / 48000), 48000)
+    t = np.arange(72000) / 48000  # 1.5 s of 60 Hz mains hum with harmonics over a faint hiss, at 48 kHz
+    hum = sum(0.03 / k * np.sin(2 * np.pi * 60 * k * t + k) for k in (1, 2, 3)) + 0.002 * rng.standard_normal(len(t))
+    sf.write(tmp_path / "hum.flac", hum, 48000)
     speech = str(fsdd_dir / "7_george_12.wav")
     monkeypatch.chdir(tmp_path)
     rc, out, err = cli_here(capsys, "classify", "digital.wav", "pink.wav", "hum.flac", speech, "--json")
