@@ -530,6 +530,21 @@ def _wav_bytes(wave: np.ndarray, sr: int) -> bytes:
     return buf.getvalue()
 
 
+def _compact_wav(data: bytes, sr: int) -> bytes:
+    """fluidsynth writes 44.1 kHz stereo with a long silent tail: make it mono at `sr`, tail trimmed."""
+    import soundfile as sf
+
+    x, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    if rate != sr:
+        import soxr
+
+        x = soxr.resample(x, rate, sr)
+    loud = np.flatnonzero(np.abs(x) > 1e-3)
+    end = min(len(x), (int(loud[-1]) if len(loud) else 0) + sr // 2)
+    return _wav_bytes(np.clip(x[: max(end, sr // 2)], -1, 1).astype(np.float32), sr)
+
+
 def abc_to_wav(abc: str, sr: int = 22050, synth: str = "auto") -> bytes:
     """WAV bytes: fluidsynth with the GM soundfont when installed ('auto'/'fluidsynth'), else the numpy synth."""
     exe = shutil.which("fluidsynth")
@@ -541,7 +556,7 @@ def abc_to_wav(abc: str, sr: int = 22050, synth: str = "auto") -> bytes:
             cmd = [exe, "-ni", "-q", "-g", "0.8", "-r", str(sr), "-F", str(wav), str(SOUNDFONT), str(mid)]
             proc = subprocess.run(cmd, capture_output=True, timeout=120)
             if proc.returncode == 0 and wav.is_file() and wav.stat().st_size > 44:
-                return wav.read_bytes()
+                return _compact_wav(wav.read_bytes(), sr)
         if synth == "fluidsynth":
             raise RuntimeError(f"fluidsynth failed: {proc.stderr.decode(errors='replace')[:200]}")
     return _wav_bytes(synth_wave(abc, sr), sr)
