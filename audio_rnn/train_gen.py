@@ -92,11 +92,25 @@ def evaluate_bpc(model, ids: np.ndarray, batch: int = 16, bptt: int = 256) -> fl
     return total / max(1, count) / LN2
 
 
-def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print) -> dict[str, Any]:
-    """Train, keep the best checkpoint by validation bits/char in `out`; returns the run's figures."""
+def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print, save_every: int = 0,
+          resume: bool = False) -> dict[str, Any]:
+    """Train, keep the best checkpoint by validation bits/char in `out`; returns the run's figures.
+
+    Under torchrun each rank trains on its share of the parallel streams (DDP: the global batch stays
+    `batch`); rank 0 evaluates, logs and saves. `save_every` > 0 writes a resumable state (weights,
+    optimizer, RNGs, every rank's carried hidden state) to out/resume; `resume` continues from it.
+    """
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
+
+    from audio_rnn import distributed
+    from audio_rnn.resume import RESUME_DIR, TrainState
+
+    ctx = distributed.context()
+    main = ctx.is_main
+    if not main:
+        log = lambda *a, **k: None  # noqa: E731  (rank 0 logs)
 
     from audio_rnn.charrnn import CharLM, CharLMDims, detach_state, save_model
     from audio_rnn.music import load_corpus
@@ -114,13 +128,18 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     val_ids = vocab.encode(corpus.text("val"))
     dims = CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
     model = CharLM(dims)
+    net = distributed.wrap(model, ctx)
+    if ctx.is_distributed:
+        torch.manual_seed(cfg.seed + 1000 * ctx.rank)  # dropout masks differ per rank (weights came from rank 0)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def epoch_data() -> torch.Tensor:
         docs = list(corpus.train)
         rng.shuffle(docs)
-        return streams(vocab.encode("\n".join(docs) + "\n"), cfg.batch)
+        data = streams(vocab.encode("\n".join(docs) + "\n"), cfg.batch)
+        return data[distributed.shard(torch.arange(data.shape[0]), ctx)]  # this rank's streams (all in one process)
 
+    epoch_rng = rng.getstate()  # the shuffle state an epoch starts from: a resumed epoch is drawn again from it
     data = epoch_data()
     per_epoch = (data.shape[1] - 1) // cfg.bptt
     total = cfg.steps if cfg.steps > 0 else max(1, int(round(cfg.epochs * per_epoch)))
@@ -135,12 +154,40 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     budget = cfg.max_minutes > 0
     deadline = t0 + cfg.max_minutes * 60 - 90 if budget else float("inf")  # 90 s left for the last evaluation
     planned = total
-    bar = tqdm(total=total, desc=f"train-gen {cfg.cell}", unit="step", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=total, desc=f"train-gen {cfg.cell}", unit="step", disable=not (progress and main), file=sys.stderr)
     run_bpc = None
     stopped_early = False
+    state, start_i, resumed = None, 0, False
+    state_dir = out / RESUME_DIR
+    if resume:
+        st = TrainState.load(state_dir, model, opt, None, rngs={"shuffle": rng})
+        if st.batch_in_epoch and st.world_size != ctx.world_size:
+            from audio_rnn.errors import CheckpointError
+
+            raise CheckpointError(f"the training state was saved mid-epoch by {st.world_size} process(es); "
+                                  f"resume it with the same number")
+        step, epoch, total, best, history = st.step, st.epoch, st.extra["total"], st.extra["best"], st.extra["history"]
+        run_bpc, t0 = st.extra["run_bpc"], t0 - st.extra["seconds"]
+        epoch_rng = st.extra["epoch_rng"]
+        rng.setstate(epoch_rng)
+        data = epoch_data()
+        state, start_i, resumed = st.extra["hidden"][ctx.rank], st.batch_in_epoch * cfg.bptt, True
+        bar.reset(total=total)
+        bar.update(step)
+        log(f"resuming at step {step} (epoch {epoch}, chunk {st.batch_in_epoch})")
+
+    def save_state(next_i: int) -> None:
+        """All ranks call this: every rank's carried hidden state is kept; rank 0 writes."""
+        TrainState.save(state_dir, net, opt, None, step=step, epoch=epoch, batch_in_epoch=next_i // cfg.bptt,
+                        rngs={"shuffle": rng},
+                        extra={"epoch_rng": epoch_rng, "hidden": distributed.gather_objects(state, ctx),
+                               "total": total, "best": best, "history": history, "run_bpc": run_bpc,
+                               "seconds": time.perf_counter() - t0})
 
     def checkpoint_if_best() -> None:
         nonlocal best
+        if not main:
+            return
         # model selection reads the first EVAL_CHARS of the validation text (cheap under load)
         val = evaluate_bpc(model, val_ids[:EVAL_CHARS], batch=32)
         history.append({"step": step, "val_bpc": round(val, 4), "train_bpc": round(run_bpc or 0.0, 4),
@@ -154,16 +201,20 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
 
     model.train()
     while step < total and not stopped_early:
-        if epoch > 0:
-            data = epoch_data()
-        epoch += 1
-        state = None
-        for i in range(0, data.shape[1] - 1 - cfg.bptt + 1, cfg.bptt):
+        if resumed:
+            resumed = False  # data, hidden state and position restored above
+        else:
+            if epoch > 0:
+                epoch_rng = rng.getstate()
+                data = epoch_data()
+            epoch += 1
+            state, start_i = None, 0
+        for i in range(start_i, data.shape[1] - 1 - cfg.bptt + 1, cfg.bptt):
             x = data[:, i : i + cfg.bptt]
             y = data[:, i + 1 : i + 1 + cfg.bptt]
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, cfg.warmup, cfg.lr)
-            logits, state = model(x, state)
+            logits, state = net(x, state)
             state = detach_state(state)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
             opt.zero_grad(set_to_none=True)
@@ -182,16 +233,24 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
                 # fit the schedule to the wall-clock budget: the cosine ends when the time does
                 per_step = (time.perf_counter() - t0) / step
                 fit = step + int((deadline - time.perf_counter()) / per_step)
-                total = max(step + 1, min(planned, fit))
+                total = distributed.broadcast_object(max(step + 1, min(planned, fit)), ctx)  # rank 0's clock
                 bar.total = total
+            if save_every and step % save_every == 0 and step < total:
+                save_state(i + cfg.bptt)
             if step >= total:
                 break
-            if time.perf_counter() > deadline:
+            late = time.perf_counter() > deadline
+            if ctx.is_distributed and budget:  # every rank stops at the same step
+                late = distributed.broadcast_object(late, ctx) if step % 10 == 0 else False
+            if late:
                 stopped_early = True
                 break
     checkpoint_if_best()
     bar.close()
     seconds = time.perf_counter() - t0
+    distributed.barrier(ctx)
+    if not main:
+        return {"out": str(out), "steps": step, "rank": ctx.rank}
     from audio_rnn.charrnn import load_model
 
     best_model, _, saved = load_model(out)
@@ -240,6 +299,9 @@ def configure_train_gen(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from audio_rnn.resume import add_arguments
+
+    add_arguments(p)  # --save-every N, --resume (runs unchanged under torchrun: DDP, rank 0 logs and saves)
 
 
 def run_train_gen(args: argparse.Namespace) -> int:
@@ -249,7 +311,16 @@ def run_train_gen(args: argparse.Namespace) -> int:
         if getattr(cfg, name) < 1:
             raise CorpusError(f"--{name} must be at least 1")
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    result = train(cfg, args.out, progress=not args.quiet, log=log)
+    from audio_rnn import distributed
+
+    ctx = distributed.setup(device="cpu")  # joins the process group under torchrun (gloo); no-op otherwise
+    try:
+        result = train(cfg, args.out, progress=not args.quiet, log=log, save_every=args.save_every,
+                       resume=args.resume)
+    finally:
+        distributed.cleanup()
+    if not ctx.is_main:
+        return 0
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "history"}))
     else:

@@ -65,3 +65,20 @@ def test_bad_torchrun_environment_is_refused(monkeypatch):
     monkeypatch.setenv("RANK", "5")
     with pytest.raises(RuntimeError, match="inconsistent"):
         distributed.env_world()
+
+
+def test_torchrun_two_processes_train_gen_writes_a_checkpoint_generate_loads(tmp_path):
+    out = tmp_path / "gen"
+    corpus = ROOT / "samples" / "abc" / "irish_session_tunes.abc"
+    cmd = TORCHRUN + ["-m", "audio_rnn", "train-gen", "--corpus", str(corpus), "--hidden", "32", "--layers", "1",
+                      "--embed", "16", "--batch", "8", "--bptt", "32", "--steps", "30", "--eval-every", "15",
+                      "--threads", "1", "--quiet", "--out", str(out)]
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("best validation bits/char") == 1  # rank 0 only
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["steps"] == 30 and [h["step"] for h in hist["history"]] == [15, 30]
+    g = subprocess.run([sys.executable, "-m", "audio_rnn", "generate", "--model", str(out), "--length", "80",
+                        "--seed", "1"], env=ENV, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert g.returncode == 0, g.stderr[-2000:]
+    assert g.stdout.strip()

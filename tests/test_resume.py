@@ -236,11 +236,11 @@ def test_sampler_skip_continues_the_same_permutation():
 # --------------------------------------------------------------------------- the real keyword trainer
 
 
-def _kws_cmd(fsdd_dir: Path, out: Path, torchrun: bool = False) -> list[str]:
+def _kws_cmd(fsdd_dir: Path, out: Path, torchrun: bool = False, epochs: int = 2) -> list[str]:
     head = [sys.executable] + (["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"] if torchrun
                                else [])
     return head + ["-m", "audio_rnn", "train-kws", "--data", str(fsdd_dir), "--holdout-speakers",
-                   "george,jackson,lucas", "--epochs", "2", "--no-eval", "--hidden", "16", "--layers", "1",
+                   "george,jackson,lucas", "--epochs", str(epochs), "--no-eval", "--hidden", "16", "--layers", "1",
                    "--quiet", "--threads", "1", "--save-every", "7", "--out", str(out)]
 
 
@@ -273,10 +273,10 @@ def _same_checkpoints(a: Path, b: Path) -> None:
 
 
 def test_train_kws_killed_mid_epoch_resumes_to_the_same_model(tmp_path, fsdd_dir):
-    """`train-kws --save-every 7` SIGKILLed right after its first state (mid-epoch 1), then `--resume`:
+    """`train-kws --save-every 7` SIGKILLed right after its first state (step 7 of 15), then `--resume`:
     the final weights are bit-identical to an unbroken run's and so are the per-epoch losses."""
-    _run(_kws_cmd(fsdd_dir, tmp_path / "ref"), timeout=400)
-    saved = _kill_at_first_state_then_resume(_kws_cmd(fsdd_dir, tmp_path / "run"), tmp_path / "run")
+    _run(_kws_cmd(fsdd_dir, tmp_path / "ref", epochs=1), timeout=400)
+    saved = _kill_at_first_state_then_resume(_kws_cmd(fsdd_dir, tmp_path / "run", epochs=1), tmp_path / "run")
     assert saved["step"] == 7 and saved["batch_in_epoch"] == 7  # a mid-epoch state
     _same_checkpoints(tmp_path / "ref", tmp_path / "run")
 
@@ -287,3 +287,42 @@ def test_train_kws_under_torchrun_killed_and_resumed_matches(tmp_path, fsdd_dir)
     saved = _kill_at_first_state_then_resume(_kws_cmd(fsdd_dir, tmp_path / "run", torchrun=True), tmp_path / "run")
     assert saved["world_size"] == 2 and len(saved["rng"]) == 2
     _same_checkpoints(tmp_path / "ref", tmp_path / "run")
+
+
+# --------------------------------------------------------------------------- the real generator trainer
+
+
+def _gen_cmd(out: Path, torchrun: bool = False) -> list[str]:
+    head = [sys.executable] + (["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"] if torchrun
+                               else [])
+    return head + ["-m", "audio_rnn", "train-gen", "--corpus", str(ROOT / "samples" / "abc" / "irish_session_tunes.abc"),
+                   "--hidden", "96", "--layers", "1", "--embed", "16", "--batch", "8", "--bptt", "32", "--steps", "60",
+                   "--eval-every", "25", "--threads", "1", "--quiet", "--save-every", "8", "--out", str(out)]
+
+
+def _same_generators(a: Path, b: Path) -> None:
+    from audio_rnn import checkpoint
+
+    ta, _ = checkpoint.load(a)
+    tb, _ = checkpoint.load(b)
+    assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta), "final weights differ"
+    ha = json.loads((a / "history.json").read_text())["history"]
+    hb = json.loads((b / "history.json").read_text())["history"]
+    assert [(h["step"], h["val_bpc"], h["train_bpc"]) for h in ha] == [(h["step"], h["val_bpc"], h["train_bpc"]) for h in hb]
+
+
+def test_train_gen_killed_mid_epoch_resumes_to_the_same_model(tmp_path):
+    """`train-gen --save-every 8` SIGKILLed after its first state (chunk 8 of 23, hidden state carried), then
+    `--resume`: weights and the validation/training bits-per-char history equal an unbroken run's."""
+    _run(_gen_cmd(tmp_path / "ref"))
+    saved = _kill_at_first_state_then_resume(_gen_cmd(tmp_path / "run"), tmp_path / "run")
+    assert saved["batch_in_epoch"] > 0
+    _same_generators(tmp_path / "ref", tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_train_gen_under_torchrun_killed_and_resumed_matches(tmp_path):
+    _run(_gen_cmd(tmp_path / "ref", torchrun=True))
+    saved = _kill_at_first_state_then_resume(_gen_cmd(tmp_path / "run", torchrun=True), tmp_path / "run")
+    assert saved["world_size"] == 2
+    _same_generators(tmp_path / "ref", tmp_path / "run")
