@@ -97,7 +97,6 @@ def load_model(path: str | Path | None = None) -> tuple[CharLM, Vocab, dict[str,
         raise CheckpointError(f"charlm config is incomplete or invalid: {exc}") from None
     if dims.vocab_size != len(vocab):
         raise CheckpointError(f"config vocabulary has {len(vocab)} entries but dims say {dims.vocab_size}")
-    model = CharLM(dims)
-    checkpoint.load_state(model, tensors, "charlm")
+    model = checkpoint.build(lambda: CharLM(dims), tensors, "charlm")  # shapes checked before allocating
     model.eval()
     return model, vocab, cfg

@@ -382,6 +382,10 @@ class TrainState:
         from audio_rnn.checkpoint import load_state
 
         record, tensors = TrainState.read(folder)
+        rank, world = _dist()
+        if record["batch_in_epoch"] and record["world_size"] != world:
+            raise CheckpointError(f"this training state was saved mid-epoch by {record['world_size']} process(es); "
+                                  f"resume it with the same number (not {world})")
         model_tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         load_state(_unwrap(model), model_tensors, source="resumed model")
         try:
@@ -401,7 +405,6 @@ class TrainState:
         except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
             raise CheckpointError(f"training state does not fit this optimizer/scheduler ({type(exc).__name__}: {exc})") from None
         if restore_rng:
-            rank, _ = _dist()
             states = record.get("rng")
             if not isinstance(states, list) or not states:
                 raise CheckpointError("training state holds no RNG state")

@@ -161,3 +161,20 @@ def test_cli_prints_one_line_for_a_pickle_and_runs_nothing(good, tmp_path, fsdd_
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith("CheckpointError: ")
     assert "Traceback" not in r.stderr and not (tmp_path / "PWNED").exists()
+
+
+def test_generator_checkpoint_with_a_lying_config_is_refused_before_allocating(tmp_path):
+    """The character model loader goes through checkpoint.build too: hidden=10**6 beside small weights."""
+    from audio_rnn.charrnn import load_model
+
+    src = checkpoint.pretrained_path("abc")
+    tensors, cfg = checkpoint.load(src, "charlm")
+    cfg = {k: v for k, v in cfg.items() if k not in ("format", "version")}
+    cfg["dims"] = {**cfg["dims"], "hidden": 10**6}
+    bad = checkpoint.save(tmp_path / "abc", tensors, cfg)
+    with pytest.raises(CheckpointError, match="shape"):
+        load_model(bad)
+    (bad / checkpoint.WEIGHTS).write_bytes(pickle.dumps(_Evil(tmp_path / "PWNED")))
+    with pytest.raises(CheckpointError):
+        load_model(bad)
+    assert not (tmp_path / "PWNED").exists()
