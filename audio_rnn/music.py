@@ -431,6 +431,8 @@ def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
     missing = [f"{h}:" for h in REQUIRED_HEADERS if h not in fields]
     if missing:
         reasons.append("missing header " + ", ".join(missing))
+    if "K" not in fields:  # invalid anyway; and music21 can spend minutes re-barring header-less music
+        return Validity(False, reasons)
     meter = _meter_problem(abc)
     if meter:
         return Validity(False, reasons + [meter])

@@ -163,6 +163,10 @@ def test_validity_checker_giant_bar_is_refused_fast():
         with bounded("check_tune"):
             v = music.check_tune(f"X:1\nT:t\nM:C\nL:1/8\nK:D\n{body}\n")
         assert not v.valid and any("quarters" in r or "parse" in r for r in v.reasons), v.reasons
+    # found next (88 s): no K: field, so no bar check, and a 100-note bar
+    with bounded("check_tune"):
+        v = music.check_tune("X:139\nT:t\nM:3/4\nG | _BBBc | d" + "a" * 100 + "d\nG | GA_BF | G2 z\n")
+    assert not v.valid and v.reasons == ["missing header K:"]
 
 
 # ----------------------------------------------------------------------------- text tools
