@@ -23,7 +23,8 @@ EQUATIONS = {
     "gru": [
         r"r_t = \sigma(W_{ir} x_t + W_{hr} h_{t-1} + b_r)",
         r"z_t = \sigma(W_{iz} x_t + W_{hz} h_{t-1} + b_z)",
-        r"n_t = \tanh(W_{in} x_t + r_t \odot (W_{hn} h_{t-1} + b_{hn}) + b_{in})",
+        r"\begin{aligned} n_t = \tanh\big(&W_{in} x_t + b_{in} \\ &+ r_t \odot (W_{hn} h_{t-1} + b_{hn})\big)"
+        r"\end{aligned}",
         r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}",
     ],
 }
