@@ -9,7 +9,8 @@ tiled to `--minutes`, written block by block to a temporary folder.
   model load, decoding, features, network, detection), wall clock and peak RSS;
 * model only: time inside the network calls of the same run (in-process);
 * peers, same features, same run: the torch `KeywordRNN` on the same windows,
-  and the numpy network in carried-state mode (one pass, no restarts);
+  the numpy network with a 0.1 s stride, and in carried-state mode (one pass,
+  no restarts) when the model pools by last state;
 * `--memory-hours H`: peak RSS of `spot` on an H-hour file (target < 500 MB at 2 h).
 
 This machine is shared, so besides wall-clock ratios the script prints ratios
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -74,11 +76,12 @@ def run_cli(path: Path, model: str | None) -> tuple[float, float, int, float]:
     return wall, rss, len(out.stdout.splitlines()), cpu
 
 
-def model_only(path: Path, model: str | None, mode: str = "window"):
+def model_only(path: Path, model: str | None, mode: str = "window", hop_s: float | None = None):
     """(total posteriors seconds, seconds inside the network, the Spotter) for the file, in-process."""
     from audio_rnn.streaming import Spotter, StreamConfig
 
-    sp = Spotter(model, StreamConfig(mode=mode))
+    cfg = StreamConfig(mode=mode)
+    sp = Spotter(model, cfg if hop_s is None else replace(cfg, hop_s=hop_s))
     inner = sp.model.frame_logits
     spent = [0.0, 0.0]
 
@@ -144,8 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_peers:
             peer = torch_peer(sp, args.model, path)
             res.update(torch_same_windows_x_realtime=round(120.0 / peer, 1))
-            st_total, st_net, _ = model_only(path, args.model, mode="state")
-            res.update(state_mode_model_x_realtime=round(secs / st_net, 1))
+            _, fine_net, _ = model_only(path, args.model, hop_s=0.1)
+            res.update(window_hop_0_1_model_x_realtime=round(secs / fine_net, 1))
+            if sp.model.pooling == "last":  # carried state runs only for last-state pooling
+                _, st_net, _ = model_only(path, args.model, mode="state")
+                res.update(state_mode_model_x_realtime=round(secs / st_net, 1))
         if args.memory_hours:
             big = Path(tmp) / "memory.wav"
             bsecs = write_long(big, args.memory_hours * 60)
