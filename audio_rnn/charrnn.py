@@ -27,10 +27,10 @@ class CharLMDims:
 
     vocab_size: int
     embed: int = 64
-    hidden: int = 384
+    hidden: int = 256
     layers: int = 2
     cell: str = "lstm"
-    dropout: float = 0.2
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:

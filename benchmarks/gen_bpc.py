@@ -3,10 +3,12 @@
 On the same text: (1) the held-out test tunes of music21's ABC corpus (the
 split the model was trained with), (2) an out-of-collection file of Irish tunes
 in another transcriber's style (samples/abc/irish_session_tunes.abc, not in
-music21). Then samples tunes with the defaults and reports the raw validity
-rate, validity after resampling, the distinct rate and the median longest
-span copied verbatim from the training text (and the same span for real
-held-out tunes, for scale).
+music21), as written and normalised like the corpus. Then samples tunes and
+reports validity three ways: raw sampling (meter guard off), the defaults
+(meter guard on: bars are masked/redrawn to fit the meter while sampling),
+and the defaults with resampling of invalid tunes; plus the distinct rate and
+the median longest span copied verbatim from the training text (and the same
+span for real held-out tunes, for scale).
 
     .venv/bin/python benchmarks/gen_bpc.py [--model DIR] [--n 100] [--json]
 """
