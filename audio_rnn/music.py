@@ -570,27 +570,28 @@ _VEROVIO_LOCK = threading.Lock()
 def render_svg(abc: str, page_width: int = 2100, scale: int = 40) -> str:
     """Engraved score as one SVG string (verovio), safe to call from any thread.
 
-    verovio.toolkit() in a non-main thread cannot find its fonts and renders an
-    empty page, so the toolkit is created without resources and pointed at the
-    package's data folder explicitly.
+    The tune goes ABC -> music21 -> MusicXML -> verovio: verovio's own ABC reader
+    aborts the whole process on some malformed tunes (seen with generated text),
+    while music21 refuses them with an exception. verovio.toolkit() in a non-main
+    thread cannot find its fonts and renders an empty page, so the toolkit is
+    created without resources and pointed at the package's data folder explicitly.
     """
     import verovio
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
 
+    score = parse_abc(abc)  # raises on ABC that music21 cannot read
+    if not list(score.recurse().notes):
+        raise ValueError("the tune has no notes to engrave")
+    xml = GeneralObjectExporter(score).parse().decode("utf-8")
     opts = {"pageWidth": page_width, "scale": scale, "adjustPageHeight": True, "pageHeight": 60000,
-            "header": "none", "footer": "none", "breaks": "auto"}
+            "header": "auto", "footer": "none", "breaks": "auto", "inputFrom": "musicxml"}
     with _VEROVIO_LOCK:
+        verovio.enableLog(verovio.LOG_ERROR)  # its import warnings (open ties, bar styles) are not ours to print
         tk = verovio.toolkit(False)
         tk.setResourcePath(str(Path(verovio.__file__).resolve().parent / "data"))
-        tk.setOptions({**opts, "inputFrom": "abc"})
-        ok = tk.loadData(abc) and tk.getPageCount() > 0
-        if not ok:
-            # verovio's own ABC reader refused it: go through music21 -> MusicXML
-            from music21.musicxml.m21ToXml import GeneralObjectExporter
-
-            xml = GeneralObjectExporter(parse_abc(abc)).parse().decode("utf-8")
-            tk.setOptions({**opts, "inputFrom": "musicxml"})
-            if not tk.loadData(xml) or tk.getPageCount() == 0:
-                raise ValueError("verovio could not engrave this tune")
+        tk.setOptions(opts)
+        if not tk.loadData(xml) or tk.getPageCount() == 0:
+            raise ValueError("verovio could not engrave this tune")
         return "".join(tk.renderToSVG(p) for p in range(1, tk.getPageCount() + 1))
 
 
