@@ -58,6 +58,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a saved model is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
