@@ -141,7 +141,7 @@ def configure_classify(p) -> None:
 
 
 def run_classify(args) -> int:
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(int(os.environ.get("AUDIO_RNN_THREADS", "1")))  # one thread: fastest on a shared CPU
     rec = Recognizer(args.model)
     results = rec.classify_files(args.files)
     status = 0

@@ -74,7 +74,7 @@ def main() -> int:
 
         from audio_rnn.recognize import Recognizer
 
-        torch.set_num_threads(min(2, os.cpu_count() or 1))
+        torch.set_num_threads(int(os.environ.get("AUDIO_RNN_THREADS", "1")))  # as the classify command does
         rec = Recognizer(args.model)
         rec.classify_files(files[:8])  # warm-up
         t = time.perf_counter()
