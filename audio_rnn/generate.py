@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from audio_rnn.errors import AudioRnnError, CorpusError
-from audio_rnn.music import MeterGuard
+from audio_rnn.music import KEEP_HEADERS, MeterGuard
 from audio_rnn.text import UNK
 
 X_LINE = "X:1\n"
@@ -34,6 +34,7 @@ DEFAULT_LENGTH = 2000
 TITLE_MAX = 80
 BAR_RETRIES = 10
 _FIELD_LINE = re.compile(r"^[A-Za-z]:")
+_HEADER_DONE = re.compile(r"(?:^|\n)K:[^\n]*\n")  # the header ends with its K: line
 
 
 @dataclass
@@ -232,6 +233,12 @@ class Generator:
         self._full_mask = [i for i in range(1, len(self.vocab)) if i not in allowed_after_full]
         self._bar_ids = [i for i in self.vocab.encode("|:") if i]
         self._bar_only = [i for i in self.vocab.encode("|") if i]
+        # normalised header lines (the corpus form), whatever header styles the model saw in training
+        fields = "".join(f for f in KEEP_HEADERS if f != "X")
+        self._not_field = [i for i in range(1, len(self.vocab)) if i not in set(self.vocab.encode(fields).tolist())]
+        colon = set(self.vocab.encode(":").tolist())
+        self._not_colon = [i for i in range(1, len(self.vocab)) if i not in colon]
+        self._no_value_gap = [i for i in self.vocab.encode(" \n\t") if i]
 
     # ------------------------------------------------------------------ sampling
 
@@ -246,8 +253,12 @@ class Generator:
         seed: int | None = None,
         stop_at_end: bool | None = None,
         meter_guard: bool | None = None,
+        normal_header: bool | None = None,
     ) -> list[tuple[str, bool, int]]:
         """n sequences (text, ended, backtracks) sampled as one batch; `length` caps the sampled characters.
+
+        `normal_header` (ABC models, default on) keeps sampled header lines in the corpus form
+        (`F:value`, only T: M: L: R: K:), although training also showed other header styles.
 
         With the meter guard (ABC models, default on) a bar that closes too long or
         too short is sampled again from its start (up to BAR_RETRIES times per bar):
@@ -268,6 +279,8 @@ class Generator:
         rng = np.random.default_rng(seed)
         chars = [UNK] + list(self.vocab.chars)
         guard_on = self.is_abc if meter_guard is None else (meter_guard and self.is_abc)
+        header_on = self.is_abc if normal_header is None else (normal_header and self.is_abc)
+        in_header = [header_on] * n
         texts: list[list[str]] = [list(head) for _ in range(n)]
         forced: list[list[int]] = [list(self.vocab.encode(head)) for _ in range(n)]
         pending = [after_title] * n  # forced after the sampled title line ends
@@ -305,6 +318,8 @@ class Generator:
                 logits = step(ids)
                 if guard_on:
                     self._mask_bar(logits, texts, guards, bar_start, forced, pending, done)
+                if header_on:
+                    self._mask_header(logits, texts, in_header, forced, pending, done)
                 nxt = sample_logits(logits, temperature, top_k, top_p, rng)
                 for b in range(n):
                     if done[b]:
@@ -363,6 +378,23 @@ class Generator:
             text = "".join(t)
             out.append((text.rstrip("\n") + "\n" if e else text, e or not stop, k))
         return out
+
+    def _mask_header(self, logits, texts, in_header, forced, pending, done) -> None:
+        """Header lines in the corpus form: a line starts with T M L R or K, then ':' and the value (no blank)."""
+        for b in range(len(texts)):
+            if not in_header[b] or done[b] or forced[b] or pending[b]:
+                continue
+            t = texts[b]
+            if _HEADER_DONE.search("".join(t)):
+                in_header[b] = False
+                continue
+            tail = "".join(t[-3:])
+            if tail.endswith("\n"):
+                logits[b, self._not_field] = -np.inf
+            elif re.search(r"(?:^|\n)[A-Za-z]$", tail):
+                logits[b, self._not_colon] = -np.inf
+            elif re.search(r"(?:^|\n)[A-Za-z]:$", tail):
+                logits[b, self._no_value_gap] = -np.inf
 
     def _mask_bar(self, logits, texts, guards, bar_start, forced, pending, done) -> None:
         """Meter guard, character level: a full bar can only close (bar line, space, newline, tie, slur end);

@@ -3,8 +3,12 @@
 Corpus: the ABC files shipped in music21's corpus, split into single tunes and
 normalised (only X: T: M: L: K: R: headers; comments, lyrics and other fields
 dropped; "\\n" line endings), de-duplicated on their music, and split by tune
-into train/val/test with a seed. Validity: headers present, music21 parses
-it, and every bar but the pickup and the last lasts what the meter says.
+into train/val/test with a seed. For training only, each train tune also keeps
+its header as its transcriber wrote it (all fields, spacing), so the trainer
+can show a share of tunes in other header styles (`raw_style_tune`,
+`restyle_header`, `augment_tune`); validation and test stay normalised.
+Validity: headers present, music21 parses it, and every bar but the pickup and
+the last lasts what the meter says.
 """
 
 from __future__ import annotations
@@ -129,6 +133,78 @@ def normalise_tune(raw: str) -> str | None:
     return "\n".join(lines) + "\n"
 
 
+def raw_style_tune(raw: str) -> str | None:
+    """A tune in its transcriber's header style: every field as written (spacing, order, N:/Z:/S:/O:...),
+    comments dropped, music lines as in `normalise_tune`; None if `normalise_tune` refuses it.
+
+    Training-time augmentation only (other collections write headers their own way); the
+    splits themselves stay normalised.
+    """
+    if normalise_tune(raw) is None:
+        return None
+    lines: list[str] = []
+    in_body = False
+    for line in raw.split("\n"):
+        if line.startswith("%"):
+            continue
+        line = _strip_comment(line)
+        if not line.strip():
+            if in_body:
+                break
+            continue
+        m = _FIELD.match(line)
+        if m and not line.startswith("|"):
+            if not m.group(2).strip():
+                continue
+            lines.append(line)
+            if m.group(1) == "K":
+                in_body = True
+            continue
+        if in_body:
+            lines.append(re.sub(r"[ \t]+", " ", line))
+    return "\n".join(lines) + "\n"
+
+
+_MODES = {"": ("", "maj", "major", "Maj"), "m": ("m", "min", "minor", "Min"), "min": ("m", "min", "minor"),
+          "maj": ("", "maj", "major"), "dor": ("dor", "Dor", "dorian"), "mix": ("mix", "Mix", "mixolydian")}
+_KEY = re.compile(r"^([A-G][#b]?)\s*(maj|min|m|dor|mix)?$", re.IGNORECASE)
+
+
+def restyle_header(tune: str, rng: random.Random) -> str:
+    """Random header-style variation of one tune: a space after the colon (or not), the key's mode
+    spelled another way (G / Gmaj / G major), header field order (X: first, K: last). Music untouched."""
+    lines = tune.split("\n")
+    k = next((i for i, ln in enumerate(lines) if _FIELD.match(ln) and ln[0] == "K"), None)
+    if k is None:
+        return tune
+    head, body = lines[: k + 1], lines[k + 1 :]
+    fields = [(m.group(1), m.group(2).strip()) for ln in head if (m := _FIELD.match(ln))]
+    if rng.random() < 0.5 and len(fields) > 3:
+        middle = fields[1:-1]
+        rng.shuffle(middle)
+        fields = [fields[0]] + middle + [fields[-1]]
+    key, value = fields[-1]
+    hit = _KEY.match(value)
+    if hit and rng.random() < 0.5:
+        mode = (hit.group(2) or "").lower()
+        spellings = _MODES.get(mode)
+        if spellings:
+            spelled = rng.choice(spellings)
+            sep = " " if spelled in ("major", "minor", "dorian", "mixolydian") and rng.random() < 0.5 else ""
+            fields[-1] = (key, hit.group(1) + sep + spelled)
+    gap = rng.choice(("", " ", " ")) if rng.random() < 0.7 else None
+    out = [f"{f}:{gap if gap is not None else rng.choice(('', ' '))}{v}" for f, v in fields]
+    return "\n".join(out + body)
+
+
+def augment_tune(tune: str, raw: str | None, rng: random.Random, p: float) -> str:
+    """With probability `p`, the tune as its transcriber wrote its header (when known) or a restyled header."""
+    if p <= 0 or rng.random() >= p:
+        return tune
+    base = raw if raw and rng.random() < 0.6 else tune
+    return restyle_header(base, rng) if rng.random() < 0.6 else base
+
+
 def music_key(tune: str) -> str:
     """What duplicate detection compares: the music lines without spaces (titles and numbers ignored)."""
     body = tune.split("\n")
@@ -145,6 +221,7 @@ class Corpus:
     test: list[str]
     source: str = "abc"
     stats: dict = field(default_factory=dict)
+    train_raw: list[str] = field(default_factory=list)  # train tunes in their raw header style (augmentation)
 
     def text(self, split: str) -> str:
         """A split as one string; tunes are separated by one blank line."""
@@ -167,6 +244,7 @@ def prepare_abc(
     """Split, normalise, de-duplicate and split by tune (seeded) the ABC files (default: music21's)."""
     files = list(files) if files is not None else music21_abc_files()
     tunes: list[str] = []
+    raws: list[str] = []
     seen: set[str] = set()
     raw_count = dropped = dupes = 0
     for f in files:
@@ -183,6 +261,7 @@ def prepare_abc(
                 continue
             seen.add(key)
             tunes.append(tune)
+            raws.append(raw_style_tune(raw) or tune)
     if len(tunes) < 3:
         raise CorpusError(f"only {len(tunes)} usable tunes in {len(files)} files")
     order = list(range(len(tunes)))
@@ -192,8 +271,9 @@ def prepare_abc(
     test = [tunes[i] for i in order[:n_test]]
     val = [tunes[i] for i in order[n_test : n_test + n_val]]
     train = [tunes[i] for i in order[n_test + n_val :]]
+    train_raw = [raws[i] for i in order[n_test + n_val :]]
     stats = {"files": len(files), "raw_tunes": raw_count, "unusable": dropped, "duplicates": dupes, "seed": seed}
-    return Corpus(train, val, test, "abc", stats)
+    return Corpus(train, val, test, "abc", stats, train_raw)
 
 
 def prepare_text(path: str | Path) -> Corpus:

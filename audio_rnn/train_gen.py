@@ -4,7 +4,10 @@ The training text is cut into `batch` parallel streams; each step reads the
 next `bptt` characters of every stream, starting from the hidden state the
 previous chunk ended with (detached: truncated backprop). Gradient clipping,
 AdamW with linear warm-up then cosine decay, a seed, and the best checkpoint
-by validation bits/char. Tunes are reshuffled every epoch.
+by validation bits/char. Tunes are reshuffled every epoch; for the ABC corpus a
+`header_aug` share of them is shown each epoch with its transcriber's header
+(Z:, N:, S:... fields, `X: 1` spacing) or a randomly varied header style, so
+other collections' headers are not surprises (validation stays normalised).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class TrainGenConfig:
     max_minutes: float = 0.0  # > 0: stop early (keeps the best checkpoint) when the wall clock runs out
     seed: int = 0
     threads: int = 0  # 0: leave torch's default
+    header_aug: float = 0.4  # share of ABC training tunes shown in a raw/varied header style (val/test stay normalised)
 
 
 def streams(ids: np.ndarray, batch: int) -> "torch.Tensor":
@@ -68,6 +72,18 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
         return base * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def training_docs(corpus, rng: random.Random, header_aug: float) -> list[str]:
+    """One epoch's training documents: shuffled; for ABC, a `header_aug` share shown in a raw/varied header style."""
+    from audio_rnn.music import augment_tune
+
+    raws = corpus.train_raw if len(corpus.train_raw) == len(corpus.train) else [None] * len(corpus.train)
+    docs = list(zip(corpus.train, raws))
+    rng.shuffle(docs)
+    if corpus.source != "abc" or header_aug <= 0:
+        return [t for t, _ in docs]
+    return [augment_tune(t, r, rng, header_aug) for t, r in docs]
 
 
 def evaluate_bpc(model, ids: np.ndarray, batch: int = 16, bptt: int = 256) -> float:
@@ -124,7 +140,7 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     rng = random.Random(cfg.seed)
 
     corpus = load_corpus(cfg.corpus, seed=cfg.seed)
-    vocab = Vocab.build([corpus.text("train")], cfg.min_count)
+    vocab = Vocab.build([corpus.text("train"), *corpus.train_raw], cfg.min_count)
     val_ids = vocab.encode(corpus.text("val"))
     dims = CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
     model = CharLM(dims)
@@ -134,8 +150,7 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def epoch_data() -> torch.Tensor:
-        docs = list(corpus.train)
-        rng.shuffle(docs)
+        docs = training_docs(corpus, rng, cfg.header_aug)
         data = streams(vocab.encode("\n".join(docs) + "\n"), cfg.batch)
         return data[distributed.shard(torch.arange(data.shape[0]), ctx)]  # this rank's streams (all in one process)
 
@@ -297,6 +312,9 @@ def configure_train_gen(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=d.max_minutes, help="wall-clock limit (0: none)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
+    p.add_argument("--header-aug", type=float, default=d.header_aug,
+                   help="share of ABC training tunes shown with their raw or a randomly varied header style "
+                        "(X: 1, K: Gmaj, Z:/S:/N: fields, field order); validation and test stay normalised")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     from audio_rnn.resume import add_arguments
@@ -310,6 +328,8 @@ def run_train_gen(args: argparse.Namespace) -> int:
     for name in ("hidden", "embed", "layers", "batch", "bptt"):
         if getattr(cfg, name) < 1:
             raise CorpusError(f"--{name} must be at least 1")
+    if not 0.0 <= cfg.header_aug <= 1.0:
+        raise CorpusError("--header-aug must be between 0 and 1")
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     from audio_rnn import distributed
 

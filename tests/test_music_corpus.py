@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -118,3 +119,60 @@ def test_text_corpus_and_errors(tmp_path):
         music.load_corpus(str(tmp_path / "bin.txt"))
     with pytest.raises(CorpusError):
         music.load_corpus(str(tmp_path / "missing.txt"))
+
+
+def test_raw_style_keeps_the_transcribers_header_as_written():
+    out = music.raw_style_tune(RAW)
+    assert out == ("X: 7\nT: A Test Reel\nC: somebody\nN: a note that is dropped\nR: reel\nZ: transcriber\n"
+                   "M: 4/4\nL: 1/8\nQ: 1/4=120\nK: D\n|: ABcd efga |\nw: some lyrics here\nP: B\nM: 3/4\n"
+                   "d2 f2 a2 :|\n")
+    assert music.normalise_tune(out) == music.normalise_tune(RAW)  # the same tune once normalised
+    assert music.raw_style_tune("X:1\nT:no key\nM:4/4\nABC|\n") is None
+
+
+def test_restyle_header_varies_only_the_header():
+    tune = music.normalise_tune(RAW)
+    body = tune.split("K:D\n", 1)[1]
+    gaps, keys, orders = set(), set(), set()
+    for seed in range(60):
+        out = music.restyle_header(tune, random.Random(seed))
+        head, _, rest = out.partition("\nK:")
+        key_line, _, music_part = rest.partition("\n")
+        assert music_part == body, out
+        fields = [ln.split(":", 1) for ln in head.split("\n")]
+        assert fields[0][0] == "X" and sorted(f for f, _ in fields) == ["L", "M", "R", "T", "X"]
+        assert {v.strip() for _, v in fields} == {"7", "A Test Reel", "reel", "4/4", "1/8"}
+        gaps.add(fields[1][1][:1] == " ")
+        keys.add(key_line.strip())
+        orders.add(tuple(f for f, _ in fields))
+        assert music.music_key(music.normalise_tune(out)) == music.music_key(tune)
+    assert gaps == {True, False} and len(orders) > 1
+    assert "D" in keys and keys & {"Dmaj", "D major", "Dmajor", "DMaj"} and keys <= {
+        "D", "Dmaj", "D major", "Dmajor", "DMaj"}
+
+
+def test_augment_share_and_identity():
+    tune, raw = music.normalise_tune(RAW), music.raw_style_tune(RAW)
+    rng = random.Random(0)
+    assert all(music.augment_tune(tune, raw, rng, 0.0) == tune for _ in range(50))
+    outs = [music.augment_tune(tune, raw, rng, 0.4) for _ in range(1000)]
+    changed = sum(o != tune for o in outs) / len(outs)
+    assert 0.2 < changed < 0.45, changed
+    assert any(o.startswith("X: 7\nT: A Test Reel\nC: somebody") for o in outs)  # the raw style itself
+
+
+def test_training_docs_augment_train_only(subset):
+    from audio_rnn.train_gen import training_docs
+
+    corpus = music.prepare_abc(subset, seed=0)
+    assert len(corpus.train_raw) == len(corpus.train)
+    assert all(music.normalise_tune(r) == t for t, r in zip(corpus.train, corpus.train_raw))
+    plain = training_docs(corpus, random.Random(0), 0.0)
+    assert sorted(plain) == sorted(corpus.train)
+    docs = training_docs(corpus, random.Random(0), 0.4)
+    styled = [d for d in docs if d not in set(corpus.train)]
+    assert 0.15 * len(docs) < len(styled) < 0.5 * len(docs)
+    keys = sorted(music.music_key(music.normalise_tune(d)) for d in docs)
+    assert keys == sorted(music.music_key(t) for t in corpus.train)  # the same tunes, only the header differs
+    text = music.Corpus(["a b c\n"] * 10, ["v\n"], ["t\n"], "notes.txt")
+    assert sorted(training_docs(text, random.Random(0), 0.9)) == ["a b c\n"] * 10  # text corpora untouched
