@@ -96,6 +96,7 @@ def _compare(ref: Path, out: Path, steps: int) -> tuple[int, int]:
     return len(got), repeated
 
 
+@pytest.mark.slow  # the real trainers' kill tests below cover this in the default run
 def test_kill9_mid_run_then_resume_matches_uninterrupted(tmp_path):
     steps, every = 30, 5
     base = [sys.executable, str(LOOP), "--steps", str(steps), "--save-every", str(every)]
@@ -311,6 +312,7 @@ def _same_generators(a: Path, b: Path) -> None:
     assert [(h["step"], h["val_bpc"], h["train_bpc"]) for h in ha] == [(h["step"], h["val_bpc"], h["train_bpc"]) for h in hb]
 
 
+@pytest.mark.slow  # ~25-65 s on the shared machine; train-kws's kill test runs by default
 def test_train_gen_killed_mid_epoch_resumes_to_the_same_model(tmp_path):
     """`train-gen --save-every 8` SIGKILLed after its first state (chunk 8 of 23, hidden state carried), then
     `--resume`: weights and the validation/training bits-per-char history equal an unbroken run's."""
