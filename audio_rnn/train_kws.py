@@ -111,8 +111,20 @@ def val_set(clips: Sequence[Clip], labels: Sequence[str], seed: int, n_silence: 
 @torch.no_grad()
 def accuracy(model: KeywordRNN, feats: torch.Tensor, ys: np.ndarray, batch: int = 512) -> float:
     model.eval()
-    pred = torch.cat([model(feats[i:i + batch]).argmax(-1) for i in range(0, len(feats), batch)])
+    dev = next(model.parameters()).device
+    pred = torch.cat([model(feats[i:i + batch].to(dev)).argmax(-1).cpu() for i in range(0, len(feats), batch)])
     return float((pred.numpy() == ys).mean())
+
+
+def resolve_device(spec: str) -> torch.device:
+    """The torch device for --device, or a DataError naming what is wrong (checked before any data is loaded)."""
+    try:
+        dev = torch.device(spec)
+    except RuntimeError:
+        raise DataError(f"unknown --device {spec!r} (use cpu or cuda)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DataError("--device cuda: no CUDA GPU is available here")
+    return dev
 
 
 def split_clips(clips: Sequence[Clip], seed: int) -> tuple[list[Clip], list[Clip], list[Clip]]:
@@ -141,8 +153,10 @@ def split_clips(clips: Sequence[Clip], seed: int) -> tuple[list[Clip], list[Clip
 def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,
           tc: TrainConfig = TrainConfig(), fc: FeatureConfig = FeatureConfig(), meta: dict[str, Any] | None = None,
           progress: bool = True, save_every: int = 0, resume: bool = False,
-          init: dict[str, Any] | None = None) -> tuple[KeywordRNN, dict[str, Any]]:
+          init: dict[str, Any] | None = None, device: str = "cpu") -> tuple[KeywordRNN, dict[str, Any]]:
     """Train on `clips`, save the best (validation) model to `out`; returns (model, config).
+
+    `device` ("cpu", "cuda") runs the network there (one process only; data and features stay on the CPU).
 
     Under torchrun each rank trains on its shard of every epoch (DDP); rank 0 evaluates, logs and
     saves. `save_every` > 0 writes a resumable state to out/resume every that many steps and at
@@ -165,6 +179,10 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     model = KeywordRNN(model_dims)
     if init is not None:  # fine-tune: start from a compatible checkpoint's weights
         checkpoint.load_state(model, init, "initial model")
+    if device != "cpu" and ctx.is_distributed:
+        raise DataError("--device other than cpu is for single-process training (not under torchrun)")
+    dev = resolve_device(device)
+    model.to(dev)
     net = distributed.wrap(model, ctx)
     n_params = model.n_params()
     if main:
@@ -244,7 +262,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             xb = feats[b]
             if tc.spec_augment:
                 xb = spec_augment(xb, aug_rng)
-            loss = loss_fn(net(xb), yt[b])
+            loss = loss_fn(net(xb.to(dev)), yt[b].to(dev))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -264,7 +282,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             print(json.dumps(row), file=sys.stderr)
         stop = None
         if val_acc > best[0]:
-            best = (val_acc, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            best = (val_acc, epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
         elif epoch - best[1] >= tc.patience:
             stop = f"early stop: no validation gain for {tc.patience} epochs"
         if stop is None and tc.max_minutes is not None and (time.perf_counter() - t0) / 60 > tc.max_minutes:
@@ -277,6 +295,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                 print(stop, file=sys.stderr)
             break
     train_seconds = time.perf_counter() - t0
+    model.to("cpu")
     model.load_state_dict(best[2])
     model.eval()
     config = {
@@ -289,7 +308,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val_accuracy": round(best[0], 4),
                      "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
                      "torch_threads": torch.get_num_threads(), "n_train_clips": len(train_clips),
-                     "n_val_clips": len(val_clips), "history": history},
+                     "n_val_clips": len(val_clips), "device": device, "history": history},
     }
     if main:
         checkpoint.save(out, model.state_dict(), config)
@@ -325,6 +344,7 @@ def configure_train_kws(p) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads")
+    p.add_argument("--device", default="cpu", help="where the network trains: cpu or cuda (single process)")
     p.add_argument("--init", help="start from this keyword checkpoint's weights (same labels; its dims are used)")
     p.add_argument("--exclude-words", default="",
                    help="comma-separated espeak-ng words left out of training (e.g. homophones of a keyword)")
@@ -355,6 +375,7 @@ def run_train_kws(args) -> int:
     from audio_rnn.data import load_any
 
     torch.set_num_threads(max(1, args.threads))
+    resolve_device(args.device)
     ctx = distributed.setup(device="cpu")  # joins the process group under torchrun (gloo); no-op otherwise
     labels = _labels(args.labels, args.data)
     holdout = [s for s in args.holdout_speakers.split(",") if s]
@@ -382,7 +403,7 @@ def run_train_kws(args) -> int:
             "command": "audio-rnn train-kws " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
     try:
         _, config = train(clips, args.out, labels, dims, tc, meta=meta, progress=not args.quiet,
-                          save_every=args.save_every, resume=args.resume, init=init)
+                          save_every=args.save_every, resume=args.resume, init=init, device=args.device)
     finally:
         distributed.cleanup()
     if not ctx.is_main:

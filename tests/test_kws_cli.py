@@ -55,6 +55,7 @@ def test_tiny_training_writes_a_checkpoint_that_classify_loads(tiny_model, fsdd_
     assert cfg["kind"] == "kws" and cfg["labels"] == list(LABELS)
     assert cfg["model"]["hidden"] == 16 and cfg["features"]["n_mfcc"] == 20
     assert cfg["training"]["epochs_run"] == 2 and len(cfg["training"]["history"]) == 2
+    assert cfg["training"]["device"] == "cpu"
     files = [str(fsdd_dir / "1_george_0.wav"), str(fsdd_dir / "2_george_1.wav")]
     rc, out, err = cli_here(capsys, "classify", *files, "--model", str(tiny_model), "--json")
     assert rc == 0, err
@@ -89,6 +90,19 @@ def test_json_contract_bad_files_mixed_with_good(tiny_model, fsdd_dir, tmp_path,
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["file", "label", "score"] and len(lines) == 6
     assert "error" in lines[2] and lines[1].startswith(good[0])
+
+
+def test_train_kws_bad_device_is_one_clear_line(tmp_path, fsdd_dir, capsys):
+    root = tmp_path / "words"
+    for digit, label in enumerate(("zero", "one")):
+        (root / label).mkdir(parents=True)
+        for take in range(2):
+            (root / label / f"lucas_{take}.wav").symlink_to(fsdd_dir / f"{digit}_lucas_{take}.wav")
+    rc, out, err = cli_here(capsys, "train-kws", "--data", str(root), "--out", str(tmp_path / "m"), "--epochs", "1",
+                            "--no-eval", "--quiet", "--device", "tpu9")
+    assert rc == 1 and "Traceback" not in err
+    assert err.strip().startswith("DataError:") and "--device" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m" / "model.safetensors").exists()
 
 
 def test_bad_model_is_one_clear_line(tmp_path, fsdd_dir, capsys):
