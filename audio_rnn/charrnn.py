@@ -41,7 +41,9 @@ class CharLMDims:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CharLMDims":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        from audio_rnn.checkpoint import config_from_dict
+
+        return config_from_dict(cls, d, "model settings")
 
 
 class CharLM(nn.Module):

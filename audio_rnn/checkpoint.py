@@ -24,6 +24,21 @@ CONFIG = "config.json"
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 
 
+def config_from_dict(cls: Any, d: Any, what: str) -> Any:
+    """Build a settings dataclass from checkpoint JSON: unknown keys (a newer version) or bad values are one CheckpointError."""
+    from dataclasses import fields
+
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{what} in the model config must be a JSON object")
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise CheckpointError(f"unknown {what} {sorted(unknown)} (model from a newer version?)")
+    try:
+        return cls(**d)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"invalid {what} in the model config: {exc}") from None
+
+
 def pretrained_path(name: str) -> Path:
     """Folder of a shipped default model (`kws`, `abc`, ...)."""
     return PRETRAINED / name

@@ -10,7 +10,7 @@ centred: MFCC frame i is exactly `audio.frame(...)` frame i.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -65,13 +65,9 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            from audio_rnn.errors import CheckpointError
+        from audio_rnn.checkpoint import config_from_dict
 
-            raise CheckpointError(f"unknown feature settings {sorted(unknown)} (model from a newer version?)")
-        return cls(**d)
+        return config_from_dict(cls, d, "feature settings")
 
 
 class MFCC(nn.Module):

@@ -9,7 +9,7 @@ its final running logits equal the clip's pooled logits.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -45,13 +45,9 @@ class KWSDims:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "KWSDims":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            from audio_rnn.errors import CheckpointError
+        from audio_rnn.checkpoint import config_from_dict
 
-            raise CheckpointError(f"unknown model settings {sorted(unknown)} (model from a newer version?)")
-        return cls(**d)
+        return config_from_dict(cls, d, "model settings")
 
 
 class KeywordRNN(nn.Module):

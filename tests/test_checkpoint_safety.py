@@ -178,3 +178,19 @@ def test_generator_checkpoint_with_a_lying_config_is_refused_before_allocating(t
     with pytest.raises(CheckpointError):
         load_model(bad)
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_settings_from_a_newer_version_or_with_bad_values_are_one_checkpoint_error():
+    """Every settings dataclass read from a config refuses unknown keys and bad values the same way."""
+    from audio_rnn.charrnn import CharLMDims
+    from audio_rnn.errors import CheckpointError
+    from audio_rnn.features import FeatureConfig
+    from audio_rnn.models import KWSDims
+
+    for cls in (FeatureConfig, KWSDims, CharLMDims):
+        with pytest.raises(CheckpointError, match="newer version"):
+            cls.from_dict({"future_knob": 1})
+        with pytest.raises(CheckpointError, match="JSON object"):
+            cls.from_dict([1, 2])
+    with pytest.raises(CheckpointError, match="invalid model settings"):
+        KWSDims.from_dict({**KWSDims(n_in=20, n_classes=12).to_dict(), "cell": "transformer"})
