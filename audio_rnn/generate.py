@@ -110,17 +110,22 @@ class FastStepper:
         c = [np.zeros((batch, H), np.float32) for _ in range(L)]
         xh = [np.zeros((batch, 2 * H), np.float32) for _ in range(L)]  # [x, h] of deeper layers
 
+        def preact(ids, layer: int) -> np.ndarray:
+            """Stacked gate pre-activations of `layer`: [x, h] @ W + b (layer 0's input part is a table lookup)."""
+            if layer == 0:
+                g = h[0] @ self.w[0]
+                g += self.table[ids]
+                return g
+            buf = xh[layer]
+            buf[:, :H] = h[layer - 1]
+            buf[:, H:] = h[layer]
+            g = buf @ self.w[layer]
+            g += self.b[layer]
+            return g
+
         def lstm(ids) -> np.ndarray:
             for layer in range(L):
-                if layer == 0:
-                    g = h[0] @ self.w[0]
-                    g += self.table[ids]
-                else:
-                    buf = xh[layer]
-                    buf[:, :H] = h[layer - 1]
-                    buf[:, H:] = h[layer]
-                    g = buf @ self.w[layer]
-                    g += self.b[layer]
+                g = preact(ids, layer)
                 t = np.tanh(g, out=g)
                 s = t * 0.5
                 s += 0.5
@@ -146,16 +151,7 @@ class FastStepper:
 
         def rnn(ids) -> np.ndarray:
             for layer in range(L):
-                if layer == 0:
-                    g = h[0] @ self.w[0]
-                    g += self.table[ids]
-                else:
-                    buf = xh[layer]
-                    buf[:, :H] = h[layer - 1]
-                    buf[:, H:] = h[layer]
-                    g = buf @ self.w[layer]
-                    g += self.b[layer]
-                h[layer] = np.tanh(g)
+                h[layer] = np.tanh(preact(ids, layer))
             return h[-1] @ self.w_out + self.b_out
 
         fn = {"lstm": lstm, "gru": gru, "rnn": rnn}[self.cell]
