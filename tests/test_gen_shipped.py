@@ -57,6 +57,11 @@ def test_shipped_score_of_a_real_tune(tmp_path, capsys):
     assert main(["score", str(f), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["chars"] == len(f.read_text()) and res["bits_per_char"] < 3.0
+    # the second line repeats most of the first: the copy cache must pay off, --no-cache is the net alone
+    assert res["cache"] and res["bits_per_char"] < res["network_bits_per_char"]
+    assert main(["score", str(f), "--json", "--no-cache"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["bits_per_char"] == alone["network_bits_per_char"] == res["network_bits_per_char"]
 
 
 @pytest.mark.parametrize(
