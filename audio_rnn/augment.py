@@ -119,7 +119,7 @@ class AugmentConfig:
 
     p_speed: float = 0.6
     speed_range: tuple[float, float] = (0.85, 1.35)  # >1: towards female/child voices
-    p_pitch: float = 0.0  # pitch_shift is slow; speed covers most of it
+    p_pitch: float = 0.0  # pitch without formants (~3 ms a clip); train-kws --pitch-prob sets it
     p_reverb: float = 0.3
     rt60_range: tuple[float, float] = (0.15, 0.7)
     p_noise: float = 0.7

@@ -46,6 +46,7 @@ class TrainConfig:
     unknown_ratio: float = 1.5  # `_unknown_` clips per epoch relative to the mean keyword class
     label_smoothing: float = 0.05
     spec_augment: bool = True
+    pitch_prob: float = 0.0  # share of speech clips pitch-shifted (formants kept): speaker F0 variety
     max_minutes: float | None = None  # stop early (keeping the best model) past this wall time
 
 
@@ -58,8 +59,9 @@ def _as_window(x: np.ndarray, rng: np.random.Generator, aug: AugmentConfig | Non
 
 
 def epoch_set(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Generator, tc: TrainConfig,
-              aug: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, np.ndarray]:
+              aug: AugmentConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One epoch's augmented windows (N, WINDOW) and label indices: keywords, capped unknowns, fresh silence."""
+    aug = aug or AugmentConfig(p_pitch=tc.pitch_prob)
     idx = {lab: i for i, lab in enumerate(labels)}
     by_label: dict[str, list[int]] = {}
     for i, c in enumerate(clips):
@@ -341,6 +343,8 @@ def configure_train_kws(p) -> None:
     p.add_argument("--patience", type=int, default=TrainConfig.patience)
     p.add_argument("--unknown-ratio", type=float, default=TrainConfig.unknown_ratio,
                    help="_unknown_ clips per epoch relative to the mean keyword class")
+    p.add_argument("--pitch-prob", type=float, default=TrainConfig.pitch_prob,
+                   help="share of speech clips pitch-shifted each epoch (-3..+5 semitones, formants kept)")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads")
@@ -395,7 +399,8 @@ def run_train_kws(args) -> int:
         args.cell, args.hidden, args.layers, args.bidirectional, args.pooling, args.dropout = (
             init_cfg["model"][k] for k in ("cell", "hidden", "layers", "bidirectional", "pooling", "dropout"))
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                     patience=args.patience, seed=args.seed, unknown_ratio=args.unknown_ratio, max_minutes=args.max_minutes)
+                     patience=args.patience, seed=args.seed, unknown_ratio=args.unknown_ratio, max_minutes=args.max_minutes,
+                     pitch_prob=args.pitch_prob)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "bidirectional": args.bidirectional,
             "pooling": args.pooling, "dropout": args.dropout}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "init": args.init,
