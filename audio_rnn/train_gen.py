@@ -53,6 +53,7 @@ class TrainGenConfig:
     max_minutes: float = 0.0  # > 0: stop early (keeps the best checkpoint) when the wall clock runs out
     seed: int = 0
     threads: int = 0  # 0: leave torch's default
+    device: str = "cpu"  # cpu | cuda (under torchrun: cuda:LOCAL_RANK per process, nccl)
     header_aug: float = 0.4  # share of ABC training tunes shown in a raw/varied header style (val/test stay normalised)
 
 
@@ -92,7 +93,7 @@ def evaluate_bpc(model, ids: np.ndarray, batch: int = 16, bptt: int = 256) -> fl
     import torch.nn.functional as F
 
     batch = max(1, min(batch, len(ids) // (bptt + 1) or 1))
-    data = streams(ids, batch)
+    data = streams(ids, batch).to(next(model.parameters()).device)
     was_training = model.training
     model.eval()
     total, count, state = 0.0, 0, None
@@ -106,6 +107,15 @@ def evaluate_bpc(model, ids: np.ndarray, batch: int = 16, bptt: int = 256) -> fl
             count += y.numel()
     model.train(was_training)
     return total / max(1, count) / LN2
+
+
+def _state_to(state: Any, dev: "torch.device") -> Any:
+    """A carried hidden state (tensor, tuple of tensors or None) on `dev`."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.to(dev) for s in state)
+    return state.to(dev)
 
 
 def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print, save_every: int = 0,
@@ -143,7 +153,8 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     vocab = Vocab.build([corpus.text("train"), *corpus.train_raw], cfg.min_count)
     val_ids = vocab.encode(corpus.text("val"))
     dims = CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
-    model = CharLM(dims)
+    dev = ctx.device if ctx.is_distributed else torch.device(cfg.device)
+    model = CharLM(dims).to(dev)
     net = distributed.wrap(model, ctx)
     if ctx.is_distributed:
         torch.manual_seed(cfg.seed + 1000 * ctx.rank)  # dropout masks differ per rank (weights came from rank 0)
@@ -152,7 +163,8 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     def epoch_data() -> torch.Tensor:
         docs = training_docs(corpus, rng, cfg.header_aug)
         data = streams(vocab.encode("\n".join(docs) + "\n"), cfg.batch)
-        return data[distributed.shard(torch.arange(data.shape[0]), ctx)]  # this rank's streams (all in one process)
+        mine = data[distributed.shard(torch.arange(data.shape[0]), ctx)]  # this rank's streams (all in one process)
+        return mine.to(dev)
 
     epoch_rng = rng.getstate()  # the shuffle state an epoch starts from: a resumed epoch is drawn again from it
     data = epoch_data()
@@ -186,7 +198,7 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
         epoch_rng = st.extra["epoch_rng"]
         rng.setstate(epoch_rng)
         data = epoch_data()
-        state, start_i, resumed = st.extra["hidden"][ctx.rank], st.batch_in_epoch * cfg.bptt, True
+        state, start_i, resumed = _state_to(st.extra["hidden"][ctx.rank], dev), st.batch_in_epoch * cfg.bptt, True
         bar.reset(total=total)
         bar.update(step)
         log(f"resuming at step {step} (epoch {epoch}, chunk {st.batch_in_epoch})")
@@ -195,7 +207,8 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
         """All ranks call this: every rank's carried hidden state is kept; rank 0 writes."""
         TrainState.save(state_dir, net, opt, None, step=step, epoch=epoch, batch_in_epoch=next_i // cfg.bptt,
                         rngs={"shuffle": rng},
-                        extra={"epoch_rng": epoch_rng, "hidden": distributed.gather_objects(state, ctx),
+                        extra={"epoch_rng": epoch_rng,
+                               "hidden": distributed.gather_objects(_state_to(state, torch.device("cpu")), ctx),
                                "total": total, "best": best, "history": history, "run_bpc": run_bpc,
                                "seconds": time.perf_counter() - t0})
 
@@ -312,6 +325,8 @@ def configure_train_gen(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=d.max_minutes, help="wall-clock limit (0: none)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
+    p.add_argument("--device", default=d.device,
+                   help="cpu or cuda; under torchrun each process takes cuda:LOCAL_RANK and the ranks talk over nccl")
     p.add_argument("--header-aug", type=float, default=d.header_aug,
                    help="share of ABC training tunes shown with their raw or a randomly varied header style "
                         "(X: 1, K: Gmaj, Z:/S:/N: fields, field order); validation and test stay normalised")
@@ -332,8 +347,10 @@ def run_train_gen(args: argparse.Namespace) -> int:
         raise CorpusError("--header-aug must be between 0 and 1")
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     from audio_rnn import distributed
+    from audio_rnn.train_kws import resolve_device
 
-    ctx = distributed.setup(device="cpu")  # joins the process group under torchrun (gloo); no-op otherwise
+    resolve_device(cfg.device)  # a clear error before any work when the device is not there
+    ctx = distributed.setup(device=cfg.device)  # under torchrun: gloo on CPU, nccl on GPU; no-op otherwise
     try:
         result = train(cfg, args.out, progress=not args.quiet, log=log, save_every=args.save_every,
                        resume=args.resume)

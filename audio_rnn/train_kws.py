@@ -50,18 +50,25 @@ class TrainConfig:
     max_minutes: float | None = None  # stop early (keeping the best model) past this wall time
 
 
-def _as_window(x: np.ndarray, rng: np.random.Generator, aug: AugmentConfig | None) -> np.ndarray:
-    if aug is None:
-        from audio_rnn.data import fit_window
+@dataclass
+class EpochPlan:
+    """One epoch's items before any audio work: source clip (-1: fresh silence), label, and its own seed.
 
-        return fit_window(x)
-    return augment_speech(x, SR, WINDOW, rng, aug)
+    Every item carries a seed drawn from the epoch's generator, so any subset of the
+    epoch (one rank's shard under DDP) can be rendered alone with the same result.
+    """
+
+    sources: np.ndarray  # index into the clip list, or -1 for a freshly drawn silence clip
+    ys: np.ndarray  # label indices
+    seeds: np.ndarray  # one augmentation seed per item
+
+    def __len__(self) -> int:
+        return len(self.ys)
 
 
-def epoch_set(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Generator, tc: TrainConfig,
-              aug: AugmentConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One epoch's augmented windows (N, WINDOW) and label indices: keywords, capped unknowns, fresh silence."""
-    aug = aug or AugmentConfig(p_pitch=tc.pitch_prob)
+def epoch_plan(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Generator,
+               tc: TrainConfig) -> EpochPlan:
+    """Which clips an epoch uses: keywords, `_unknown_` capped at unknown_ratio x a keyword class, fresh silence."""
     idx = {lab: i for i, lab in enumerate(labels)}
     by_label: dict[str, list[int]] = {}
     for i, c in enumerate(clips):
@@ -73,14 +80,36 @@ def epoch_set(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Gener
         if lab == UNKNOWN and len(members) > tc.unknown_ratio * mean_kw:
             members = list(rng.choice(members, int(tc.unknown_ratio * mean_kw), replace=False))
         chosen.extend(members)
-    waves = [augment_speech(clips[i].wave, SR, WINDOW, rng, aug) if clips[i].label != SILENCE
-             else _silence_like(clips[i].wave, rng) for i in chosen]
     ys = [idx[clips[i].label] for i in chosen]
     if SILENCE in idx:
         n_sil = int(round(len(chosen) * tc.silence_fraction / max(1e-6, 1 - tc.silence_fraction)))
-        waves += [silence_clip(rng) for _ in range(n_sil)]
+        chosen += [-1] * n_sil
         ys += [idx[SILENCE]] * n_sil
-    return np.stack(waves).astype(np.float32), np.asarray(ys, dtype=np.int64)
+    seeds = rng.integers(0, 2**63 - 1, size=len(chosen), dtype=np.int64)
+    return EpochPlan(np.asarray(chosen, dtype=np.int64), np.asarray(ys, dtype=np.int64), seeds)
+
+
+def render(plan: EpochPlan, items: Sequence[int] | np.ndarray, clips: Sequence[Clip],
+           aug: AugmentConfig) -> np.ndarray:
+    """The augmented one-second windows (len(items), WINDOW) of the chosen plan items, in that order."""
+    waves = []
+    for i in items:
+        r = np.random.default_rng(int(plan.seeds[i]))
+        src = int(plan.sources[i])
+        if src < 0:
+            waves.append(silence_clip(r))
+        elif clips[src].label == SILENCE:
+            waves.append(_silence_like(clips[src].wave, r))
+        else:
+            waves.append(augment_speech(clips[src].wave, SR, WINDOW, r, aug))
+    return np.stack(waves).astype(np.float32) if waves else np.zeros((0, WINDOW), np.float32)
+
+
+def epoch_set(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Generator, tc: TrainConfig,
+              aug: AugmentConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One whole epoch's augmented windows (N, WINDOW) and label indices (plan + render of every item)."""
+    plan = epoch_plan(clips, labels, rng, tc)
+    return render(plan, range(len(plan)), clips, aug or AugmentConfig(p_pitch=tc.pitch_prob)), plan.ys
 
 
 def _silence_like(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -158,7 +187,8 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
           init: dict[str, Any] | None = None, device: str = "cpu") -> tuple[KeywordRNN, dict[str, Any]]:
     """Train on `clips`, save the best (validation) model to `out`; returns (model, config).
 
-    `device` ("cpu", "cuda") runs the network there (one process only; data and features stay on the CPU).
+    `device` ("cpu", "cuda") runs the network there (data and features stay on the CPU); under
+    torchrun with cuda each process uses cuda:LOCAL_RANK and the ranks talk over nccl.
 
     Under torchrun each rank trains on its shard of every epoch (DDP); rank 0 evaluates, logs and
     saves. `save_every` > 0 writes a resumable state to out/resume every that many steps and at
@@ -181,9 +211,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     model = KeywordRNN(model_dims)
     if init is not None:  # fine-tune: start from a compatible checkpoint's weights
         checkpoint.load_state(model, init, "initial model")
-    if device != "cpu" and ctx.is_distributed:
-        raise DataError("--device other than cpu is for single-process training (not under torchrun)")
-    dev = resolve_device(device)
+    dev = ctx.device if ctx.is_distributed else resolve_device(device)  # torchrun + cuda: cuda:LOCAL_RANK
     model.to(dev)
     net = distributed.wrap(model, ctx)
     n_params = model.n_params()
@@ -206,6 +234,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     def per_rank_rng(epoch: int) -> np.random.Generator:  # SpecAugment draws: one stream per rank under DDP
         return rng if not ctx.is_distributed else np.random.default_rng([tc.seed, epoch, ctx.rank])
 
+    aug = AugmentConfig(p_pitch=tc.pitch_prob)
     n_per_epoch = None
     sched = None
     best = (-1.0, 0, None)
@@ -241,26 +270,27 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         te = time.perf_counter()
         gen_rng, regen = regen or rng, None  # a resumed epoch is drawn again from its saved start state
         epoch_rng = gen_rng.bit_generator.state
-        x, y = epoch_set(train_clips, labels, gen_rng, tc)
+        plan = epoch_plan(train_clips, labels, gen_rng, tc)
+        order = torch.from_numpy(gen_rng.permutation(len(plan)))
+        mine = distributed.shard(order, ctx)  # this rank's part (all of it in one process)
+        x = render(plan, mine.numpy(), train_clips, aug)  # only this rank's items are augmented
         feats = featurize(mfcc, x)
         del x
         t_data = time.perf_counter() - te
         if sched is None:
-            n_per_epoch = (len(y) + tc.batch_size - 1) // tc.batch_size
+            n_per_epoch = (len(plan) + tc.batch_size - 1) // tc.batch_size
             sched = one_cycle(n_per_epoch)
         model.train()
-        order = torch.from_numpy(gen_rng.permutation(len(y)))
-        mine = distributed.shard(order, ctx)  # this rank's part (all of it in one process)
         first = skip if epoch == start_epoch else 0
         if not first:
             aug_rng = per_rank_rng(epoch)
-        yt = torch.from_numpy(y)
+        yt = torch.from_numpy(plan.ys[mine.numpy()])  # labels in this rank's order, like feats
         total = loss_sum if first else 0.0
         starts = range(0, len(mine), tc.batch_size)
         bar = tqdm(starts[first:], desc=f"epoch {epoch}/{tc.epochs}", disable=not (progress and main),
                    leave=False, unit="batch")
         for k, i in enumerate(bar, start=first):
-            b = mine[i:i + tc.batch_size]
+            b = slice(i, i + tc.batch_size)
             xb = feats[b]
             if tc.spec_augment:
                 xb = spec_augment(xb, aug_rng)
@@ -271,7 +301,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             opt.step()
             if sched.last_epoch + 1 < sched.total_steps:
                 sched.step()
-            total += float(loss.detach()) * len(b)
+            total += float(loss.detach()) * len(xb)
             step += 1
             if save_every and step % save_every == 0 and k + 1 < len(starts):
                 save_state(epoch, k + 1, epoch_rng, total)
@@ -348,7 +378,8 @@ def configure_train_kws(p) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads")
-    p.add_argument("--device", default="cpu", help="where the network trains: cpu or cuda (single process)")
+    p.add_argument("--device", default="cpu",
+                   help="where the network trains: cpu or cuda (under torchrun: cuda:LOCAL_RANK per process, nccl)")
     p.add_argument("--init", help="start from this keyword checkpoint's weights (same labels; its dims are used)")
     p.add_argument("--exclude-words", default="",
                    help="comma-separated espeak-ng words left out of training (e.g. homophones of a keyword)")
@@ -380,7 +411,7 @@ def run_train_kws(args) -> int:
 
     torch.set_num_threads(max(1, args.threads))
     resolve_device(args.device)
-    ctx = distributed.setup(device="cpu")  # joins the process group under torchrun (gloo); no-op otherwise
+    ctx = distributed.setup(device=args.device)  # under torchrun: gloo on CPU, nccl on GPU; no-op otherwise
     labels = _labels(args.labels, args.data)
     holdout = [s for s in args.holdout_speakers.split(",") if s]
     clips: list[Clip] = []

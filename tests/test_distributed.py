@@ -84,3 +84,24 @@ def test_torchrun_two_processes_train_gen_writes_a_checkpoint_generate_loads(tmp
                         "--seed", "1"], env=ENV, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert g.returncode == 0, g.stderr[-2000:]
     assert g.stdout.strip()
+
+
+def test_each_rank_augments_only_its_shard_and_gets_what_one_process_would():
+    """train-kws renders a rank's part of the epoch alone; every item equals the whole epoch's rendering."""
+    import numpy as np
+
+    from audio_rnn.augment import AugmentConfig
+    from audio_rnn.data import LABELS, Clip
+    from audio_rnn.train_kws import TrainConfig, epoch_plan, render
+
+    rng = np.random.default_rng(0)
+    clips = [Clip((0.3 * rng.standard_normal(4000)).astype(np.float32), lab, "s", "fsdd")
+             for lab in ("one", "two", "_unknown_") for _ in range(3)]
+    plan = epoch_plan(clips, LABELS, np.random.default_rng(5), TrainConfig())
+    assert (plan.sources < 0).sum() >= 1  # fresh silence items are in the plan too
+    aug = AugmentConfig()
+    whole = render(plan, range(len(plan)), clips, aug)
+    order = torch.from_numpy(np.random.default_rng(6).permutation(len(plan)))
+    for r in range(2):
+        mine = distributed.shard(order, distributed.DistContext(rank=r, world_size=2, backend="gloo")).numpy()
+        np.testing.assert_array_equal(render(plan, mine, clips, aug), whole[mine])

@@ -147,3 +147,13 @@ def test_sampling_filters():
     assert set(sample_logits(np.repeat(logits, 200, 0), 1.0, 0, 0.6, rng)) <= {1, 2}  # top-p
     assert set(sample_logits(logits, 0.0, 0, 1.0, rng)) == {1}  # greedy
     assert 0 not in set(sample_logits(np.zeros((500, 5)), 1.0, 0, 1.0, rng))  # never the unknown token
+
+
+@pytest.mark.parametrize("device", ["tpu9", "cuda"])
+def test_train_gen_unusable_device_is_one_clear_line(tmp_path, capsys, device):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is here: cuda is usable")
+    rc = main(["train-gen", "--corpus", "abc", "--out", str(tmp_path / "m"), "--device", device, "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err.startswith("DataError:") and "--device" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "m").exists()  # refused before any work
