@@ -93,6 +93,11 @@ def phonemes(word: str, accent: str) -> str:
     return _espeak(["-q", "-x", "-v", accent, word]).decode().strip()
 
 
+def unstressed(ph: str) -> str:
+    """A phoneme string without stress marks: said alone, RP "for" (fO@) is "four" (f'O@)."""
+    return ph.translate(str.maketrans("", "", "',%="))
+
+
 def phonemes_many(words: list[str], accent: str) -> list[str]:
     """Phonemes of many words in one espeak-ng call (one clause per line); per-word calls if that fails."""
     out = subprocess.run(["espeak-ng", "-q", "-x", "-v", accent], input="".join(w + ".\n" for w in words),
@@ -142,8 +147,8 @@ def plan(per_digit: int, per_unknown: int, seed: int, variants: set[str] | None 
     if not pool:
         raise ValueError("no espeak-ng voice variants to draw from")
     spoken = [w.replace("-", "") for w in words]
-    digit_ph = {a: set(phonemes_many(list(DIGITS), a)) for a in ACCENTS}
-    word_ph = {a: dict(zip(words, phonemes_many(spoken, a))) for a in ACCENTS}
+    digit_ph = {a: set(map(unstressed, phonemes_many(list(DIGITS), a))) for a in ACCENTS}
+    word_ph = {a: dict(zip(words, map(unstressed, phonemes_many(spoken, a)))) for a in ACCENTS}
     items: list[SynthItem] = []
     jobs = [(d, d, per_digit) for d in DIGITS] + [(w, "_unknown_", per_unknown) for w in words]
     for word, label, n in jobs:
