@@ -96,7 +96,7 @@ def test_each_rank_augments_only_its_shard_and_gets_what_one_process_would():
 
     rng = np.random.default_rng(0)
     clips = [Clip((0.3 * rng.standard_normal(4000)).astype(np.float32), lab, "s", "fsdd")
-             for lab in ("one", "two", "_unknown_") for _ in range(3)]
+             for lab in ("one", "two", "_unknown_") for _ in range(30)]
     plan = epoch_plan(clips, LABELS, np.random.default_rng(5), TrainConfig())
     assert (plan.sources < 0).sum() >= 1  # fresh silence items are in the plan too
     aug = AugmentConfig()
@@ -105,3 +105,5 @@ def test_each_rank_augments_only_its_shard_and_gets_what_one_process_would():
     for r in range(2):
         mine = distributed.shard(order, distributed.DistContext(rank=r, world_size=2, backend="gloo")).numpy()
         np.testing.assert_array_equal(render(plan, mine, clips, aug), whole[mine])
+    assert len(plan) > 64  # enough items for the threaded path
+    np.testing.assert_array_equal(render(plan, range(len(plan)), clips, aug, threads=2), whole)
