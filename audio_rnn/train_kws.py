@@ -379,6 +379,8 @@ def configure_train_kws(p) -> None:
     p.add_argument("--bidirectional", action="store_true", help="look ahead too (cannot stream)")
     p.add_argument("--pooling", choices=("last", "mean", "attention"), default=KWSDims.pooling)
     p.add_argument("--dropout", type=float, default=KWSDims.dropout)
+    p.add_argument("--n-mfcc", type=int, default=FeatureConfig.n_mfcc, help="MFCCs per frame")
+    p.add_argument("--deltas", action="store_true", help="append delta and delta-delta features")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -436,12 +438,14 @@ def run_train_kws(args) -> int:
     if not clips:
         raise DataError("no training clips found")
     init = None
+    fc = FeatureConfig(n_mfcc=args.n_mfcc, deltas=args.deltas)
     if args.init:
         init, init_cfg = checkpoint.load(args.init, kind="kws")
         if list(init_cfg.get("labels", [])) != labels:
             raise DataError(f"--init model has labels {init_cfg.get('labels')}, training needs {labels}")
         args.cell, args.hidden, args.layers, args.bidirectional, args.pooling, args.dropout = (
             init_cfg["model"][k] for k in ("cell", "hidden", "layers", "bidirectional", "pooling", "dropout"))
+        fc = FeatureConfig.from_dict(init_cfg["features"])  # the features its weights were trained on
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                      patience=args.patience, seed=args.seed, unknown_ratio=args.unknown_ratio, max_minutes=args.max_minutes,
                      pitch_prob=args.pitch_prob)
@@ -451,7 +455,7 @@ def run_train_kws(args) -> int:
             "exclude_words": sorted(excluded),
             "command": "audio-rnn train-kws " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
     try:
-        _, config = train(clips, args.out, labels, dims, tc, meta=meta, progress=not args.quiet,
+        _, config = train(clips, args.out, labels, dims, tc, fc=fc, meta=meta, progress=not args.quiet,
                           save_every=args.save_every, resume=args.resume, init=init, device=args.device)
     finally:
         distributed.cleanup()
