@@ -110,7 +110,8 @@ def pitch_shift(x: np.ndarray, sr: int, semitones: float) -> np.ndarray:
     """Shift pitch without changing duration (librosa phase vocoder + resampling)."""
     import librosa
 
-    return librosa.effects.pitch_shift(x.astype(np.float32), sr=sr, n_steps=semitones).astype(np.float32)
+    n_fft = 512 if len(x) >= 512 else 1 << max(4, (len(x) - 1).bit_length() - 1)  # 32 ms at 16 kHz; fits short clips
+    return librosa.effects.pitch_shift(x.astype(np.float32), sr=sr, n_steps=semitones, n_fft=n_fft).astype(np.float32)
 
 
 @dataclass(frozen=True)
