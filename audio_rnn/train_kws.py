@@ -47,6 +47,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     spec_augment: bool = True
     pitch_prob: float = 0.0  # share of speech clips pitch-shifted (formants kept): speaker F0 variety
+    swa: int = 0  # > 1: also try the average of the last `swa` epochs' weights; kept if validation agrees
     max_minutes: float | None = None  # stop early (keeping the best model) past this wall time
 
 
@@ -255,6 +256,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     t0 = time.perf_counter()
     state_dir = Path(out) / RESUME_DIR
     start_epoch, skip, step, loss_sum, regen = 1, 0, 0, 0.0, None
+    recent: list[dict[str, torch.Tensor]] = []  # the last `swa` epochs' weights
     if resume:  # weights, optimizer, schedule, RNGs; the interrupted epoch's data is regenerated below
         peek = TrainState.peek(state_dir)
         n_per_epoch, start_epoch = peek.extra["n_per_epoch"], peek.epoch
@@ -264,6 +266,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         skip, step, history = st.batch_in_epoch, st.step, st.extra["history"]
         loss_sum = st.extra["loss_sum"] if main else 0.0
         best = (st.extra["best_acc"], st.extra["best_epoch"], st.extra["best_state"])
+        recent = st.extra.get("recent", [])
         t0 -= st.extra["seconds"]
         if skip:
             regen = np.random.default_rng()
@@ -277,7 +280,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                         rngs={"rng": rng, "aug": aug_rng},
                         extra={"n_per_epoch": n_per_epoch, "epoch_rng": epoch_rng, "loss_sum": total,
                                "history": history, "best_acc": best[0], "best_epoch": best[1], "best_state": best[2],
-                               "seconds": time.perf_counter() - t0})
+                               "recent": recent, "seconds": time.perf_counter() - t0})
 
     for epoch in range(start_epoch, tc.epochs + 1):
         te = time.perf_counter()
@@ -326,6 +329,8 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         if main:
             print(json.dumps(row), file=sys.stderr)
         stop = None
+        if tc.swa > 1:
+            recent = [*recent, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}][-tc.swa:]
         if val_acc > best[0]:
             best = (val_acc, epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
         elif epoch - best[1] >= tc.patience:
@@ -339,6 +344,17 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             if main:
                 print(stop, file=sys.stderr)
             break
+    swa_note = None
+    if tc.swa > 1 and len(recent) > 1 and main:  # weight averaging: a flatter minimum, no cost at inference
+        avg = {k: (torch.stack([r[k].float() for r in recent]).mean(0).to(recent[0][k].dtype)
+                   if recent[0][k].is_floating_point() else recent[-1][k]) for k in recent[0]}
+        model.load_state_dict(avg)
+        swa_acc = accuracy(model, vfeats, vy)
+        swa_note = {"epochs_averaged": len(recent), "val_accuracy": round(swa_acc, 4), "used": swa_acc >= best[0]}
+        print(f"weight average of the last {len(recent)} epochs: validation accuracy {swa_acc:.4f} "
+              f"({'kept' if swa_acc >= best[0] else 'best single epoch kept'})", file=sys.stderr)
+        if swa_acc >= best[0]:
+            best = (swa_acc, best[1], {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
     train_seconds = time.perf_counter() - t0
     model.to("cpu")
     model.load_state_dict(best[2])
@@ -351,6 +367,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         "window_seconds": WINDOW / SR,
         "n_params": n_params,
         "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val_accuracy": round(best[0], 4),
+                     "weight_average": swa_note,
                      "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
                      "torch_threads": torch.get_num_threads(), "n_train_clips": len(train_clips),
                      "n_val_clips": len(val_clips), "device": device, "history": history},
@@ -390,6 +407,8 @@ def configure_train_kws(p) -> None:
                    help="_unknown_ clips per epoch relative to the mean keyword class")
     p.add_argument("--pitch-prob", type=float, default=TrainConfig.pitch_prob,
                    help="share of speech clips pitch-shifted each epoch (-3..+5 semitones, formants kept)")
+    p.add_argument("--swa", type=int, default=TrainConfig.swa,
+                   help="also try the average weights of the last N epochs (kept if validation accuracy is no worse)")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads")
@@ -448,7 +467,7 @@ def run_train_kws(args) -> int:
         fc = FeatureConfig.from_dict(init_cfg["features"])  # the features its weights were trained on
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                      patience=args.patience, seed=args.seed, unknown_ratio=args.unknown_ratio, max_minutes=args.max_minutes,
-                     pitch_prob=args.pitch_prob)
+                     pitch_prob=args.pitch_prob, swa=args.swa)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "bidirectional": args.bidirectional,
             "pooling": args.pooling, "dropout": args.dropout}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "init": args.init,

@@ -182,18 +182,22 @@ def test_posteriors_run_frame_by_frame_and_end_at_the_clip_prediction(shipped, f
 
 
 def test_feature_options_reach_the_checkpoint_classify_and_spot(tmp_path, fsdd_dir, capsys):
-    """--n-mfcc/--deltas train a model whose features classify and the numpy spotter both rebuild."""
+    """--n-mfcc/--deltas train a model whose features classify and the numpy spotter both rebuild;
+    --swa tries the weight average of the last epochs and records the outcome."""
     root = tmp_path / "data"
     for digit, label in enumerate(("zero", "one")):
         (root / label).mkdir(parents=True)
         for take in range(3):
             (root / label / f"jackson_{take}.wav").symlink_to(fsdd_dir / f"{digit}_jackson_{take}.wav")
     out = tmp_path / "m"
-    rc, _, err = cli_here(capsys, "train-kws", "--data", str(root), "--out", str(out), "--epochs", "1", "--hidden", "8",
-                          "--layers", "1", "--n-mfcc", "13", "--deltas", "--no-eval", "--quiet", "--threads", "1")
+    rc, _, err = cli_here(capsys, "train-kws", "--data", str(root), "--out", str(out), "--epochs", "2", "--hidden", "8",
+                          "--layers", "1", "--n-mfcc", "13", "--deltas", "--swa", "2", "--no-eval", "--quiet",
+                          "--threads", "1")
     assert rc == 0, err
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["features"]["n_mfcc"] == 13 and cfg["features"]["deltas"] is True
+    wa = cfg["training"]["weight_average"]
+    assert wa["epochs_averaged"] == 2 and isinstance(wa["used"], bool) and "weight average" in err
     wav = str(fsdd_dir / "1_george_0.wav")
     rc, outp, err = cli_here(capsys, "classify", wav, "--model", str(out), "--json")
     assert rc == 0, err
