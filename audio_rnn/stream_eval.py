@@ -428,7 +428,7 @@ def run_eval_streams(args) -> int:
     load_streams(args.streams)  # a clear error for a wrong folder before the model loads
     spotter = Spotter(args.model, config_from_args(args))
     if args.tune:
-        grid = {"threshold": [0.5, 0.6, 0.7, 0.8, 0.9], "smooth_s": [0.2, 0.35, 0.5, 0.75],
+        grid = {"threshold": [0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "smooth_s": [0.2, 0.35, 0.5, 0.75],
                 "min_s": [0.0, 0.1, 0.2, 0.3], "suppress_s": [0.5, 1.0]}
         rows = tune(cache_posteriors(args.streams, spotter, not args.quiet), spotter, grid, tolerance=args.tolerance)
         for r in rows[:15]:

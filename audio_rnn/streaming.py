@@ -61,8 +61,8 @@ class StreamConfig:
     hop_s: float = 0.25  # window mode: restart stride = output lag bound (0.1 s: same accuracy, 2.5x slower)
     norm_s: float = 3.0  # state mode: running normalisation over this many past seconds
     smooth_s: float = 0.5  # posterior averaging window (RecognizeCommands: 500 ms)
-    threshold: float = 0.7  # averaged keyword probability needed to fire
-    min_s: float = 0.1  # the top label must stay above threshold this long
+    threshold: float = 0.5  # averaged keyword probability needed to fire (tuned: RecognizeCommands uses ~0.7)
+    min_s: float = 0.2  # the top label must stay above threshold this long
     suppress_s: float = 0.5  # no second detection within this gap after one
     block_s: float = 30.0  # audio decoded per block (memory ~ block_s, not file length)
 

@@ -97,6 +97,45 @@ def test_five_threads_share_one_recognizer_spotter_and_generator(kws_model):
     assert len({str(p) for p, _, _ in alone}) == N
 
 
+@pytest.fixture
+def one_runtime(monkeypatch):
+    """One Streamlit runtime for all concurrent sessions, as a real server has.
+
+    AppTest installs a mock runtime in a process-wide class attribute at the start of every run
+    and clears it at the end, so runs in parallel threads pull it from under each other
+    ("Runtime hasn't been created!"). Here one mock runtime stays installed for the whole test and
+    AppTest's own set/clear is ignored; everything else about the runs is untouched.
+    """
+    from unittest.mock import MagicMock
+
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
+    from streamlit.runtime.dataframe_source_manager import DataframeSourceManager
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1 import app_test
+
+    shared = MagicMock(spec=Runtime)
+    shared.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
+    shared.dataframe_source_mgr = DataframeSourceManager()
+    shared.cache_storage_manager = MemoryCacheStorageManager()
+
+    class _KeepInstance(type(Runtime)):
+        def __setattr__(cls, name, value):
+            if name == "_instance":  # AppTest's per-run install and clear
+                if value is not None and not isinstance(value.bidi_component_registry, MagicMock):
+                    shared.bidi_component_registry = value.bidi_component_registry
+                return
+            super().__setattr__(name, value)
+
+    class _SharedRuntime(Runtime, metaclass=_KeepInstance):
+        pass
+
+    monkeypatch.setattr(Runtime, "_instance", shared)
+    monkeypatch.setattr(app_test, "Runtime", _SharedRuntime)
+    return shared
+
+
 def _keywords_session(sample: str):
     from streamlit.testing.v1 import AppTest
 
@@ -119,7 +158,7 @@ def _generator_session(seed: int):
     return at
 
 
-def test_five_app_sessions_at_once_keep_their_own_results(kws_model, monkeypatch):
+def test_five_app_sessions_at_once_keep_their_own_results(kws_model, monkeypatch, one_runtime):
     from audio_rnn.generate import Generator
     from audio_rnn.recognize import Recognizer
 
