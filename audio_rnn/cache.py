@@ -45,14 +45,17 @@ def mix_match(ids: np.ndarray, p_net: np.ndarray, cfg: CacheConfig = CacheConfig
     """
     n = len(ids)
     seq = ids.tolist()
-    table: dict[tuple, int] = {}  # last min_len ids -> the position right after their latest occurrence
+    table: dict[int, int] = {}  # last min_len ids (packed in one int) -> the position right after them, latest
+    bits_per_id = max(1, int(max(seq, default=0)).bit_length())
+    mask = (1 << (bits_per_id * cfg.min_len)) - 1
+    ctx = 0  # the last min_len ids, packed
     logw = np.zeros((len(_EDGES), len(LAMBDAS)))
     bits = np.empty(n)
     ptr, length, proposed, hits = -1, 0, 0, 0
     k = cfg.min_len
     for t in range(n):
         y, p = seq[t], float(p_net[t])
-        key = tuple(seq[t - k:t]) if t >= k else None
+        key = ctx if t >= k else None
         if length == 0 and key is not None:
             found = table.get(key)
             if found is not None:
@@ -79,4 +82,5 @@ def mix_match(ids: np.ndarray, p_net: np.ndarray, cfg: CacheConfig = CacheConfig
         bits[t] = -math.log2(max(prob, 1e-300))
         if key is not None:  # only now: a context may point at earlier positions, never at itself
             table[key] = t
+        ctx = ((ctx << bits_per_id) | y) & mask
     return bits, {"proposals": proposed, "hits": hits}
