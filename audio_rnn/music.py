@@ -27,7 +27,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -83,6 +83,29 @@ def _strip_comment(line: str) -> str:
     return "".join(out).rstrip()
 
 
+def _tune_lines(raw: str) -> Iterator[tuple[str, re.Match | None, bool]]:
+    """(line, field match or None, in_body) for each line of one tune, comments stripped.
+
+    Blank lines are skipped until the music starts and end the tune after that; `in_body`
+    turns true after the first K: field. Bar lines that look like fields are not fields.
+    """
+    in_body = False
+    for line in raw.split("\n"):
+        if line.startswith("%"):
+            continue
+        line = _strip_comment(line)
+        if not line.strip():
+            if in_body:
+                return  # a blank line ends the tune
+            continue
+        m = _FIELD.match(line)
+        if m and line.startswith("|"):
+            m = None
+        yield line, m, in_body
+        if m and m.group(1) == "K":
+            in_body = True
+
+
 def normalise_tune(raw: str) -> str | None:
     """One tune in canonical form (X first, K last in the header), or None if unusable.
 
@@ -92,25 +115,14 @@ def normalise_tune(raw: str) -> str | None:
     """
     header: list[tuple[str, str]] = []
     body: list[str] = []
-    in_body = False
-    for line in raw.split("\n"):
-        if line.startswith("%"):
-            continue
-        line = _strip_comment(line)
-        if not line.strip():
-            if in_body:
-                break  # a blank line ends the tune
-            continue
-        m = _FIELD.match(line)
-        if m and not line.startswith("|"):
+    for line, m, in_body in _tune_lines(raw):
+        if m:
             key, value = m.group(1), m.group(2).strip()
             if key == "V":
                 return None
             if not in_body:
                 if key in KEEP_HEADERS and value:
                     header.append((key, value))
-                if key == "K":
-                    in_body = True
                 continue
             if key in BODY_FIELDS and value:
                 body.append(f"{key}:{value}")
@@ -143,22 +155,10 @@ def raw_style_tune(raw: str) -> str | None:
     if normalise_tune(raw) is None:
         return None
     lines: list[str] = []
-    in_body = False
-    for line in raw.split("\n"):
-        if line.startswith("%"):
-            continue
-        line = _strip_comment(line)
-        if not line.strip():
-            if in_body:
-                break
-            continue
-        m = _FIELD.match(line)
-        if m and not line.startswith("|"):
-            if not m.group(2).strip():
-                continue
-            lines.append(line)
-            if m.group(1) == "K":
-                in_body = True
+    for line, m, in_body in _tune_lines(raw):
+        if m:
+            if m.group(2).strip():
+                lines.append(line)
             continue
         if in_body:
             lines.append(re.sub(r"[ \t]+", " ", line))
