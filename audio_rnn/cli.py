@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("audio_rnn.features", "compute normalised MFCC features for audio files"),
     "synth-speech": ("audio_rnn.synth_speech", "write the espeak-ng keyword/unknown speech set with a manifest"),
     "train-kws": ("audio_rnn.train_kws", "train the keyword recognizer (LSTM/GRU/RNN over MFCC frames)"),
+    "train-spot": ("audio_rnn.train_spot", "train a streaming keyword spotter on long synthetic streams (carried state)"),
     "classify": ("audio_rnn.recognize", "classify audio files with a keyword model"),
     "eval-kws": ("audio_rnn.evaluate", "evaluate a keyword model on a data folder or FSDD speakers"),
     "spot": ("audio_rnn.streaming", "detect keywords in a long recording, frame by frame"),

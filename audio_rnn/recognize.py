@@ -47,6 +47,9 @@ class Result:
 def load_model(path: str | os.PathLike | None = None) -> tuple[KeywordRNN, dict[str, Any]]:
     """(network in eval mode, config) from a `kws` checkpoint; default: the shipped model."""
     tensors, cfg = checkpoint.load(path or default_model(), kind=KIND)
+    if cfg.get("streaming"):
+        raise CheckpointError("this is a stream-trained spotter (train-spot): it labels moments of a stream, not "
+                              "clips; use it with `spot` / `eval-streams`, and a `train-kws` model to classify clips")
     try:
         dims = KWSDims.from_dict(cfg["model"])
         labels = list(cfg["labels"])

@@ -406,6 +406,21 @@ def run_make_streams(args) -> int:
     return 0
 
 
+def save_tuned(model: str | None, best: dict[str, Any]) -> Path:
+    """Write tuned detection settings into a stream-trained checkpoint's config (`streaming.detection`)."""
+    from audio_rnn import checkpoint
+    from audio_rnn.streaming import default_spotter_path
+
+    folder = checkpoint.resolve(model or default_spotter_path())
+    path = folder / checkpoint.CONFIG if folder.is_dir() else folder.with_suffix(".json")
+    cfg = json.loads(path.read_text())
+    if not cfg.get("streaming"):
+        raise DataError("--save-tuned needs a spotter trained by train-spot (a clip model keeps the built-in defaults)")
+    cfg["streaming"]["detection"] = {k: best[k] for k in ("threshold", "smooth_s", "min_s", "suppress_s")}
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    return path
+
+
 def configure_eval_streams(p) -> None:
     from audio_rnn.streaming import configure_spot
 
@@ -413,6 +428,8 @@ def configure_eval_streams(p) -> None:
     p.add_argument("--tolerance", type=float, default=0.75, help="seconds around each word (default 0.75)")
     p.add_argument("--per-stream", action="store_true", help="also print one line per stream")
     p.add_argument("--tune", action="store_true", help="grid-search threshold/smoothing/min/suppression")
+    p.add_argument("--save-tuned", action="store_true",
+                   help="with --tune: store the best settings in the (stream-trained) model's config as its defaults")
     p.add_argument("--quiet", action="store_true")
     # the spotter's own settings (same flags as `spot`, minus the file)
     tmp = __import__("argparse").ArgumentParser(add_help=False)
@@ -423,16 +440,18 @@ def configure_eval_streams(p) -> None:
 
 
 def run_eval_streams(args) -> int:
-    from audio_rnn.streaming import Spotter, config_from_args
+    from audio_rnn.streaming import make_spotter
 
     load_streams(args.streams)  # a clear error for a wrong folder before the model loads
-    spotter = Spotter(args.model, config_from_args(args))
+    spotter = make_spotter(args)
     if args.tune:
-        grid = {"threshold": [0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "smooth_s": [0.2, 0.35, 0.5, 0.75],
-                "min_s": [0.0, 0.1, 0.2, 0.3], "suppress_s": [0.5, 1.0]}
+        grid = {"threshold": [0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "smooth_s": [0.1, 0.2, 0.35, 0.5, 0.75],
+                "min_s": [0.0, 0.05, 0.1, 0.2, 0.3], "suppress_s": [0.5, 1.0]}
         rows = tune(cache_posteriors(args.streams, spotter, not args.quiet), spotter, grid, tolerance=args.tolerance)
         for r in rows[:15]:
             print(json.dumps(r))
+        if args.save_tuned:
+            print(f"saved the best settings as defaults of {save_tuned(args.model, rows[0])}")
         return 0
     summary, per = evaluate(args.streams, spotter, args.tolerance, progress=not args.quiet)
     summary = {"streams": args.streams, "config": spotter.config.to_dict(), **summary}

@@ -65,6 +65,8 @@ class StreamConfig:
     min_s: float = 0.2  # the top label must stay above threshold this long
     suppress_s: float = 0.5  # no second detection within this gap after one
     block_s: float = 30.0  # audio decoded per block (memory ~ block_s, not file length)
+    segment_s: float = 2.0  # state mode: each block is cut into stretches of this length run side by side ...
+    warm_s: float = 1.0  # ... each first hearing this much audio before it (0 segment_s: one exact pass)
 
     def __post_init__(self) -> None:
         if self.mode not in ("window", "state"):
@@ -74,6 +76,8 @@ class StreamConfig:
         for name in ("norm_s", "smooth_s", "block_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
+        if self.segment_s < 0 or self.warm_s < 0:
+            raise ValueError("segment_s and warm_s must not be negative")
         if not 0 <= self.threshold <= 1:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
 
@@ -188,11 +192,34 @@ class FrontEnd:
         return x.astype(np.float32)
 
 
+def stack_frames(x: np.ndarray, stack: int) -> np.ndarray:
+    """(T, D) frames -> (T // stack, D * stack): consecutive frames side by side (a trailing part is dropped)."""
+    if stack <= 1:
+        return x
+    n = len(x) // stack
+    return np.ascontiguousarray(x[: n * stack].reshape(n, x.shape[1] * stack))
+
+
 def deltas(x: np.ndarray) -> np.ndarray:
     """Time derivative over 5 frames with replicated edges, as torchaudio.functional.compute_deltas (axis 1)."""
     p = np.concatenate([x[:, :1], x[:, :1], x, x[:, -1:], x[:, -1:]], axis=1)
     T = x.shape[1]
     return (p[:, 3:3 + T] - p[:, 1:1 + T] + 2 * (p[:, 4:4 + T] - p[:, 0:T])) / 10.0
+
+
+def causal_deltas(x: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Deltas of (T, D) frames using only the past: torchaudio's 5-frame formula with the frames after t
+    replaced by frame t (as at the end of a clip); `prev` = the 2 frames before (empty at the start:
+    the first frame is replicated). Returns (deltas, the new last 2 frames)."""
+    if not len(x):
+        return x, prev
+    if len(prev) < 2:
+        prev = np.concatenate([np.repeat(x[:1], 2 - len(prev), axis=0), prev])[-2:] if not len(prev) else \
+            np.concatenate([prev[:1], prev])
+    p = np.concatenate([prev, x])
+    T = len(x)
+    d = (3 * p[2:] - p[1:1 + T] - 2 * p[:T]) / 10.0  # (x_t - x_{t-1} + 2 (x_t - x_{t-2})) / 10
+    return d.astype(np.float32), p[-2:]
 
 
 class RunningNorm:
@@ -203,7 +230,8 @@ class RunningNorm:
         self.fe, self.n = fe, max(1, n)
         self.hist_lm = np.zeros((0, fe.n_mels), np.float32)  # recent log-mel frames (for the running max)
         self.hist_x = np.zeros((0, fe.dim), np.float64)  # recent feature frames (for the running stats)
-        self.prev_static = np.zeros((0, fe.n_mfcc), np.float32)  # context for causal deltas
+        self.prev_static = np.zeros((0, fe.n_mfcc), np.float32)  # the last 2 frames: context for causal deltas
+        self.prev_d1 = np.zeros((0, fe.n_mfcc), np.float32)
 
     def __call__(self, lm: np.ndarray) -> np.ndarray:
         fe = self.fe
@@ -219,13 +247,10 @@ class RunningNorm:
         else:
             lm = np.log(np.exp(lm) + 1e-6)
         x = lm @ fe.dct
-        if fe.deltas:  # causal deltas: replicate the newest frame instead of looking ahead
-            ctx = np.concatenate([self.prev_static, x])[None]
-            d1 = deltas(ctx)
-            d2 = deltas(d1)
-            k = len(self.prev_static)
-            self.prev_static = ctx[0, -4:]
-            x = np.concatenate([x, d1[0, k:], d2[0, k:]], axis=1)
+        if fe.deltas:  # causal deltas: every frame is treated as the newest (no look-ahead, block-invariant)
+            d1, self.prev_static = causal_deltas(x, self.prev_static)
+            d2, self.prev_d1 = causal_deltas(d1, self.prev_d1)
+            x = np.concatenate([x, d1, d2], axis=1)
         if not fe.normalize:
             return x.astype(np.float32)
         full = np.concatenate([self.hist_x, x.astype(np.float64)])
@@ -402,11 +427,19 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def default_spotter_path() -> "os.PathLike":
+    """The shipped stream-trained spotter if present, else the shipped clip recognizer (window mode)."""
+    from audio_rnn import checkpoint
+
+    p = checkpoint.pretrained_path("spotter")
+    return p if (p / checkpoint.CONFIG).is_file() else checkpoint.pretrained_path("kws")
+
+
 def load_numpy_model(path: str | os.PathLike | None = None) -> tuple[NumpyKWS, dict[str, Any]]:
     """(numpy network, config) from a `kws` checkpoint folder/file; default: the shipped model. No torch."""
     from audio_rnn import checkpoint
 
-    folder = checkpoint.resolve(path or checkpoint.pretrained_path("kws"))
+    folder = checkpoint.resolve(path or default_spotter_path())
     cfg = checkpoint.load_config(folder, kind="kws")
     weights = folder if folder.suffix == ".safetensors" else folder / checkpoint.WEIGHTS
     if not weights.is_file():
@@ -448,20 +481,34 @@ def _limit_blas_threads(n: int | None):
 class Spotter:
     """A loaded keyword model that turns recordings of any length into posteriors and detections."""
 
-    def __init__(self, model: str | os.PathLike | None = None, config: StreamConfig = StreamConfig(),
-                 threads: int | None = 1):
+    def __init__(self, model: str | os.PathLike | None = None, config: StreamConfig | None = None,
+                 threads: int | None = 1, **overrides: Any):
+        """`model`: a checkpoint (default: the shipped spotter); `config`: all settings (default: the
+        checkpoint's tuned ones); `overrides`: StreamConfig fields to change from those defaults."""
         self.model, self.ckpt = load_numpy_model(model)
         self.labels: list[str] = [str(x) for x in self.ckpt["labels"]]
         self.front = FrontEnd(self.ckpt["features"])
-        if self.front.dim != self.model.n_in:
-            raise CheckpointError(f"features give {self.front.dim} values per frame but the model takes {self.model.n_in}")
+        stream = self.ckpt.get("streaming") or {}
+        self.trained_on_streams = bool(stream)  # a `train-spot` model: per-frame targets, carried state
+        self.stack = int(stream.get("stack", 1))
+        if self.front.dim * self.stack != self.model.n_in:
+            raise CheckpointError(f"features give {self.front.dim * self.stack} values per step but the model "
+                                  f"takes {self.model.n_in}")
+        if config is None:
+            config = default_config(self.ckpt)
+        if overrides:
+            config = replace(config, **overrides)
+        if self.trained_on_streams and config.mode != "state":
+            raise CheckpointError("this spotter was trained on streams: it runs in state mode only")
         if config.mode == "state" and self.model.pooling != "last":
             raise CheckpointError(f"state mode needs a model with last-state pooling; this one pools by "
                                   f"{self.model.pooling} over everything heard so far (use window mode)")
+        if self.trained_on_streams:
+            config = replace(config, norm_s=float(stream.get("norm_s", config.norm_s)))  # what it was trained on
         self.config = config
         self.threads = threads
         self.sample_rate = self.front.sr
-        self.window_s = float(self.ckpt.get("window_seconds", 1.0))
+        self.window_s = float(self.ckpt.get("window_seconds") or 1.0)
 
     # -- blocks of samples -> blocks of log-mel frames, exactly as for the whole signal
     def _log_mel_blocks(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -521,15 +568,63 @@ class Spotter:
             s = max(0, avail - ctx)
             yield run(s, avail, done - s)
 
-    def _state_probs(self, lm_blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """State mode: one pass with carried state and causal running normalisation."""
+    def _state_steps(self, lm_blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Causal features per recurrent step: running normalisation, then `stack` frames side by side."""
         fe = self.front
         norm = RunningNorm(fe, int(round(self.config.norm_s * fe.sr / fe.hop)))
-        state = None
+        left = np.zeros((0, fe.dim), np.float32)
         for lm in lm_blocks:
             if len(lm):
-                logits, state = self.model.frame_logits(norm(lm)[None], state)
+                x = np.concatenate([left, norm(lm)])
+                k = len(x) // self.stack * self.stack
+                left = x[k:]
+                if k:
+                    yield stack_frames(x[:k], self.stack)
+
+    def _state_probs(self, lm_blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """State mode: the network runs over the stream with carried state.
+
+        With `segment_s` = 0 it is one exact pass, step by step. Otherwise each block is
+        cut into stretches of `segment_s` that run side by side as one batch, each starting
+        from zero state `warm_s` earlier (its outputs there are dropped): one matrix product
+        per step serves the whole batch, which is what makes hours of audio fast.
+        """
+        cfg = self.config
+        step_s = self.stack * self.front.hop / self.front.sr
+        if cfg.segment_s <= 0:
+            state = None
+            for x in self._state_steps(lm_blocks):
+                logits, state = self.model.frame_logits(x[None], state)
                 yield softmax(logits[0])
+            return
+        seg = max(1, int(round(cfg.segment_s / step_s)))
+        warm = int(round(cfg.warm_s / step_s))
+        # stretches start at multiples of `seg` steps from the stream's start, whatever the block size
+        buf = np.zeros((0, self.model.n_in), np.float32)  # up to `warm` steps already reported, then pending ones
+        h = 0  # how many rows of buf are warm-up context
+
+        def run(starts: list[int], n: int) -> np.ndarray:
+            groups: dict[int, list[int]] = {}
+            for a in starts:
+                groups.setdefault(min(warm, a), []).append(a)
+            out = np.empty((len(starts), n, self.model.n_classes), np.float32)
+            pos = {a: i for i, a in enumerate(starts)}
+            for w, group in groups.items():
+                logits, _ = self.model.frame_logits(np.stack([buf[a - w:a + n] for a in group]), keep_from=w)
+                for a, lg in zip(group, softmax(logits)):
+                    out[pos[a]] = lg
+            return out.reshape(-1, self.model.n_classes)
+
+        for x in self._state_steps(lm_blocks):
+            buf = np.concatenate([buf, x])
+            k = (len(buf) - h) // seg
+            if k:
+                yield run([h + i * seg for i in range(k)], seg)
+                end = h + k * seg
+                keep = min(warm, end)
+                buf, h = buf[end - keep:], keep
+        if len(buf) > h:
+            yield run([h], len(buf) - h)
 
     def _blocks(self, source: Any, sr: int | None) -> Iterable[np.ndarray]:
         if isinstance(source, np.ndarray):
@@ -552,17 +647,18 @@ class Spotter:
         fe = self.front
         lm_blocks = self._log_mel_blocks(self._blocks(source, sr))
         gen = self._window_probs(lm_blocks) if self.config.mode == "window" else self._state_probs(lm_blocks)
+        stack = self.stack if self.config.mode == "state" else 1
         n = 0
         with _limit_blas_threads(self.threads):
             for p in gen:
                 idx = np.arange(n, n + len(p))
                 n += len(p)
-                yield (idx * fe.hop + fe.win) / fe.sr, p.astype(np.float32)
+                yield ((idx * stack + stack - 1) * fe.hop + fe.win) / fe.sr, p.astype(np.float32)
 
     def posteriors(self, source: Any, sr: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(times (T,), probs (T, C), labels) for a path, bytes, file-like or waveform (at `sr`, default model rate).
 
-        One row per 10 ms frame; row t is the model's belief having heard audio up to `times[t]` seconds.
+        One row per recurrent step (10 ms; 20 ms for a stream-trained spotter that stacks 2 frames); row t is the model's belief having heard audio up to `times[t]` seconds.
         """
         parts = list(self.iter_posteriors(source, sr))
         if not parts:
@@ -582,13 +678,24 @@ class Spotter:
         return decide(*tts, self.labels, self.config, lag=self.lag())
 
     def lag(self) -> tuple[float, float]:
-        return detection_lag(self.config)
+        return detection_lag(self.config, self.trained_on_streams)
 
 
 # ----------------------------------------------------------------------------- detection
 
 
-def detection_lag(c: StreamConfig) -> tuple[float, float]:
+def default_config(ckpt: dict[str, Any]) -> StreamConfig:
+    """The settings a checkpoint was tuned with: state mode and its `streaming.detection` for a spotter
+    trained on streams, else the window-mode defaults."""
+    stream = ckpt.get("streaming") or {}
+    if not stream:
+        return StreamConfig()
+    fields = set(StreamConfig.__dataclass_fields__)
+    tuned = {k: v for k, v in (stream.get("detection") or {}).items() if k in fields}
+    return replace(StreamConfig(mode="state", norm_s=float(stream.get("norm_s", 3.0))), **tuned)
+
+
+def detection_lag(c: StreamConfig, trained: bool = False) -> tuple[float, float]:
     """(start, end) offsets from a detection's high-posterior run [a, b] to the word: start = b - s, end = a - e.
 
     Window mode: a window scores the word once the word is wholly inside it, so
@@ -598,6 +705,8 @@ def detection_lag(c: StreamConfig) -> tuple[float, float]:
     """
     if c.mode == "window":
         return (c.context_s + c.smooth_s / 2 - 0.08, c.smooth_s / 2 - 0.03)
+    if trained:  # stream-trained: targets from 0.15 s before the word's end to 0.3 s after it
+        return (0.3 + c.smooth_s / 2 + 0.5, c.smooth_s / 2 - 0.15)
     return (c.smooth_s + 0.6, c.smooth_s / 2)
 
 
@@ -686,13 +795,13 @@ def detect_posteriors(times: np.ndarray, probs: np.ndarray, labels: list[str], c
 # ----------------------------------------------------------------------------- module-level API for the app
 
 
-def posteriors(source: Any, model: str | os.PathLike | None = None, config: StreamConfig = StreamConfig(),
+def posteriors(source: Any, model: str | os.PathLike | None = None, config: StreamConfig | None = None,
                sr: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(times, probs (T, C), labels) for a path/bytes/waveform; see `Spotter.posteriors`."""
     return Spotter(model, config).posteriors(source, sr)
 
 
-def detect(source: Any, model: str | os.PathLike | None = None, config: StreamConfig = StreamConfig(),
+def detect(source: Any, model: str | os.PathLike | None = None, config: StreamConfig | None = None,
            sr: int | None = None) -> list[Detection]:
     """Detections in a path/bytes/waveform, or in a `(times, probs)` pair from `posteriors`; see `Spotter.detect`."""
     return Spotter(model, config).detect(source, sr)
@@ -702,33 +811,48 @@ def detect(source: Any, model: str | os.PathLike | None = None, config: StreamCo
 
 
 def configure_spot(p) -> None:
-    d = StreamConfig()
     p.add_argument("file", metavar="FILE", help="recording of any length (wav, flac, ogg, mp3, m4a, webm, ...)")
-    p.add_argument("--model", help="keyword checkpoint folder or file (default: the shipped model)")
+    p.add_argument("--model", help="keyword checkpoint folder or file (default: the shipped spotter)")
     p.add_argument("--json", action="store_true", help="one detection per line: label, start, end, score")
-    p.add_argument("--mode", choices=("window", "state"), default=d.mode,
-                   help="window: restart on the last second every --hop; state: carried state (default %(default)s)")
-    p.add_argument("--hop", type=float, default=d.hop_s, help="window mode stride in seconds (default %(default)s)")
-    p.add_argument("--threshold", type=float, default=d.threshold, help="default %(default)s")
-    p.add_argument("--smooth", type=float, default=d.smooth_s, help="averaging window, s (default %(default)s)")
-    p.add_argument("--suppress", type=float, default=d.suppress_s, help="s between detections (default %(default)s)")
-    p.add_argument("--min-duration", type=float, default=d.min_s, help="s above threshold (default %(default)s)")
+    p.add_argument("--mode", choices=("window", "state"), default=None,
+                   help="window: restart a clip model on the last second every --hop; state: carried state "
+                        "(default: state for a stream-trained spotter, window for a clip model)")
+    p.add_argument("--hop", type=float, default=None, help="window mode stride in seconds (default 0.25)")
+    p.add_argument("--threshold", type=float, default=None, help="default: the model's tuned value")
+    p.add_argument("--smooth", type=float, default=None, help="averaging window, s (default: the model's)")
+    p.add_argument("--suppress", type=float, default=None, help="s between detections (default: the model's)")
+    p.add_argument("--min-duration", type=float, default=None, help="s above threshold (default: the model's)")
+    p.add_argument("--segment", type=float, default=None,
+                   help="state mode: seconds per stretch run side by side; 0 = one exact pass (default 2)")
 
 
-def config_from_args(args) -> StreamConfig:
-    return replace(StreamConfig(), mode=args.mode, hop_s=args.hop, threshold=args.threshold, smooth_s=args.smooth,
-                   suppress_s=args.suppress, min_s=args.min_duration)
+def config_overrides(args) -> dict[str, Any]:
+    """StreamConfig fields set on the command line (the rest come from the model's tuned defaults)."""
+    names = {"mode": "mode", "hop": "hop_s", "threshold": "threshold", "smooth": "smooth_s", "suppress": "suppress_s",
+             "min_duration": "min_s", "segment": "segment_s"}
+    return {f: getattr(args, a) for a, f in names.items() if getattr(args, a, None) is not None}
+
+
+def make_spotter(args) -> "Spotter":
+    """A Spotter for `--model` with the command line's settings over the model's defaults (bad ones: one line)."""
+    over = config_overrides(args)
+    from audio_rnn import checkpoint
+
+    cfg = default_config(checkpoint.load_config(checkpoint.resolve(args.model or default_spotter_path()), kind="kws"))
+    if "mode" in over and over["mode"] != cfg.mode and over["mode"] == "window":
+        cfg = StreamConfig()  # a clip model's window defaults, not the stream model's tuned state settings
+    try:
+        cfg = replace(cfg, **over)
+    except ValueError as exc:
+        raise AudioError(f"bad setting: {exc}") from None
+    return Spotter(args.model, cfg)
 
 
 def run_spot(args) -> int:
-    try:
-        cfg = config_from_args(args)
-    except ValueError as exc:
-        raise AudioError(f"bad setting: {exc}") from None
     from audio_rnn.audio import probe
 
     probe(args.file)  # a missing or non-audio file fails fast, before the model loads
-    spotter = Spotter(args.model, cfg)
+    spotter = make_spotter(args)
     try:
         dets = spotter.detect(args.file)
     except AudioError:

@@ -8,9 +8,10 @@ tiled to `--minutes`, written block by block to a temporary folder.
 * end-to-end: `python -m audio_rnn spot FILE --json` in a fresh process (start-up,
   model load, decoding, features, network, detection), wall clock and peak RSS;
 * model only: time inside the network calls of the same run (in-process);
-* peers, same features, same run: the torch `KeywordRNN` on the same windows,
-  the numpy network with a 0.1 s stride, and in carried-state mode (one pass,
-  no restarts) when the model pools by last state;
+* peers, same run: the torch `KeywordRNN` on the same inputs; for a window
+  model the numpy network with a 0.1 s stride; for a stream-trained spotter
+  the exact one-pass carried state (no side-by-side stretches) and the shipped
+  clip recognizer in window mode (model alone and end to end);
 * `--memory-hours H`: peak RSS of `spot` on an H-hour file (target < 500 MB at 2 h).
 
 This machine is shared, so besides wall-clock ratios the script prints ratios
@@ -76,12 +77,13 @@ def run_cli(path: Path, model: str | None) -> tuple[float, float, int, float]:
     return wall, rss, len(out.stdout.splitlines()), cpu
 
 
-def model_only(path: Path, model: str | None, mode: str = "window", hop_s: float | None = None):
-    """(total posteriors seconds, seconds inside the network, the Spotter) for the file, in-process."""
-    from audio_rnn.streaming import Spotter, StreamConfig
+def model_only(path: Path, model: str | None, **overrides):
+    """(total posteriors seconds, seconds inside the network, the Spotter) for the file, in-process.
 
-    cfg = StreamConfig(mode=mode)
-    sp = Spotter(model, cfg if hop_s is None else replace(cfg, hop_s=hop_s))
+    `overrides` change the model's own spotting settings (e.g. hop_s, segment_s)."""
+    from audio_rnn.streaming import Spotter
+
+    sp = Spotter(model, **overrides)
     inner = sp.model.frame_logits
     spent = [0.0, 0.0]
 
@@ -101,25 +103,38 @@ def model_only(path: Path, model: str | None, mode: str = "window", hop_s: float
 
 
 def torch_peer(sp, model_path: str | None, path: Path, seconds: float = 120.0) -> float:
-    """Seconds for the torch KeywordRNN on the same windows as the numpy network, over `seconds` of audio."""
+    """Seconds for the torch KeywordRNN on the same inputs as the numpy network, over `seconds` of audio:
+    the same windows (window mode) or the same side-by-side stretches with warm-up (state mode)."""
     import soundfile as sf
     import torch
 
-    from audio_rnn.recognize import load_model
+    from audio_rnn import checkpoint
+    from audio_rnn.models import KeywordRNN, KWSDims
+    from audio_rnn.streaming import default_spotter_path
 
     torch.set_num_threads(1)
-    model, _ = load_model(model_path)
+    cfg_json = checkpoint.load_config(model_path or default_spotter_path(), kind="kws")
+    model = KeywordRNN(KWSDims.from_dict(cfg_json["model"])).eval()
+    checkpoint.load_state(model, checkpoint.load(model_path or default_spotter_path(), kind="kws")[0], "model")
     x, _ = sf.read(str(path), frames=int(seconds * 16000), dtype="float32")
     fe, cfg = sp.front, sp.config
     lm = fe.log_mel(x)
-    ctx = fe.n_frames(int(cfg.context_s * fe.sr))
-    hop = int(round(cfg.hop_s * fe.sr / fe.hop))
-    ends = list(range(ctx, len(lm) + 1, hop))
-    feats = torch.from_numpy(fe.finish(np.stack([lm[e - ctx:e] for e in ends])))
+    if cfg.mode == "window":
+        ctx = fe.n_frames(int(cfg.context_s * fe.sr))
+        hop = int(round(cfg.hop_s * fe.sr / fe.hop))
+        ends = list(range(ctx, len(lm) + 1, hop))
+        batches = [fe.finish(np.stack([lm[e - ctx:e] for e in ends[i:i + 200]])) for i in range(0, len(ends), 200)]
+    else:
+        steps = np.concatenate(list(sp._state_steps([lm])))
+        step_s = sp.stack * fe.hop / fe.sr
+        seg, warm = int(round(cfg.segment_s / step_s)), int(round(cfg.warm_s / step_s))
+        starts = list(range(warm, len(steps) - seg + 1, seg))
+        batches = [np.stack([steps[a - warm:a + seg] for a in starts])]
+    batches = [torch.from_numpy(b) for b in batches]
     t = time.perf_counter()
     with torch.no_grad():
-        for i in range(0, len(feats), 200):
-            model.frame_logits(feats[i:i + 200])
+        for b in batches:
+            model.frame_logits(b)
     return time.perf_counter() - t
 
 
@@ -140,18 +155,28 @@ def main(argv: list[str] | None = None) -> int:
         res.update(e2e_seconds=round(wall, 2), e2e_x_realtime=round(secs / wall, 1), e2e_peak_rss_mb=round(rss, 1),
                    detections=n, e2e_cpu_seconds=round(cpu, 2), e2e_x_realtime_per_cpu_second=round(secs / cpu, 1))
         total, net, sp = model_only(path, args.model)
+        c = sp.config
         res.update(posteriors_seconds=round(total, 2), posteriors_x_realtime=round(secs / total, 1),
                    model_seconds=round(net, 2), model_x_realtime=round(secs / net, 1),
                    model_x_realtime_per_cpu_second=round(secs / sp.model_cpu_seconds, 1),
-                   mode=f"{sp.config.mode} context {sp.config.context_s} s hop {sp.config.hop_s} s")
+                   mode=(f"window: context {c.context_s} s, hop {c.hop_s} s" if c.mode == "window" else
+                         f"state: {sp.stack} frames per step, stretches of {c.segment_s} s + {c.warm_s} s warm-up"))
         if not args.no_peers:
             peer = torch_peer(sp, args.model, path)
-            res.update(torch_same_windows_x_realtime=round(120.0 / peer, 1))
-            _, fine_net, _ = model_only(path, args.model, hop_s=0.1)
-            res.update(window_hop_0_1_model_x_realtime=round(secs / fine_net, 1))
-            if sp.model.pooling == "last":  # carried state runs only for last-state pooling
-                _, st_net, _ = model_only(path, args.model, mode="state")
-                res.update(state_mode_model_x_realtime=round(secs / st_net, 1))
+            res.update(torch_same_inputs_x_realtime=round(120.0 / peer, 1))
+            if c.mode == "window":
+                _, fine_net, _ = model_only(path, args.model, hop_s=0.1)
+                res.update(window_hop_0_1_model_x_realtime=round(secs / fine_net, 1))
+            else:
+                _, exact_net, _ = model_only(path, args.model, segment_s=0.0)
+                res.update(state_exact_pass_model_x_realtime=round(secs / exact_net, 1))
+                from audio_rnn import checkpoint
+
+                clip_model = str(checkpoint.pretrained_path("kws"))
+                _, win_net, _ = model_only(path, clip_model)
+                res.update(clip_model_windows_model_x_realtime=round(secs / win_net, 1))
+                wall2, _, _, _ = run_cli(path, clip_model)
+                res.update(clip_model_windows_e2e_x_realtime=round(secs / wall2, 1))
         if args.memory_hours:
             big = Path(tmp) / "memory.wav"
             bsecs = write_long(big, args.memory_hours * 60)

@@ -1,0 +1,405 @@
+"""Train a streaming keyword spotter: a unidirectional GRU that runs over hours of audio with carried state.
+
+The clip recognizer (`train_kws`) learns one label per 1 s window, so spotting
+with it means rerunning it on overlapping windows. This trainer instead builds
+long synthetic streams from the training clips (words with random gaps over
+continuous noise, exactly like `make-streams` but from training speakers and
+voices only) and teaches the network a label for every frame:
+
+* shortly before a keyword word ends until `hit_after_s` after it: the keyword;
+* the first part of every word (it may still become any word): no target;
+* the rest of a non-keyword word and its tail: `_unknown_`; everything else: `_silence_`.
+
+Features are computed by the spotter's own numpy front-end with causal running
+normalisation (`streaming.RunningNorm`), so training and inference see the
+same numbers; `stack` consecutive frames are concatenated so the recurrence runs
+at 20 ms. Training is truncated BPTT: every batch row is one continuous stream
+and its state is carried (detached) from chunk to chunk, so the network learns
+to run indefinitely. Model selection scores detections on validation streams
+built from held-out voices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from audio_rnn import checkpoint
+from audio_rnn.augment import AugmentConfig, gain, pitch_shift, reverb, speed
+from audio_rnn.data import LABELS, SILENCE, SR, UNKNOWN, Clip
+from audio_rnn.errors import DataError
+from audio_rnn.features import FeatureConfig
+from audio_rnn.models import KeywordRNN, KWSDims
+
+IGNORE = -100  # frames without a target (the start of a word: it may still become anything)
+
+
+@dataclass(frozen=True)
+class SpotTrainConfig:
+    """Stream synthesis, targets and optimisation; saved in the checkpoint as `training`."""
+
+    epochs: int = 40
+    streams: int = 64  # streams per epoch = batch rows (each one continuous)
+    stream_s: float = 60.0
+    chunk_s: float = 2.0  # truncated-BPTT length; state is carried across chunks
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    patience: int = 8
+    seed: int = 0
+    keyword_fraction: float = 0.6
+    gap_s: tuple[float, float] = (0.05, 1.5)
+    snr_db: tuple[float, float] = (5.0, 35.0)
+    gain_db: tuple[float, float] = (-15.0, 0.0)
+    pitch_prob: float = 0.3
+    hit_before_s: float = 0.15  # keyword target starts this long before the word ends
+    hit_after_s: float = 0.3  # ... and lasts this long after it
+    onset_ignore_s: float = 0.25  # no target for a non-keyword word's first part
+    label_smoothing: float = 0.05
+    val_streams: int = 16
+    max_minutes: float | None = None
+
+
+@dataclass(frozen=True)
+class StreamFeatures:
+    """How a streaming checkpoint's frames are made from the front-end's; saved as `streaming`."""
+
+    norm_s: float = 3.0  # causal running normalisation window
+    stack: int = 2  # frames concatenated per recurrent step (2: the GRU runs at 20 ms)
+    hit_before_s: float = 0.15
+    hit_after_s: float = 0.3
+    detection: dict[str, float] = field(default_factory=dict)  # tuned spotter settings (threshold, smooth_s, ...)
+
+
+# ----------------------------------------------------------------------------- streams
+
+
+def word_pool(clips: Sequence[Clip], labels: Sequence[str]) -> dict[str, list[np.ndarray]]:
+    """Trimmed, peak-normalised waves by label (keywords and `_unknown_`; silence comes from the background)."""
+    from audio_rnn.stream_eval import _trimmed
+
+    pool: dict[str, list[np.ndarray]] = {}
+    for c in clips:
+        if c.label == SILENCE:
+            continue
+        if c.label not in labels:
+            raise DataError(f"clip label {c.label!r} is not a model label {list(labels)}")
+        x = _trimmed(c.wave)
+        if len(x) >= SR // 20:
+            pool.setdefault(c.label, []).append(x)
+    keywords = [k for k in pool if k != UNKNOWN]
+    if not keywords:
+        raise DataError("no keyword clips to build training streams from")
+    return pool
+
+
+def _word(x: np.ndarray, rng: np.random.Generator, cfg: SpotTrainConfig, aug: AugmentConfig) -> np.ndarray:
+    """One spoken word with a fresh speaker/room/level draw (noise comes later, for the whole stream)."""
+    y = x
+    if rng.random() < aug.p_speed:
+        y = speed(y, float(rng.uniform(*aug.speed_range)))
+    if rng.random() < cfg.pitch_prob:
+        y = pitch_shift(y, SR, float(rng.uniform(-3, 5)))
+    if rng.random() < aug.p_reverb:
+        n = len(y)
+        y = reverb(np.pad(y, (0, SR // 4)), SR, float(rng.uniform(*aug.rt60_range)), rng)[: n + SR // 4]
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    y = y / peak * 0.7 if peak > 0 else y
+    return gain(y, float(rng.uniform(*cfg.gain_db))).astype(np.float32)
+
+
+def render_stream(pool: dict[str, list[np.ndarray]], seconds: float, rng: np.random.Generator,
+                  cfg: SpotTrainConfig, aug: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """(16 kHz wave, words [{label, start, end}]) of one stream: words, random gaps, one background at one SNR."""
+    from audio_rnn.stream_eval import NOISES, mix
+
+    total = int(seconds * SR)
+    keywords = sorted(k for k in pool if k != UNKNOWN)
+    pieces: list[tuple[int, np.ndarray]] = []
+    words: list[dict[str, Any]] = []
+    t = int(rng.uniform(0.2, 1.5) * SR)
+    while True:
+        if UNKNOWN not in pool or rng.random() < cfg.keyword_fraction:
+            label = keywords[int(rng.integers(len(keywords)))]
+        else:
+            label = UNKNOWN
+        src = pool[label][int(rng.integers(len(pool[label])))]
+        x = _word(src, rng, cfg, aug)
+        if t + len(x) + SR // 4 > total:
+            break
+        pieces.append((t, x))
+        words.append({"label": label, "start": t / SR, "end": (t + len(x)) / SR})
+        t += len(x) + int(rng.uniform(*cfg.gap_s) * SR)
+    wave, _ = mix(total, pieces, NOISES[int(rng.integers(len(NOISES)))], float(rng.uniform(*cfg.snr_db)), rng)
+    return wave, words
+
+
+def step_times(n_steps: int, fe: Any, stack: int) -> np.ndarray:
+    """Seconds of audio heard at each recurrent step (the end of its last stacked frame)."""
+    last = np.arange(n_steps) * stack + stack - 1
+    return (last * fe.hop + fe.win) / fe.sr
+
+
+def frame_targets(words: Sequence[dict[str, Any]], times: np.ndarray, labels: Sequence[str],
+                  sf: StreamFeatures, onset_ignore_s: float = 0.25) -> np.ndarray:
+    """Target label index per step (IGNORE where undefined), from word spans; keyword hits win overlaps."""
+    idx = {lab: i for i, lab in enumerate(labels)}
+    y = np.full(len(times), idx[SILENCE], np.int64)
+    for w in words:  # every word: its onset has no target; a non-keyword's body and tail are _unknown_
+        s, e = w["start"], w["end"]
+        if w["label"] == UNKNOWN:
+            y[(times >= s) & (times < s + onset_ignore_s)] = IGNORE
+            y[(times >= s + onset_ignore_s) & (times < e + sf.hit_after_s)] = idx[UNKNOWN]
+        else:
+            y[(times >= s) & (times < e - sf.hit_before_s)] = IGNORE
+    for w in words:
+        if w["label"] != UNKNOWN:
+            e = w["end"]
+            y[(times >= e - sf.hit_before_s) & (times < e + sf.hit_after_s)] = idx[w["label"]]
+    return y
+
+
+def stream_features(wave: np.ndarray, fe: Any, sf: StreamFeatures) -> np.ndarray:
+    """(steps, dim * stack) causal features of a whole stream, as the spotter computes them block by block."""
+    from audio_rnn.streaming import RunningNorm, stack_frames
+
+    lm = fe.log_mel(wave)
+    x = RunningNorm(fe, int(round(sf.norm_s * fe.sr / fe.hop)))(lm)
+    return stack_frames(x, sf.stack)
+
+
+def make_batch(pool: dict[str, list[np.ndarray]], n: int, seeds: Sequence[int], fe: Any, labels: Sequence[str],
+               cfg: SpotTrainConfig, sf: StreamFeatures, aug: AugmentConfig, threads: int = 1
+               ) -> tuple[np.ndarray, np.ndarray, list[list[dict[str, Any]]], list[np.ndarray]]:
+    """(features (n, steps, D), targets (n, steps), words per stream, waves) of `n` streams, one seed each."""
+
+    def one(seed: int):
+        r = np.random.default_rng(seed)
+        wave, words = render_stream(pool, cfg.stream_s, r, cfg, aug)
+        x = stream_features(wave, fe, sf)
+        y = frame_targets(words, step_times(len(x), fe, sf.stack), labels, sf, cfg.onset_ignore_s)
+        return x, y, words, wave
+
+    if threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as ex:
+            rows = list(ex.map(one, seeds))
+    else:
+        rows = [one(s) for s in seeds]
+    steps = min(len(r[0]) for r in rows)
+    return (np.stack([r[0][:steps] for r in rows]), np.stack([r[1][:steps] for r in rows]),
+            [r[2] for r in rows], [r[3] for r in rows])
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+DEFAULT_DETECTION = {"threshold": 0.5, "smooth_s": 0.3, "min_s": 0.1, "suppress_s": 0.5}
+
+
+@torch.no_grad()
+def stream_posteriors(model: KeywordRNN, feats: np.ndarray) -> np.ndarray:
+    """(n, steps, C) posteriors of whole streams from zero state."""
+    model.eval()
+    logits, _ = model.frame_logits(torch.from_numpy(feats))
+    return torch.softmax(logits, -1).numpy()
+
+
+def detection_score(probs: np.ndarray, words: Sequence[Sequence[dict[str, Any]]], times: np.ndarray,
+                    labels: Sequence[str], detection: dict[str, float], seconds: float) -> dict[str, Any]:
+    """Spotter summary (found-and-right %, wrong %, false alarms per word ...) of posteriors against truth."""
+    from audio_rnn.stream_eval import Score, score
+    from audio_rnn.streaming import StreamConfig, detect_posteriors, detection_lag
+
+    cfg = StreamConfig(mode="state", **detection)
+    total = Score()
+    for p, ws in zip(probs, words):
+        dets = detect_posteriors(times, p, list(labels), cfg, lag=detection_lag(cfg, trained=True))
+        total.add(score(dets, ws, seconds))
+    return total.summary()
+
+
+def val_metric(s: dict[str, Any]) -> float:
+    """One number to pick the best epoch: found-and-right minus wrong minus false alarms (all per 100 words)."""
+    return s["found_right_pct"] - s["wrong_pct"] - 100 * s["fa_per_word"]
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,
+          tc: SpotTrainConfig = SpotTrainConfig(), fc: FeatureConfig = FeatureConfig(deltas=True),
+          sf: StreamFeatures = StreamFeatures(), meta: dict[str, Any] | None = None, progress: bool = True,
+          threads: int = 1) -> tuple[KeywordRNN, dict[str, Any]]:
+    """Train on streams built from `clips` (train split; val split for model selection), save the best to `out`."""
+    from tqdm import tqdm
+
+    from audio_rnn.streaming import FrontEnd
+
+    labels = list(labels)
+    if SILENCE not in labels:
+        raise DataError(f"a spotter needs a {SILENCE} label")
+    from audio_rnn.train_kws import split_clips
+
+    train_clips, val_clips, _ = split_clips(clips, tc.seed)
+    pool = word_pool(train_clips, labels)
+    val_pool = word_pool(val_clips, labels)
+    fe = FrontEnd(fc.to_dict())
+    sf = StreamFeatures(norm_s=sf.norm_s, stack=sf.stack, hit_before_s=tc.hit_before_s, hit_after_s=tc.hit_after_s,
+                        detection=dict(sf.detection or DEFAULT_DETECTION))
+    torch.manual_seed(tc.seed)
+    model_dims = KWSDims(**{"n_in": fe.dim * sf.stack, "n_classes": len(labels), "pooling": "last",
+                            **(dims or {})})
+    if model_dims.pooling != "last" or model_dims.bidirectional:
+        raise DataError("a streaming spotter needs a unidirectional model with last-state pooling")
+    model = KeywordRNN(model_dims)
+    n_params = model.n_params()
+    aug = AugmentConfig()
+    print(f"spotter: {model_dims.cell} x{model_dims.layers} hidden {model_dims.hidden}, {fe.dim}x{sf.stack} inputs "
+          f"per {sf.stack * fe.hop * 1000 // fe.sr} ms step: {n_params:,} parameters; "
+          f"{sum(map(len, pool.values()))} training words, {sum(map(len, val_pool.values()))} validation words",
+          file=sys.stderr)
+    vrng = np.random.default_rng([tc.seed, 10_000])
+    vseeds = [int(s) for s in vrng.integers(0, 2**31, tc.val_streams)]
+    vx, _, vwords, _ = make_batch(val_pool, tc.val_streams, vseeds, fe, labels, tc, sf, aug, threads)
+    vtimes = step_times(vx.shape[1], fe, sf.stack)
+    chunk = max(1, int(round(tc.chunk_s / (sf.stack * fe.hop / fe.sr))))
+    steps_per_stream = int(tc.stream_s * fe.sr / fe.hop) // sf.stack
+    n_chunks = max(1, -(-steps_per_stream // chunk))
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * n_chunks + 10,
+                                                pct_start=0.1)
+    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=tc.label_smoothing)
+    rng = np.random.default_rng(tc.seed)
+    best: tuple[float, int, Any, dict[str, Any]] = (-1e9, 0, None, {})
+    history = []
+    t0 = time.perf_counter()
+    from concurrent.futures import ThreadPoolExecutor
+
+    def draw(epoch_seeds: list[int]):
+        return make_batch(pool, tc.streams, epoch_seeds, fe, labels, tc, sf, aug, threads)
+
+    with ThreadPoolExecutor(1) as prefetch:  # the next epoch's streams render while this one trains
+        nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
+        for epoch in range(1, tc.epochs + 1):
+            te = time.perf_counter()
+            x, y, _, _ = nxt.result()
+            t_data = time.perf_counter() - te
+            if epoch < tc.epochs:
+                nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
+            xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+            model.train()
+            state = None
+            total, count = 0.0, 0
+            bar = tqdm(range(0, xt.shape[1], chunk), desc=f"epoch {epoch}/{tc.epochs}", disable=not progress,
+                       leave=False, unit="chunk")
+            for i in bar:
+                logits, state = model.frame_logits(xt[:, i:i + chunk], state)
+                state = {"rnn": state["rnn"].detach()}
+                loss = loss_fn(logits.reshape(-1, logits.shape[-1]), yt[:, i:i + chunk].reshape(-1))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                if sched.last_epoch + 1 < sched.total_steps:
+                    sched.step()
+                total += float(loss.detach())
+                count += 1
+            vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sf.detection, tc.stream_s)
+            metric = val_metric(vs)
+            row = {"epoch": epoch, "loss": round(total / max(1, count), 4), "val_found_right_pct": vs["found_right_pct"],
+                   "val_wrong_pct": vs["wrong_pct"], "val_fa_per_word": vs["fa_per_word"], "val_metric": round(metric, 2),
+                   "seconds": round(time.perf_counter() - te, 1), "data_wait_seconds": round(t_data, 1)}
+            history.append(row)
+            print(json.dumps(row), file=sys.stderr)
+            if metric > best[0]:
+                best = (metric, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()}, vs)
+            elif epoch - best[1] >= tc.patience:
+                print(f"early stop: no validation gain for {tc.patience} epochs", file=sys.stderr)
+                break
+            if tc.max_minutes is not None and (time.perf_counter() - t0) / 60 > tc.max_minutes:
+                print(f"stopping: time budget of {tc.max_minutes} min reached", file=sys.stderr)
+                break
+    train_seconds = time.perf_counter() - t0
+    model.load_state_dict(best[2])
+    model.eval()
+    config = {
+        "kind": "kws",
+        "labels": labels,
+        "features": fc.to_dict(),
+        "model": model_dims.to_dict(),
+        "streaming": asdict(sf),
+        "n_params": n_params,
+        "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val": best[3],
+                     "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
+                     "torch_threads": torch.get_num_threads(), "n_train_words": sum(map(len, pool.values())),
+                     "n_val_words": sum(map(len, val_pool.values())), "history": history},
+    }
+    checkpoint.save(out, model.state_dict(), config)
+    return model, config
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def configure_train_spot(p) -> None:
+    d = SpotTrainConfig()
+    p.add_argument("--data", action="append", required=True,
+                   help="FSDD folder, espeak-ng set (synth-speech), Speech Commands or root/<label>/ (repeatable)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--holdout-speakers", default="", help="comma-separated FSDD speakers kept out of training")
+    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="gru")
+    p.add_argument("--hidden", type=int, default=160)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--stack", type=int, default=StreamFeatures.stack, help="10 ms frames per recurrent step")
+    p.add_argument("--norm-seconds", type=float, default=StreamFeatures.norm_s,
+                   help="causal normalisation window (default %(default)s s)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--streams", type=int, default=d.streams, help="streams per epoch (the batch)")
+    p.add_argument("--stream-seconds", type=float, default=d.stream_s)
+    p.add_argument("--chunk-seconds", type=float, default=d.chunk_s, help="truncated BPTT length")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--patience", type=int, default=d.patience)
+    p.add_argument("--val-streams", type=int, default=d.val_streams, help="validation streams (held-out voices)")
+    p.add_argument("--pitch-prob", type=float, default=d.pitch_prob)
+    p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch and rendering threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_train_spot(args) -> int:
+    from audio_rnn.data import load_any
+
+    torch.set_num_threads(max(1, args.threads))
+    holdout = [s for s in args.holdout_speakers.split(",") if s]
+    clips: list[Clip] = []
+    for d in args.data:
+        clips.extend(c for c in load_any(d, LABELS, holdout=holdout, progress=not args.quiet) if c.split != "test")
+    if not clips:
+        raise DataError("no training clips found")
+    tc = SpotTrainConfig(epochs=args.epochs, streams=args.streams, stream_s=args.stream_seconds,
+                         chunk_s=args.chunk_seconds, lr=args.lr, patience=args.patience, pitch_prob=args.pitch_prob,
+                         seed=args.seed, max_minutes=args.max_minutes,
+                         val_streams=args.val_streams)
+    sf = StreamFeatures(norm_s=args.norm_seconds, stack=args.stack)
+    dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout}
+    meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout,
+            "command": "audio-rnn train-spot " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
+    _, config = train(clips, args.out, LABELS, dims, tc, sf=sf, meta=meta, progress=not args.quiet,
+                      threads=args.threads)
+    t = config["training"]
+    print(f"saved {args.out} (best epoch {t['best_epoch']}: validation streams found-and-right "
+          f"{t['best_val']['found_right_pct']}%, false alarms {t['best_val']['fa_per_word']}/word; "
+          f"{t['train_seconds']:.0f} s)")
+    return 0

@@ -1,0 +1,155 @@
+"""Stream-trained spotter: per-frame targets, the spotter computing exactly the features it was trained on,
+segmented (batched) passes against the exact one, and a real `train-spot` -> `spot` run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_rnn.streaming import FrontEnd, Spotter, StreamConfig, stack_frames
+from audio_rnn.train_spot import IGNORE, StreamFeatures, frame_targets, stream_features, step_times
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "_silence_", "_unknown_"]
+SR = 16000
+
+
+def _tone_noise(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n).astype(np.float32) * 0.02
+    t = np.arange(n) / SR
+    x += (0.3 * np.sin(2 * np.pi * 300 * t) * (np.sin(2 * np.pi * 0.9 * t) > 0.5)).astype(np.float32)
+    return x
+
+
+def test_stack_frames_puts_consecutive_frames_side_by_side():
+    x = np.arange(14, dtype=np.float32).reshape(7, 2)
+    y = stack_frames(x, 2)
+    assert y.shape == (3, 4)
+    np.testing.assert_array_equal(y[1], [4, 5, 6, 7])
+    assert stack_frames(x, 1) is x
+
+
+def test_frame_targets_mark_keyword_ends_ignore_onsets_and_label_unknown_words():
+    sf_ = StreamFeatures(hit_before_s=0.15, hit_after_s=0.3)
+    times = np.arange(0, 5, 0.02) + 0.02
+    words = [{"label": "seven", "start": 1.0, "end": 1.6}, {"label": "_unknown_", "start": 3.0, "end": 3.5}]
+    y = frame_targets(words, times, LABELS, sf_, onset_ignore_s=0.25)
+
+    def at(t: float) -> int:
+        return int(y[np.argmin(np.abs(times - t))])
+
+    assert at(0.5) == LABELS.index("_silence_")
+    assert at(1.2) == IGNORE  # "se..." could still become "six"
+    assert at(1.5) == at(1.8) == LABELS.index("seven")  # from 0.15 s before the end to 0.3 s after
+    assert at(2.2) == LABELS.index("_silence_")
+    assert at(3.1) == IGNORE and at(3.4) == at(3.7) == LABELS.index("_unknown_")
+    assert at(4.5) == LABELS.index("_silence_")
+
+
+@pytest.fixture(scope="module")
+def stream_model(tmp_path_factory):
+    """A small random-weight stream checkpoint (2 stacked frames, last-state pooling) saved like train-spot does."""
+    import torch
+
+    from audio_rnn import checkpoint
+    from audio_rnn.features import FeatureConfig
+    from audio_rnn.models import KeywordRNN, KWSDims
+
+    torch.manual_seed(0)
+    fc = FeatureConfig(deltas=True)
+    sfeat = StreamFeatures(norm_s=2.0, stack=2, detection={"threshold": 0.6, "smooth_s": 0.3, "min_s": 0.1,
+                                                           "suppress_s": 0.5})
+    dims = KWSDims(n_in=fc.dim * 2, cell="gru", hidden=24, layers=2, pooling="last")
+    model = KeywordRNN(dims).eval()
+    folder = tmp_path_factory.mktemp("spot_random")
+    from dataclasses import asdict
+
+    checkpoint.save(folder, model.state_dict(), {"kind": "kws", "labels": LABELS, "model": dims.to_dict(),
+                                                 "features": fc.to_dict(), "streaming": asdict(sfeat)})
+    return folder, model, fc, sfeat
+
+
+def test_spotter_runs_on_exactly_the_training_features(stream_model, tmp_path):
+    """Exact pass: the numpy spotter's rows equal torch on `stream_features` (what train-spot trains on),
+    whatever the block size, with one row per 20 ms step at the end of the audio it has heard."""
+    import torch
+
+    folder, model, fc, sfeat = stream_model
+    x = _tone_noise(SR * 6 + 321, seed=3)
+    fe = FrontEnd(fc.to_dict())
+    feats = stream_features(x, fe, sfeat)
+    with torch.no_grad():
+        ref = torch.softmax(model.frame_logits(torch.from_numpy(feats[None]))[0], -1)[0].numpy()
+    path = tmp_path / "s.wav"
+    sf.write(path, x, SR, subtype="FLOAT")
+    for block in (30.0, 0.37):
+        sp = Spotter(folder, segment_s=0.0, block_s=block)
+        assert sp.config.mode == "state" and sp.config.threshold == 0.6 and sp.config.norm_s == 2.0
+        times, probs, _ = sp.posteriors(str(path))
+        assert probs.shape == ref.shape
+        np.testing.assert_allclose(times, step_times(len(feats), fe, 2))
+        np.testing.assert_allclose(probs, ref, atol=2e-4)
+
+
+def test_segmented_pass_is_block_invariant_and_exact_in_its_first_stretch(stream_model):
+    folder, _, _, _ = stream_model
+    x = _tone_noise(SR * 7 + 99, seed=5)
+    exact = Spotter(folder, segment_s=0.0).posteriors(x)[1]
+    big = Spotter(folder, segment_s=1.0, warm_s=0.5, block_s=30.0).posteriors(x)[1]
+    small = Spotter(folder, segment_s=1.0, warm_s=0.5, block_s=0.37).posteriors(x)[1]
+    assert big.shape == exact.shape
+    np.testing.assert_allclose(small, big, atol=2e-4)
+    np.testing.assert_allclose(big[:50], exact[:50], atol=2e-4)  # the first stretch starts where the stream does
+    np.testing.assert_allclose(big.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_stream_model_refuses_window_mode(stream_model):
+    from audio_rnn.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="state mode only"):
+        Spotter(stream_model[0], StreamConfig(mode="window"))
+
+
+def test_train_spot_then_spot_end_to_end(fsdd_dir, tmp_path):
+    """A tiny real training run on FSDD streams writes a checkpoint that `spot` and `eval-streams` read."""
+    out = tmp_path / "spotter"
+    run = subprocess.run([sys.executable, "-m", "audio_rnn", "train-spot", "--data", str(fsdd_dir),
+                          "--holdout-speakers", "george", "--out", str(out), "--epochs", "2", "--streams", "4",
+                          "--stream-seconds", "8", "--val-streams", "2", "--hidden", "16", "--layers", "1",
+                          "--quiet"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["streaming"]["stack"] == 2 and cfg["model"]["pooling"] == "last"
+    assert len(cfg["training"]["history"]) == 2 and "found_right_pct" in cfg["training"]["best_val"]
+    wav = tmp_path / "x.wav"
+    sf.write(wav, _tone_noise(SR * 4), SR)
+    spot = subprocess.run([sys.executable, "-m", "audio_rnn", "spot", str(wav), "--model", str(out), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert spot.returncode == 0, spot.stderr
+    assert all(set(json.loads(line)) == {"label", "start", "end", "score"} for line in spot.stdout.splitlines())
+    clip = subprocess.run([sys.executable, "-m", "audio_rnn", "classify", str(wav), "--model", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert clip.returncode == 1 and "stream-trained spotter" in clip.stderr and "Traceback" not in clip.stderr
+
+
+def test_causal_deltas_equal_torchaudio_at_the_newest_frame():
+    """Each causal delta is what torchaudio's compute_deltas gives for a clip ending at that frame."""
+    import torch
+    import torchaudio
+
+    from audio_rnn.streaming import causal_deltas
+
+    x = np.random.default_rng(0).standard_normal((9, 3)).astype(np.float32)
+    d, _ = causal_deltas(x[:4], np.zeros((0, 3), np.float32))
+    d2, _ = causal_deltas(x[4:], x[2:4])
+    got = np.concatenate([d, d2])
+    for t in range(9):
+        ref = torchaudio.functional.compute_deltas(torch.from_numpy(x[: t + 1].T.copy()))[:, -1].numpy()
+        np.testing.assert_allclose(got[t], ref, atol=1e-5)
