@@ -316,12 +316,23 @@ def evaluate(folder: str | Path, spotter: Any, tolerance: float = 0.75, progress
     from tqdm import tqdm
 
     total = Score()
+    by_source: dict[str, list[int]] = {}  # keyword source (fsdd / espeak) -> [found and right, spoken]
     per = []
     for wav, truth in tqdm(load_streams(folder), desc="streams", disable=not progress, unit="stream"):
-        s = score(spotter.detect(str(wav)), truth["words"], truth["duration"], tolerance)
+        dets = spotter.detect(str(wav))
+        s = score(dets, truth["words"], truth["duration"], tolerance)
         total.add(s)
         per.append({"file": wav.name, "noise": truth.get("noise"), "snr_db": truth.get("snr_db"), **s.summary()})
-    return total.summary(), per
+        for src in sorted({w.get("source", "?").split(":")[0] for w in truth["words"] if w["label"] in DIGITS}):
+            words = [w for w in truth["words"] if w["label"] not in DIGITS or w.get("source", "?").startswith(src)]
+            part = score(dets, words, truth["duration"], tolerance)
+            row = by_source.setdefault(src, [0, 0])
+            row[0] += part.right
+            row[1] += part.keywords
+    summary = total.summary()
+    summary["found_right_by_source"] = {k: {"found_right": r, "digits": n, "pct": round(100 * r / max(1, n), 2)}
+                                        for k, (r, n) in by_source.items()}
+    return summary, per
 
 
 def cache_posteriors(folder: str | Path, spotter: Any, progress: bool = True) -> list[tuple[Any, dict[str, Any]]]:
@@ -465,5 +476,7 @@ def run_eval_streams(args) -> int:
         print(f"{s['keywords']} digits, {s['other_words']} other words, {s['hours'] * 60:.1f} min: "
               f"found-and-right {s['found_right_pct']}%, wrong {s['wrong_pct']}%, missed {s['missed_pct']}%, "
               f"false alarms {s['false_alarms']} ({s['fa_per_word']}/word, {s['fa_per_hour']}/hour)")
+        print("found-and-right by source: " + ", ".join(f"{k} {v['pct']}% ({v['found_right']}/{v['digits']})"
+                                                       for k, v in s["found_right_by_source"].items()))
     sys.stdout.flush()
     return 0

@@ -210,8 +210,12 @@ DEFAULT_DETECTION = {"threshold": 0.5, "smooth_s": 0.3, "min_s": 0.1, "suppress_
 def stream_posteriors(model: KeywordRNN, feats: np.ndarray) -> np.ndarray:
     """(n, steps, C) posteriors of whole streams from zero state."""
     model.eval()
-    logits, _ = model.frame_logits(torch.from_numpy(feats))
-    return torch.softmax(logits, -1).numpy()
+    dev = next(model.parameters()).device
+    out = []
+    for i in range(0, len(feats), 16):
+        logits, _ = model.frame_logits(torch.from_numpy(feats[i:i + 16]).to(dev))
+        out.append(torch.softmax(logits, -1).cpu().numpy())
+    return np.concatenate(out)
 
 
 def detection_score(probs: np.ndarray, words: Sequence[Sequence[dict[str, Any]]], times: np.ndarray,
@@ -239,8 +243,10 @@ def val_metric(s: dict[str, Any]) -> float:
 def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,
           tc: SpotTrainConfig = SpotTrainConfig(), fc: FeatureConfig = FeatureConfig(deltas=True),
           sf: StreamFeatures = StreamFeatures(), meta: dict[str, Any] | None = None, progress: bool = True,
-          threads: int = 1) -> tuple[KeywordRNN, dict[str, Any]]:
-    """Train on streams built from `clips` (train split; val split for model selection), save the best to `out`."""
+          threads: int = 1, device: str = "cpu") -> tuple[KeywordRNN, dict[str, Any]]:
+    """Train on streams built from `clips` (train split; val split for model selection), save the best to `out`.
+
+    `device` ("cpu", "cuda") runs the network there; streams and features are always made on the CPU."""
     from tqdm import tqdm
 
     from audio_rnn.streaming import FrontEnd
@@ -261,7 +267,10 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                             **(dims or {})})
     if model_dims.pooling != "last" or model_dims.bidirectional:
         raise DataError("a streaming spotter needs a unidirectional model with last-state pooling")
-    model = KeywordRNN(model_dims)
+    from audio_rnn.train_kws import resolve_device
+
+    dev = resolve_device(device)
+    model = KeywordRNN(model_dims).to(dev)
     n_params = model.n_params()
     aug = AugmentConfig()
     print(f"spotter: {model_dims.cell} x{model_dims.layers} hidden {model_dims.hidden}, {fe.dim}x{sf.stack} inputs "
@@ -296,7 +305,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             t_data = time.perf_counter() - te
             if epoch < tc.epochs:
                 nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
-            xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+            xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
             model.train()
             state = None
             total, count = 0.0, 0
@@ -322,7 +331,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             history.append(row)
             print(json.dumps(row), file=sys.stderr)
             if metric > best[0]:
-                best = (metric, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()}, vs)
+                best = (metric, epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}, vs)
             elif epoch - best[1] >= tc.patience:
                 print(f"early stop: no validation gain for {tc.patience} epochs", file=sys.stderr)
                 break
@@ -330,6 +339,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                 print(f"stopping: time budget of {tc.max_minutes} min reached", file=sys.stderr)
                 break
     train_seconds = time.perf_counter() - t0
+    model.to("cpu")
     model.load_state_dict(best[2])
     model.eval()
     config = {
@@ -341,7 +351,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         "n_params": n_params,
         "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val": best[3],
                      "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
-                     "torch_threads": torch.get_num_threads(), "n_train_words": sum(map(len, pool.values())),
+                     "torch_threads": torch.get_num_threads(), "device": device, "n_train_words": sum(map(len, pool.values())),
                      "n_val_words": sum(map(len, val_pool.values())), "history": history},
     }
     checkpoint.save(out, model.state_dict(), config)
@@ -375,6 +385,7 @@ def configure_train_spot(p) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch and rendering threads")
+    p.add_argument("--device", default="cpu", help="where the network trains: cpu or cuda (streams are made on the CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -382,6 +393,9 @@ def run_train_spot(args) -> int:
     from audio_rnn.data import load_any
 
     torch.set_num_threads(max(1, args.threads))
+    from audio_rnn.train_kws import resolve_device
+
+    resolve_device(args.device)  # a bad --device fails before any data is loaded
     holdout = [s for s in args.holdout_speakers.split(",") if s]
     clips: list[Clip] = []
     for d in args.data:
@@ -397,7 +411,7 @@ def run_train_spot(args) -> int:
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout,
             "command": "audio-rnn train-spot " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
     _, config = train(clips, args.out, LABELS, dims, tc, sf=sf, meta=meta, progress=not args.quiet,
-                      threads=args.threads)
+                      threads=args.threads, device=args.device)
     t = config["training"]
     print(f"saved {args.out} (best epoch {t['best_epoch']}: validation streams found-and-right "
           f"{t['best_val']['found_right_pct']}%, false alarms {t['best_val']['fa_per_word']}/word; "

@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/stream_modes.py STREAMS_DIR [--model PATH] [--json]
 
-For each way of computing posteriors (window mode with several context/stride
-pairs, state mode with running normalisation over several spans) the script
+For each way of computing posteriors (for a clip model: window mode with several
+context/stride pairs and state mode with running normalisation over several
+spans; for a stream-trained spotter: one exact pass vs stretches run side by
+side with several lengths and warm-ups) the script
 computes posteriors on every stream once, grid-searches the detection settings
 on them (`stream_eval.tune`), and prints the best found-and-right rate with at
 most 0.05 false alarms per word, with the network's speed on this machine.
@@ -32,6 +34,15 @@ WAYS = [
     ("state", dict(norm_s=1.0)),
     ("state", dict(norm_s=3.0)),
 ]
+# a stream-trained spotter (train-spot) runs in state mode only: exact one pass vs side-by-side stretches
+STREAM_WAYS = [
+    ("state", dict(segment_s=0.0)),
+    ("state", dict(segment_s=1.0, warm_s=0.5)),
+    ("state", dict(segment_s=2.0, warm_s=0.5)),
+    ("state", dict(segment_s=2.0, warm_s=1.0)),
+    ("state", dict(segment_s=4.0, warm_s=1.0)),
+    ("state", dict(segment_s=8.0, warm_s=2.0)),
+]
 GRID = {"threshold": [0.5, 0.6, 0.7, 0.8, 0.9], "smooth_s": [0.2, 0.35, 0.5, 0.75], "min_s": [0.0, 0.1, 0.2],
         "suppress_s": [0.5, 1.0]}
 
@@ -44,13 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
+    from audio_rnn import checkpoint
     from audio_rnn.stream_eval import cache_posteriors, load_streams, tune
-    from audio_rnn.streaming import Spotter, StreamConfig
+    from audio_rnn.streaming import Spotter, default_config, default_spotter_path
 
     minutes = sum(t["duration"] for _, t in load_streams(args.streams)) / 60
     rows = []
-    for mode, kw in WAYS:
-        cfg = replace(StreamConfig(), mode=mode, **kw)
+    base = default_config(checkpoint.load_config(checkpoint.resolve(args.model or default_spotter_path()), kind="kws"))
+    for mode, kw in (STREAM_WAYS if base.mode == "state" else WAYS):
+        cfg = replace(base, mode=mode, **kw)
         try:
             sp = Spotter(args.model, cfg)
         except Exception as exc:  # e.g. state mode on an attention-pooling model

@@ -153,3 +153,14 @@ def test_causal_deltas_equal_torchaudio_at_the_newest_frame():
     for t in range(9):
         ref = torchaudio.functional.compute_deltas(torch.from_numpy(x[: t + 1].T.copy()))[:, -1].numpy()
         np.testing.assert_allclose(got[t], ref, atol=1e-5)
+
+
+def test_detect_on_a_file_equals_detect_on_its_posteriors(stream_model):
+    """Block-wise detection (bounded memory) smooths over the same 20 ms steps as detection on whole arrays."""
+    folder, _, _, _ = stream_model
+    x = _tone_noise(SR * 12, seed=8)
+    sp = Spotter(folder, threshold=0.085, min_s=0.0, smooth_s=0.1, block_s=1.3)
+    times, probs, _ = sp.posteriors(x)
+    direct = sp.detect(x)
+    assert direct, "the settings should fire on this random model"
+    assert direct == sp.detect((times, probs))
