@@ -676,6 +676,16 @@ class Spotter:
             raise EmptyAudioError("the recording is too short to analyse")
         return decide(*tts, self.labels, self.config, lag=self.lag())
 
+    def describe(self) -> str:
+        """One line on what listens: the network and how it runs over the stream."""
+        m, c = self.model, self.config
+        net = f"{m.cell.upper()} {m.layers}x{m.hidden}"
+        if c.mode == "window":
+            return f"clip model ({net}) restarted on the last {c.context_s:g} s every {c.hop_s:g} s"
+        step = self.stack * self.front.hop * 1000 // self.front.sr
+        kind = "stream-trained spotter" if self.trained_on_streams else "clip model"
+        return f"{kind} ({net}) with carried state, one step per {step} ms"
+
     def lag(self) -> tuple[float, float]:
         return detection_lag(self.config, self.trained_on_streams)
 
@@ -704,8 +714,9 @@ def detection_lag(c: StreamConfig, trained: bool = False) -> tuple[float, float]
     """
     if c.mode == "window":
         return (c.context_s + c.smooth_s / 2 - 0.08, c.smooth_s / 2 - 0.03)
-    if trained:  # stream-trained: targets from 0.15 s before the word's end to 0.3 s after it
-        return (0.3 + c.smooth_s / 2 + 0.5, c.smooth_s / 2 - 0.15)
+    if trained:  # stream-trained: targets from 0.15 s before the word's end to 0.3 s after it; the run starts
+        # about 0.25 s before the word ends (validation streams, medians); words last about 0.5 s
+        return (0.3 + c.smooth_s / 2 + 0.5, c.smooth_s / 2 - 0.25)
     return (c.smooth_s + 0.6, c.smooth_s / 2)
 
 
@@ -811,7 +822,8 @@ def detect(source: Any, model: str | os.PathLike | None = None, config: StreamCo
 
 def configure_spot(p) -> None:
     p.add_argument("file", metavar="FILE", help="recording of any length (wav, flac, ogg, mp3, m4a, webm, ...)")
-    p.add_argument("--model", help="keyword checkpoint folder or file (default: the shipped spotter)")
+    p.add_argument("--model", help="keyword checkpoint folder or file (default: the shipped stream-trained "
+                                   "spotter; with --mode window: the shipped clip recognizer)")
     p.add_argument("--json", action="store_true", help="one detection per line: label, start, end, score")
     p.add_argument("--mode", choices=("window", "state"), default=None,
                    help="window: restart a clip model on the last second every --hop; state: carried state "
@@ -837,14 +849,17 @@ def make_spotter(args) -> "Spotter":
     over = config_overrides(args)
     from audio_rnn import checkpoint
 
-    cfg = default_config(checkpoint.load_config(checkpoint.resolve(args.model or default_spotter_path()), kind="kws"))
+    model = args.model
+    if model is None and over.get("mode") == "window":  # windows need a clip model: the shipped recognizer
+        model = str(checkpoint.pretrained_path("kws"))
+    cfg = default_config(checkpoint.load_config(checkpoint.resolve(model or default_spotter_path()), kind="kws"))
     if "mode" in over and over["mode"] != cfg.mode and over["mode"] == "window":
         cfg = StreamConfig()  # a clip model's window defaults, not the stream model's tuned state settings
     try:
         cfg = replace(cfg, **over)
     except ValueError as exc:
         raise AudioError(f"bad setting: {exc}") from None
-    return Spotter(args.model, cfg)
+    return Spotter(model, cfg)
 
 
 def run_spot(args) -> int:

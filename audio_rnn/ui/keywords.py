@@ -104,8 +104,9 @@ def _show(clip, wave: np.ndarray, path: str | None) -> None:
                                   times=ends))
         elif rec is not None and models.module("streaming")[0] is not None:
             times, probs, labels, _ = models.spot(path, wave, DEFAULT_SR)
-            st.image(plots.curves(probs, 100.0, labels, "spotter posteriors over the last second at each moment",
-                                  "probability", times=times))
+            title = ("spotter posteriors: carried state, one step per 20 ms" if models.spotter(path).config.mode ==
+                     "state" else "spotter posteriors over the last second at each moment")
+            st.image(plots.curves(probs, 100.0, labels, title, "probability", times=times))
     if dur > LONG_SECONDS:
         _spotter(rec, path, reference_words(clip.name) if clip.source == "sample" else [], wave, dur)
 
@@ -139,6 +140,7 @@ def _spotter(rec, path: str | None, truth: list[dict], wave: np.ndarray, dur: fl
         unavailable("The streaming spotter", why or "it needs the keyword model")
         return
     _, _, _, dets = models.spot(path, wave, DEFAULT_SR)
+    st.caption(f"Listening: {models.spotter(path).describe()}.")
     st.image(plots.timeline(dur, dets, truth))
     if dets:
         st.table([{"keyword": d["label"], "start (s)": d["start"], "end (s)": d["end"], "score": round(d["score"], 3)}
