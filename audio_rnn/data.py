@@ -40,6 +40,12 @@ class Clip:
     name: str = ""
 
 
+def exclude_words(clips: Iterable[Clip], words: Iterable[str]) -> list[Clip]:
+    """Drop espeak-ng clips of the given words (e.g. accent variants of a keyword, like "tree" for "three")."""
+    drop = {w.strip() for w in words if w.strip()}
+    return [c for c in clips if not (c.source == "espeak" and c.name.split("/")[-1].rsplit("_", 1)[0] in drop)]
+
+
 def map_label(label: str, labels: Iterable[str] = LABELS) -> str:
     """A folder/word name as a model label: known labels stay, other words become `_unknown_`."""
     labels = tuple(labels)

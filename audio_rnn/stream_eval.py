@@ -455,6 +455,9 @@ def run_eval_streams(args) -> int:
 
     load_streams(args.streams)  # a clear error for a wrong folder before the model loads
     spotter = make_spotter(args)
+    if args.save_tuned and not (args.tune and spotter.trained_on_streams):
+        raise DataError("--save-tuned goes with --tune and a spotter trained by train-spot "
+                        "(a clip model keeps the built-in defaults)")
     if args.tune:
         grid = {"threshold": [0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "smooth_s": [0.1, 0.2, 0.35, 0.5, 0.75],
                 "min_s": [0.0, 0.05, 0.1, 0.2, 0.3], "suppress_s": [0.5, 1.0]}

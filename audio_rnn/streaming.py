@@ -63,8 +63,8 @@ class StreamConfig:
     threshold: float = 0.5  # averaged keyword probability needed to fire (tuned: RecognizeCommands uses ~0.7)
     min_s: float = 0.2  # the top label must stay above threshold this long
     suppress_s: float = 0.5  # no second detection within this gap after one
-    block_s: float = 30.0  # audio decoded per block (memory ~ block_s, not file length)
-    segment_s: float = 2.0  # state mode: each block is cut into stretches of this length run side by side ...
+    block_s: float = 120.0  # audio decoded per block (memory ~ block_s, not file length; ~30 stretches a batch)
+    segment_s: float = 4.0  # state mode: each block is cut into stretches of this length run side by side ...
     warm_s: float = 1.0  # ... each first hearing this much audio before it (0 segment_s: one exact pass)
 
     def __post_init__(self) -> None:
@@ -170,9 +170,12 @@ class FrontEnd:
         n = self.n_frames(len(x))
         if n == 0:
             return np.zeros((0, self.n_mels), np.float32)
-        frames = np.lib.stride_tricks.sliding_window_view(x, self.win)[:: self.hop][:n] * self.window
-        power = np.square(np.abs(np.fft.rfft(frames, self.n_fft))).astype(np.float32)
-        return np.log(np.maximum(power @ self.fb, 1e-30, dtype=np.float32))
+        view = np.lib.stride_tricks.sliding_window_view(x, self.win)[:: self.hop][:n]
+        out = np.empty((n, self.n_mels), np.float32)
+        for i in range(0, n, 2048):  # bounded scratch memory: the FFT works in float64 (~8 MB per 2048 frames)
+            power = np.square(np.abs(np.fft.rfft(view[i:i + 2048] * self.window, self.n_fft))).astype(np.float32)
+            out[i:i + 2048] = np.log(np.maximum(power @ self.fb, 1e-30, dtype=np.float32))
+        return out
 
     def finish(self, lm: np.ndarray) -> np.ndarray:
         """(B, T, n_mels) log-mel windows -> (B, T, dim) features, each window treated as one utterance."""
@@ -834,7 +837,7 @@ def configure_spot(p) -> None:
     p.add_argument("--suppress", type=float, default=None, help="s between detections (default: the model's)")
     p.add_argument("--min-duration", type=float, default=None, help="s above threshold (default: the model's)")
     p.add_argument("--segment", type=float, default=None,
-                   help="state mode: seconds per stretch run side by side; 0 = one exact pass (default 2)")
+                   help="state mode: seconds per stretch run side by side; 0 = one exact pass (default 4)")
 
 
 def config_overrides(args) -> dict[str, Any]:

@@ -453,7 +453,9 @@ def run_train_kws(args) -> int:
         clips.extend(load_any(d, labels, holdout=holdout, progress=not args.quiet))
     excluded = {w.strip() for w in args.exclude_words.split(",") if w.strip()}
     if excluded:
-        clips = [c for c in clips if not (c.source == "espeak" and c.name.split("/")[-1].rsplit("_", 1)[0] in excluded)]
+        from audio_rnn.data import exclude_words
+
+        clips = exclude_words(clips, excluded)
     if not clips:
         raise DataError("no training clips found")
     init = None

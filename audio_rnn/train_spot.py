@@ -367,6 +367,9 @@ def configure_train_spot(p) -> None:
                    help="FSDD folder, espeak-ng set (synth-speech), Speech Commands or root/<label>/ (repeatable)")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--holdout-speakers", default="", help="comma-separated FSDD speakers kept out of training")
+    p.add_argument("--exclude-words", default="",
+                   help="comma-separated espeak-ng non-keywords to leave out, e.g. 'tree' (how speakers who stop "
+                        "'th' say 'three')")
     p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="gru")
     p.add_argument("--hidden", type=int, default=160)
     p.add_argument("--layers", type=int, default=2)
@@ -400,6 +403,11 @@ def run_train_spot(args) -> int:
     clips: list[Clip] = []
     for d in args.data:
         clips.extend(c for c in load_any(d, LABELS, holdout=holdout, progress=not args.quiet) if c.split != "test")
+    excluded = sorted({w.strip() for w in args.exclude_words.split(",") if w.strip()})
+    if excluded:
+        from audio_rnn.data import exclude_words
+
+        clips = exclude_words(clips, excluded)
     if not clips:
         raise DataError("no training clips found")
     tc = SpotTrainConfig(epochs=args.epochs, streams=args.streams, stream_s=args.stream_seconds,
@@ -408,7 +416,7 @@ def run_train_spot(args) -> int:
                          val_streams=args.val_streams)
     sf = StreamFeatures(norm_s=args.norm_seconds, stack=args.stack)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout}
-    meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout,
+    meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "exclude_words": excluded,
             "command": "audio-rnn train-spot " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
     _, config = train(clips, args.out, LABELS, dims, tc, sf=sf, meta=meta, progress=not args.quiet,
                       threads=args.threads, device=args.device)

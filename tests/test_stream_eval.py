@@ -120,6 +120,28 @@ def test_eval_streams_command_reports_the_figures(streams):
     for key in ("found_right_pct", "wrong_pct", "missed_pct", "fa_per_word", "fa_per_hour", "keywords"):
         assert key in summary
     assert summary["found_right_pct"] >= 60  # the shipped model on unseen voices, short noisy streams
+    by = summary["found_right_by_source"]
+    assert set(by) == {"fsdd", "espeak"} and sum(v["digits"] for v in by.values()) == summary["keywords"]
+
+
+def test_eval_streams_tune_saves_the_best_settings_into_a_spotter(streams, tmp_path):
+    import shutil
+
+    from audio_rnn.checkpoint import pretrained_path
+
+    out, _ = streams
+    model = tmp_path / "spotter"
+    shutil.copytree(pretrained_path("spotter"), model)
+    res = subprocess.run([sys.executable, "-m", "audio_rnn", "eval-streams", str(out), "--model", str(model),
+                          "--tune", "--save-tuned", "--quiet"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, res.stderr
+    best = json.loads(res.stdout.splitlines()[0])
+    saved = json.loads((model / "config.json").read_text())["streaming"]["detection"]
+    assert saved == {k: best[k] for k in ("threshold", "smooth_s", "min_s", "suppress_s")}
+    clip = subprocess.run([sys.executable, "-m", "audio_rnn", "eval-streams", str(out), "--model",
+                           str(pretrained_path("kws")), "--tune", "--save-tuned", "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert clip.returncode == 1 and "train-spot" in clip.stderr and "Traceback" not in clip.stderr
 
 
 def test_eval_streams_without_manifest_is_one_error_line(tmp_path):

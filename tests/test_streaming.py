@@ -216,30 +216,24 @@ def _spot(*args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=300)
 
 
-def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path):
-    """Real FSDD takes of the held-out speaker and espeak-ng words in held-out voices, over pink noise.
-
-    The FSDD takes are the first test-half takes (>= 25) that the shipped recognizer
-    classifies right as isolated clips: the spotter must find those in a stream too.
-    """
+@pytest.mark.parametrize("mode", ["default", "window"])
+def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path, mode):
+    """Real FSDD takes of the held-out speaker (test half) and espeak-ng words in held-out voices, over
+    pink noise, through `spot --json`: the shipped stream-trained spotter (default) and the shipped clip
+    recognizer in windows (`--mode window`)."""
     from audio_rnn.audio import load_audio
-    from audio_rnn.recognize import Recognizer
     from audio_rnn.stream_eval import SR as ESR, _trimmed, mix, score, speak
 
-    rec = Recognizer()
     rng = np.random.default_rng(7)
-    fsdd = {}
-    for word in ("three", "seven", "zero", "nine", "five"):
-        for take in range(25, 50):
-            x = _trimmed(load_audio(fsdd_dir / f"{LABELS.index(word)}_george_{take}.wav"))
-            if rec.classify_waves([x])[0].label == word:
-                fsdd[word] = x
-                break
     plan = [("fsdd", "three"), ("espeak", "hello"), ("fsdd", "seven"), ("espeak", "two"), ("fsdd", "zero"),
-            ("espeak", "garden"), ("fsdd", "nine"), ("espeak", "eight"), ("fsdd", "five")]
+            ("espeak", "garden"), ("fsdd", "nine"), ("espeak", "eight"), ("fsdd", "five"), ("fsdd", "one"),
+            ("espeak", "window"), ("fsdd", "six"), ("espeak", "four")]
     pieces, words, t = [], [], ESR
-    for src, word in plan:
-        x = fsdd[word] if src == "fsdd" else speak(word, "en-us", "m6", rng)
+    for k, (src, word) in enumerate(plan):
+        if src == "fsdd":
+            x = _trimmed(load_audio(fsdd_dir / f"{LABELS.index(word)}_george_{30 + k}.wav"))
+        else:
+            x = speak(word, "en-us", "m6", rng)
         pieces.append((t, x))
         words.append({"label": word if word in LABELS else "_unknown_", "word": word, "start": t / ESR,
                       "end": (t + len(x)) / ESR})
@@ -247,15 +241,20 @@ def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path):
     wave, _ = mix(t, pieces, "pink", 20.0, rng)
     path = tmp_path / "stream.wav"
     sf.write(path, wave, ESR, subtype="PCM_16")
-    out = _spot(str(path), "--json")
+    out = _spot(str(path), "--json", *(["--mode", "window"] if mode == "window" else []))
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert all(set(r) == {"label", "start", "end", "score"} for r in rows)
     assert [r["start"] for r in rows] == sorted(r["start"] for r in rows)
     assert all(r["label"] in LABELS[:10] for r in rows)
-    s = score([Detection(**r) for r in rows], words, len(wave) / ESR)
-    assert s.right >= 6, (rows, words)  # of 7 digits
-    assert s.false_alarms <= 1, (rows, words)
+    dets = [Detection(**r) for r in rows]
+    by_source = {src: score(dets, [w for (s_, _), w in zip(plan, words) if s_ == src or w["label"] == "_unknown_"],
+                            len(wave) / ESR) for src in ("fsdd", "espeak")}
+    assert by_source["espeak"].keywords == 3 and by_source["espeak"].right == 3, (rows, words)
+    # george is the hardest held-out speaker (test streams: 80% spotter, 70% windows); these 7 takes are hard ones
+    assert by_source["fsdd"].keywords == 7 and by_source["fsdd"].right >= (3 if mode == "default" else 2), (rows, words)
+    s = score(dets, words, len(wave) / ESR)
+    assert s.false_alarms <= 1 and s.wrong <= 2, (rows, words)
 
 
 def test_spot_bad_file_is_one_error_line(tmp_path):

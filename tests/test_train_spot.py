@@ -164,3 +164,15 @@ def test_detect_on_a_file_equals_detect_on_its_posteriors(stream_model):
     direct = sp.detect(x)
     assert direct, "the settings should fire on this random model"
     assert direct == sp.detect((times, probs))
+
+
+def test_exclude_words_drops_only_those_espeak_words():
+    from audio_rnn.data import Clip, exclude_words
+
+    w = np.zeros(10, np.float32)
+    clips = [Clip(w, "_unknown_", "v", "espeak", "train", "_unknown_/tree_0001.wav"),
+             Clip(w, "_unknown_", "v", "espeak", "train", "_unknown_/treetop_0002.wav"),
+             Clip(w, "three", "v", "espeak", "train", "three/three_0003.wav"),
+             Clip(w, "three", "george", "fsdd", "train", "3_george_0.wav")]
+    kept = exclude_words(clips, ["tree", " "])
+    assert [c.name for c in kept] == [c.name for c in clips[1:]]
