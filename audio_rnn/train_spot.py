@@ -65,6 +65,7 @@ class SpotTrainConfig:
     onset_ignore_s: float = 0.25  # no target for a non-keyword word's first part
     label_smoothing: float = 0.05
     val_streams: int = 16
+    swa: int = 0  # > 1: also try the average of the last `swa` epochs' weights; kept if validation agrees
     max_minutes: float | None = None
 
 
@@ -291,6 +292,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     rng = np.random.default_rng(tc.seed)
     best: tuple[float, int, Any, dict[str, Any]] = (-1e9, 0, None, {})
     history = []
+    recent: list[dict[str, torch.Tensor]] = []  # the last `swa` epochs' weights
     t0 = time.perf_counter()
     from concurrent.futures import ThreadPoolExecutor
 
@@ -330,6 +332,8 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                    "seconds": round(time.perf_counter() - te, 1), "data_wait_seconds": round(t_data, 1)}
             history.append(row)
             print(json.dumps(row), file=sys.stderr)
+            if tc.swa > 1:
+                recent = [*recent, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}][-tc.swa:]
             if metric > best[0]:
                 best = (metric, epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}, vs)
             elif epoch - best[1] >= tc.patience:
@@ -338,6 +342,16 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             if tc.max_minutes is not None and (time.perf_counter() - t0) / 60 > tc.max_minutes:
                 print(f"stopping: time budget of {tc.max_minutes} min reached", file=sys.stderr)
                 break
+    swa_note = None
+    if tc.swa > 1 and len(recent) > 1:  # weight averaging: a flatter minimum, no cost at inference
+        model.load_state_dict({k: torch.stack([r[k].float() for r in recent]).mean(0).to(dev) for k in recent[0]})
+        vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sf.detection, tc.stream_s)
+        swa_note = {"epochs_averaged": len(recent), "val_metric": round(val_metric(vs), 2),
+                    "val_found_right_pct": vs["found_right_pct"], "used": val_metric(vs) >= best[0]}
+        print(f"weight average of the last {len(recent)} epochs: validation {json.dumps(swa_note)}", file=sys.stderr)
+        if val_metric(vs) >= best[0]:
+            best = (val_metric(vs), best[1], {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+                    vs)
     train_seconds = time.perf_counter() - t0
     model.to("cpu")
     model.load_state_dict(best[2])
@@ -350,6 +364,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         "streaming": asdict(sf),
         "n_params": n_params,
         "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val": best[3],
+                     "weight_average": swa_note,
                      "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
                      "torch_threads": torch.get_num_threads(), "device": device, "n_train_words": sum(map(len, pool.values())),
                      "n_val_words": sum(map(len, val_pool.values())), "history": history},
@@ -385,6 +400,8 @@ def configure_train_spot(p) -> None:
     p.add_argument("--patience", type=int, default=d.patience)
     p.add_argument("--val-streams", type=int, default=d.val_streams, help="validation streams (held-out voices)")
     p.add_argument("--pitch-prob", type=float, default=d.pitch_prob)
+    p.add_argument("--swa", type=int, default=d.swa,
+                   help="also try the weight average of the last N epochs (kept if validation agrees)")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch and rendering threads")
@@ -413,7 +430,7 @@ def run_train_spot(args) -> int:
     tc = SpotTrainConfig(epochs=args.epochs, streams=args.streams, stream_s=args.stream_seconds,
                          chunk_s=args.chunk_seconds, lr=args.lr, patience=args.patience, pitch_prob=args.pitch_prob,
                          seed=args.seed, max_minutes=args.max_minutes,
-                         val_streams=args.val_streams)
+                         val_streams=args.val_streams, swa=args.swa)
     sf = StreamFeatures(norm_s=args.norm_seconds, stack=args.stack)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "exclude_words": excluded,
