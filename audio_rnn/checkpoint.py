@@ -134,6 +134,19 @@ def load(path: str | os.PathLike, kind: str | None = None) -> tuple[dict[str, An
     return tensors, cfg
 
 
+def state_copy(module: Any) -> dict[str, Any]:
+    """A detached CPU copy of a torch module's weights (to keep the best epoch, or the last few)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def average_states(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of several weight sets of one model (stochastic weight averaging); integer buffers from the last."""
+    import torch
+
+    return {k: (torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype)
+                if states[0][k].is_floating_point() else states[-1][k]) for k in states[0]}
+
+
 def load_state(module: Any, tensors: dict[str, Any], source: str = "model") -> None:
     """Copy tensors into a torch module, with one clear error for missing, extra or mis-shaped weights."""
     own = module.state_dict()

@@ -330,9 +330,9 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             print(json.dumps(row), file=sys.stderr)
         stop = None
         if tc.swa > 1:
-            recent = [*recent, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}][-tc.swa:]
+            recent = [*recent, checkpoint.state_copy(model)][-tc.swa:]
         if val_acc > best[0]:
-            best = (val_acc, epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+            best = (val_acc, epoch, checkpoint.state_copy(model))
         elif epoch - best[1] >= tc.patience:
             stop = f"early stop: no validation gain for {tc.patience} epochs"
         if stop is None and tc.max_minutes is not None and (time.perf_counter() - t0) / 60 > tc.max_minutes:
@@ -346,15 +346,13 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             break
     swa_note = None
     if tc.swa > 1 and len(recent) > 1 and main:  # weight averaging: a flatter minimum, no cost at inference
-        avg = {k: (torch.stack([r[k].float() for r in recent]).mean(0).to(recent[0][k].dtype)
-                   if recent[0][k].is_floating_point() else recent[-1][k]) for k in recent[0]}
-        model.load_state_dict(avg)
+        model.load_state_dict(checkpoint.average_states(recent))
         swa_acc = accuracy(model, vfeats, vy)
         swa_note = {"epochs_averaged": len(recent), "val_accuracy": round(swa_acc, 4), "used": swa_acc >= best[0]}
         print(f"weight average of the last {len(recent)} epochs: validation accuracy {swa_acc:.4f} "
               f"({'kept' if swa_acc >= best[0] else 'best single epoch kept'})", file=sys.stderr)
         if swa_acc >= best[0]:
-            best = (swa_acc, best[1], {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+            best = (swa_acc, best[1], checkpoint.state_copy(model))
     train_seconds = time.perf_counter() - t0
     model.to("cpu")
     model.load_state_dict(best[2])

@@ -333,9 +333,9 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             history.append(row)
             print(json.dumps(row), file=sys.stderr)
             if tc.swa > 1:
-                recent = [*recent, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}][-tc.swa:]
+                recent = [*recent, checkpoint.state_copy(model)][-tc.swa:]
             if metric > best[0]:
-                best = (metric, epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}, vs)
+                best = (metric, epoch, checkpoint.state_copy(model), vs)
             elif epoch - best[1] >= tc.patience:
                 print(f"early stop: no validation gain for {tc.patience} epochs", file=sys.stderr)
                 break
@@ -344,14 +344,13 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                 break
     swa_note = None
     if tc.swa > 1 and len(recent) > 1:  # weight averaging: a flatter minimum, no cost at inference
-        model.load_state_dict({k: torch.stack([r[k].float() for r in recent]).mean(0).to(dev) for k in recent[0]})
+        model.load_state_dict(checkpoint.average_states(recent))
         vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sf.detection, tc.stream_s)
         swa_note = {"epochs_averaged": len(recent), "val_metric": round(val_metric(vs), 2),
                     "val_found_right_pct": vs["found_right_pct"], "used": val_metric(vs) >= best[0]}
         print(f"weight average of the last {len(recent)} epochs: validation {json.dumps(swa_note)}", file=sys.stderr)
         if val_metric(vs) >= best[0]:
-            best = (val_metric(vs), best[1], {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
-                    vs)
+            best = (val_metric(vs), best[1], checkpoint.state_copy(model), vs)
     train_seconds = time.perf_counter() - t0
     model.to("cpu")
     model.load_state_dict(best[2])

@@ -14,17 +14,9 @@ import soundfile as sf
 
 from audio_rnn.streaming import Detection, FrontEnd, NumpyKWS, Spotter, StreamConfig, detect_posteriors, smooth
 
+from spot_signals import LABELS, SR, tone_noise as _tone_noise
+
 ROOT = Path(__file__).resolve().parents[1]
-LABELS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "_silence_", "_unknown_"]
-SR = 16000
-
-
-def _tone_noise(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(n).astype(np.float32) * 0.02
-    t = np.arange(n) / SR
-    x += (0.3 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 0.7 * t) > 0.6)).astype(np.float32)
-    return x
 
 
 @pytest.fixture(scope="module")

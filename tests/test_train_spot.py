@@ -15,17 +15,13 @@ import soundfile as sf
 from audio_rnn.streaming import FrontEnd, Spotter, StreamConfig, stack_frames
 from audio_rnn.train_spot import IGNORE, StreamFeatures, frame_targets, stream_features, step_times
 
+from spot_signals import LABELS, SR, tone_noise
+
 ROOT = Path(__file__).resolve().parents[1]
-LABELS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "_silence_", "_unknown_"]
-SR = 16000
 
 
 def _tone_noise(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(n).astype(np.float32) * 0.02
-    t = np.arange(n) / SR
-    x += (0.3 * np.sin(2 * np.pi * 300 * t) * (np.sin(2 * np.pi * 0.9 * t) > 0.5)).astype(np.float32)
-    return x
+    return tone_noise(n, seed, freq=300.0, gate_hz=0.9, duty=0.5)
 
 
 def test_stack_frames_puts_consecutive_frames_side_by_side():
@@ -123,11 +119,12 @@ def test_train_spot_then_spot_end_to_end(fsdd_dir, tmp_path):
     run = subprocess.run([sys.executable, "-m", "audio_rnn", "train-spot", "--data", str(fsdd_dir),
                           "--holdout-speakers", "george", "--out", str(out), "--epochs", "2", "--streams", "4",
                           "--stream-seconds", "8", "--val-streams", "2", "--hidden", "16", "--layers", "1",
-                          "--quiet"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+                          "--swa", "2", "--quiet"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["streaming"]["stack"] == 2 and cfg["model"]["pooling"] == "last"
     assert len(cfg["training"]["history"]) == 2 and "found_right_pct" in cfg["training"]["best_val"]
+    assert cfg["training"]["weight_average"]["epochs_averaged"] == 2
     wav = tmp_path / "x.wav"
     sf.write(wav, _tone_noise(SR * 4), SR)
     spot = subprocess.run([sys.executable, "-m", "audio_rnn", "spot", str(wav), "--model", str(out), "--json"],
@@ -176,3 +173,14 @@ def test_exclude_words_drops_only_those_espeak_words():
              Clip(w, "three", "george", "fsdd", "train", "3_george_0.wav")]
     kept = exclude_words(clips, ["tree", " "])
     assert [c.name for c in kept] == [c.name for c in clips[1:]]
+
+
+def test_average_states_means_floats_and_keeps_the_last_integer_buffers():
+    import torch
+
+    from audio_rnn.checkpoint import average_states
+
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(5)}
+    avg = average_states([a, b])
+    assert torch.equal(avg["w"], torch.tensor([2.0, 4.0])) and int(avg["n"]) == 5 and avg["n"].dtype == torch.int64
