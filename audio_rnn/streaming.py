@@ -216,9 +216,9 @@ def causal_deltas(x: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarr
     the first frame is replicated). Returns (deltas, the new last 2 frames)."""
     if not len(x):
         return x, prev
-    if len(prev) < 2:
-        prev = np.concatenate([np.repeat(x[:1], 2 - len(prev), axis=0), prev])[-2:] if not len(prev) else \
-            np.concatenate([prev[:1], prev])
+    if len(prev) < 2:  # at the start the earliest frame stands in for the missing ones
+        first = prev[:1] if len(prev) else x[:1]
+        prev = np.concatenate([np.repeat(first, 2 - len(prev), axis=0), prev])
     p = np.concatenate([prev, x])
     T = len(x)
     d = (3 * p[2:] - p[1:1 + T] - 2 * p[:T]) / 10.0  # (x_t - x_{t-1} + 2 (x_t - x_{t-2})) / 10
@@ -851,19 +851,17 @@ def config_overrides(args) -> dict[str, Any]:
 def make_spotter(args) -> "Spotter":
     """A Spotter for `--model` with the command line's settings over the model's defaults (bad ones: one line)."""
     over = config_overrides(args)
-    from audio_rnn import checkpoint
+    model, base = args.model, None
+    if over.get("mode") == "window":  # windows: a clip model's defaults (and the shipped recognizer by default)
+        base = StreamConfig()
+        if model is None:
+            from audio_rnn import checkpoint
 
-    model = args.model
-    if model is None and over.get("mode") == "window":  # windows need a clip model: the shipped recognizer
-        model = str(checkpoint.pretrained_path("kws"))
-    cfg = default_config(checkpoint.load_config(checkpoint.resolve(model or default_spotter_path()), kind="kws"))
-    if "mode" in over and over["mode"] != cfg.mode and over["mode"] == "window":
-        cfg = StreamConfig()  # a clip model's window defaults, not the stream model's tuned state settings
+            model = str(checkpoint.pretrained_path("kws"))
     try:
-        cfg = replace(cfg, **over)
+        return Spotter(model, base, **over)
     except ValueError as exc:
         raise AudioError(f"bad setting: {exc}") from None
-    return Spotter(model, cfg)
 
 
 def run_spot(args) -> int:
