@@ -179,15 +179,15 @@ def stream_features(wave: np.ndarray, fe: Any, sf: StreamFeatures) -> np.ndarray
 
 def make_batch(pool: dict[str, list[np.ndarray]], n: int, seeds: Sequence[int], fe: Any, labels: Sequence[str],
                cfg: SpotTrainConfig, sf: StreamFeatures, aug: AugmentConfig, threads: int = 1
-               ) -> tuple[np.ndarray, np.ndarray, list[list[dict[str, Any]]], list[np.ndarray]]:
-    """(features (n, steps, D), targets (n, steps), words per stream, waves) of `n` streams, one seed each."""
+               ) -> tuple[np.ndarray, np.ndarray, list[list[dict[str, Any]]]]:
+    """(features (n, steps, D), targets (n, steps), words per stream) of `n` streams, one seed each."""
 
     def one(seed: int):
         r = np.random.default_rng(seed)
         wave, words = render_stream(pool, cfg.stream_s, r, cfg, aug)
         x = stream_features(wave, fe, sf)
         y = frame_targets(words, step_times(len(x), fe, sf.stack), labels, sf, cfg.onset_ignore_s)
-        return x, y, words, wave
+        return x, y, words
 
     if threads > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -197,8 +197,7 @@ def make_batch(pool: dict[str, list[np.ndarray]], n: int, seeds: Sequence[int], 
     else:
         rows = [one(s) for s in seeds]
     steps = min(len(r[0]) for r in rows)
-    return (np.stack([r[0][:steps] for r in rows]), np.stack([r[1][:steps] for r in rows]),
-            [r[2] for r in rows], [r[3] for r in rows])
+    return np.stack([r[0][:steps] for r in rows]), np.stack([r[1][:steps] for r in rows]), [r[2] for r in rows]
 
 
 # ----------------------------------------------------------------------------- validation
@@ -280,7 +279,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
           file=sys.stderr)
     vrng = np.random.default_rng([tc.seed, 10_000])
     vseeds = [int(s) for s in vrng.integers(0, 2**31, tc.val_streams)]
-    vx, _, vwords, _ = make_batch(val_pool, tc.val_streams, vseeds, fe, labels, tc, sf, aug, threads)
+    vx, _, vwords = make_batch(val_pool, tc.val_streams, vseeds, fe, labels, tc, sf, aug, threads)
     vtimes = step_times(vx.shape[1], fe, sf.stack)
     chunk = max(1, int(round(tc.chunk_s / (sf.stack * fe.hop / fe.sr))))
     steps_per_stream = int(tc.stream_s * fe.sr / fe.hop) // sf.stack
@@ -303,7 +302,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
         for epoch in range(1, tc.epochs + 1):
             te = time.perf_counter()
-            x, y, _, _ = nxt.result()
+            x, y, _ = nxt.result()
             t_data = time.perf_counter() - te
             if epoch < tc.epochs:
                 nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
