@@ -83,8 +83,8 @@ def floor_times(clips: list[Path]) -> list[float]:
     """Decode + classify each clip's bytes in this process with a warm Recognizer."""
     import torch
 
-    from audio_rnn.audio import load_audio
-    from audio_rnn.recognize import Recognizer
+    from audio_rnn.audio.decode import load_audio
+    from audio_rnn.keywords.recognize import Recognizer
 
     torch.set_num_threads(1)
     rec = Recognizer(os.environ.get("AUDIO_RNN_KWS_MODEL") or None)

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def make_clips(folder: Path, n: int, fsdd: Path, seed: int = 0) -> list[str]:
-    from audio_rnn.augment import AugmentConfig, augment_speech
-    from audio_rnn.data import load_fsdd
+    from audio_rnn.audio.augment import AugmentConfig, augment_speech
+    from audio_rnn.keywords.data import load_fsdd
 
     rng = np.random.default_rng(seed)
     clips = load_fsdd(fsdd, speakers=["george"])
@@ -72,7 +72,7 @@ def main() -> int:
             single_calls.append(cli_seconds([f], args.model))
         import torch
 
-        from audio_rnn.recognize import Recognizer
+        from audio_rnn.keywords.recognize import Recognizer
 
         torch.set_num_threads(int(os.environ.get("AUDIO_RNN_THREADS", "1")))  # as the classify command does
         rec = Recognizer(args.model)

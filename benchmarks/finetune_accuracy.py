@@ -29,13 +29,13 @@ OTHER_WORDS = ("table", "seven", "window", "coffee")
 
 
 def speak(word: str, variant: str, speed: int, pitch: int, accent: str = "en-us") -> np.ndarray:
-    from audio_rnn.synth_speech import SynthItem, render
+    from audio_rnn.keywords.synth_speech import SynthItem, render
 
     return render(SynthItem("x.wav", word, word, accent, variant, speed, pitch, "train"))
 
 
 def test_set(words: list[str]) -> tuple[list[np.ndarray], list[str]]:
-    from audio_rnn.data import silence_clip
+    from audio_rnn.keywords.data import silence_clip
 
     waves, labels = [], []
     for w in words:
@@ -54,8 +54,8 @@ def test_set(words: list[str]) -> tuple[list[np.ndarray], list[str]]:
 
 
 def run(mode: str, examples: dict, test: tuple, base: str | None) -> dict:
-    from audio_rnn.finetune import FinetuneConfig, train
-    from audio_rnn.recognize import Recognizer
+    from audio_rnn.keywords.finetune import FinetuneConfig, train
+    from audio_rnn.keywords.recognize import Recognizer
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

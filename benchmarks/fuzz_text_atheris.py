@@ -21,7 +21,7 @@ import time
 import atheris
 
 with atheris.instrument_imports(include=["audio_rnn"]):
-    from audio_rnn import music, text
+    from audio_rnn.music import corpus as music, text
     from audio_rnn.errors import CorpusError
 
 VALIDITY = "--validity" in sys.argv

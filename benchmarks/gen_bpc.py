@@ -1,7 +1,7 @@
 """Bits per character of the character model vs xz -9e, bzip2 -9 and a Kneser-Ney n-gram, in one run.
 
 "model" is what `audio-rnn score` reports: the network mixed with the copy
-cache (audio_rnn/cache.py); "network alone" is `score --no-cache`.
+cache (audio_rnn/music/copy_cache.py); "network alone" is `score --no-cache`.
 On the same text: (1) the held-out test tunes of music21's ABC corpus (the
 split the model was trained with), (2) an out-of-collection file of Irish tunes
 in another transcriber's style (samples/abc/irish_session_tunes.abc, not in
@@ -69,10 +69,10 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from audio_rnn.generate import Generator
-    from audio_rnn.music import normalise_tune, prepare_abc, split_tunes
-    from audio_rnn.ngram import KneserNey
-    from audio_rnn.text import read_text
+    from audio_rnn.music.generate import Generator
+    from audio_rnn.music.corpus import normalise_tune, prepare_abc, split_tunes
+    from audio_rnn.music.ngram import KneserNey
+    from audio_rnn.music.text import read_text
 
     gen = Generator(args.model)
     seed = int((gen.config.get("train") or {}).get("seed", 0))
@@ -111,7 +111,7 @@ def main() -> int:
         report[name]["network_alone_beats_all"] = all(
             row["network alone"] < v for k, v in row.items() if k not in ("model", "network alone"))
 
-    from audio_rnn.generate import DEFAULT_TEMPERATURE
+    from audio_rnn.music.generate import DEFAULT_TEMPERATURE
 
     raw = gen.generate(n=args.n, seed=args.seed, meter_guard=False)  # plain sampling from the model
     t0 = time.perf_counter()

@@ -32,7 +32,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from audio_rnn.train_gen import TrainGenConfig, train
+    from audio_rnn.music.train import TrainGenConfig, train
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="gen_cells_") as tmp:

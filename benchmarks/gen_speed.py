@@ -30,7 +30,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from audio_rnn.generate import Generator
+    from audio_rnn.music.generate import Generator
 
     gen = Generator(args.model)
     gen.sample(1, length=50, seed=0, stop_at_end=False)  # warm-up

@@ -27,11 +27,11 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audio_rnn.augment import AugmentConfig, augment_speech, spec_augment  # noqa: E402
-from audio_rnn.data import LABELS, SILENCE, SR, WINDOW, fit_window, load_fsdd, load_synth, silence_clip  # noqa: E402
-from audio_rnn.features import MFCC, FeatureConfig  # noqa: E402
-from audio_rnn.models import KeywordRNN, KWSDims  # noqa: E402
-from audio_rnn.train_kws import featurize  # noqa: E402
+from audio_rnn.audio.augment import AugmentConfig, augment_speech, spec_augment  # noqa: E402
+from audio_rnn.keywords.data import LABELS, SILENCE, SR, WINDOW, fit_window, load_fsdd, load_synth, silence_clip  # noqa: E402
+from audio_rnn.audio.features import MFCC, FeatureConfig  # noqa: E402
+from audio_rnn.keywords.models import KeywordRNN, KWSDims  # noqa: E402
+from audio_rnn.keywords.train import featurize  # noqa: E402
 
 
 def draws(clips, n_draws: int, n_silence: int, seed: int, mfcc: MFCC):

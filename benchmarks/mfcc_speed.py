@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from tqdm import tqdm
 
-    from audio_rnn.features import MFCC, FeatureConfig
+    from audio_rnn.audio.features import MFCC, FeatureConfig
 
     torch.set_num_threads(args.threads)
     cfg = FeatureConfig(normalize=False)

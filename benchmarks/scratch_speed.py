@@ -10,7 +10,7 @@ import time
 import numpy as np
 import torch
 
-from audio_rnn import gradflow, scratch
+from audio_rnn.scratch import gradflow, cells as scratch
 
 
 def best_of(fn, repeats: int = 5) -> float:

@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
-    from audio_rnn import checkpoint
-    from audio_rnn.stream_eval import cache_posteriors, load_streams, tune
-    from audio_rnn.streaming import Spotter, default_config, default_spotter_path
+    from audio_rnn.training import checkpoint
+    from audio_rnn.spotting.stream_eval import cache_posteriors, load_streams, tune
+    from audio_rnn.spotting.streaming import Spotter, default_config, default_spotter_path
 
     minutes = sum(t["duration"] for _, t in load_streams(args.streams)) / 60
     rows = []

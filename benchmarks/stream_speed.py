@@ -40,7 +40,7 @@ def write_long(path: Path, minutes: float, seed: int = 0) -> float:
     """Tile one 2-minute test stream to `minutes`, block by block; returns the duration in seconds."""
     import soundfile as sf
 
-    from audio_rnn.stream_eval import StreamSpec, build_stream, fsdd_takes, held_out_variants
+    from audio_rnn.spotting.stream_eval import StreamSpec, build_stream, fsdd_takes, held_out_variants
 
     fsdd = os.environ.get("AUDIO_RNN_FSDD") or str(ROOT.parent / "shared" / "data" / "fsdd")
     spec = StreamSpec(split="val", minutes=2.0, seed=seed)
@@ -81,7 +81,7 @@ def model_only(path: Path, model: str | None, **overrides):
     """(total posteriors seconds, seconds inside the network, the Spotter) for the file, in-process.
 
     `overrides` change the model's own spotting settings (e.g. hop_s, segment_s)."""
-    from audio_rnn.streaming import Spotter
+    from audio_rnn.spotting.streaming import Spotter
 
     sp = Spotter(model, **overrides)
     inner = sp.model.frame_logits
@@ -108,9 +108,9 @@ def torch_peer(sp, model_path: str | None, path: Path, seconds: float = 120.0) -
     import soundfile as sf
     import torch
 
-    from audio_rnn import checkpoint
-    from audio_rnn.models import KeywordRNN, KWSDims
-    from audio_rnn.streaming import default_spotter_path
+    from audio_rnn.training import checkpoint
+    from audio_rnn.keywords.models import KeywordRNN, KWSDims
+    from audio_rnn.spotting.streaming import default_spotter_path
 
     torch.set_num_threads(1)
     cfg_json = checkpoint.load_config(model_path or default_spotter_path(), kind="kws")
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 _, exact_net, _ = model_only(path, args.model, segment_s=0.0)
                 res.update(state_exact_pass_model_x_realtime=round(secs / exact_net, 1))
-                from audio_rnn import checkpoint
+                from audio_rnn.training import checkpoint
 
                 clip_model = str(checkpoint.pretrained_path("kws"))
                 _, win_net, _ = model_only(path, clip_model)

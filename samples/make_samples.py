@@ -35,7 +35,7 @@ def speak(text: str, voice: str = "en-us", speed: int = 150, pitch: int = 50, sr
     out = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
                          capture_output=True, check=True, timeout=60)
     x, rate = sf.read(io.BytesIO(out.stdout), dtype="float32", always_2d=True)
-    from audio_rnn.audio import resample
+    from audio_rnn.audio.decode import resample
 
     x = resample(x.mean(axis=1), rate, sr)
     return trim(x)
@@ -64,7 +64,7 @@ def digit_clip(word: str) -> np.ndarray:
 
 def long_clip(words: list[str] = LONG_WORDS, gap_s: float = LONG_GAP_S, seed: int = 0) -> tuple[np.ndarray, list[dict]]:
     """Words separated by `gap_s` of pause over faint pink noise; returns (wave, [{label, start, end}])."""
-    from audio_rnn.augment import colored_noise
+    from audio_rnn.audio.augment import colored_noise
 
     gap = np.zeros(int(gap_s * SR), np.float32)
     parts, events, t = [gap], [], gap.size

@@ -1,4 +1,4 @@
-"""A small but complete training run built on audio_rnn.resume, for the kill-and-resume tests.
+"""A small but complete training run built on audio_rnn.training.resume, for the kill-and-resume tests.
 
 GRU classifier with dropout (torch RNG), numpy-RNG input noise, Adam + OneCycleLR, shuffled
 mini-batches from ResumableSampler and a DataLoader with its own generator. Each optimizer step
@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from audio_rnn import distributed
-from audio_rnn.resume import ResumableSampler, TrainState, seed_everything
+from audio_rnn.training import distributed
+from audio_rnn.training.resume import ResumableSampler, TrainState, seed_everything
 
 
 class Net(nn.Module):

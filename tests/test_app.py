@@ -40,7 +40,7 @@ def kws_shipped() -> bool:
     """The shipped keyword model is there (or $AUDIO_RNN_KWS_MODEL names another one)."""
     import os
 
-    from audio_rnn.checkpoint import pretrained_path
+    from audio_rnn.training.checkpoint import pretrained_path
 
     return bool(os.environ.get("AUDIO_RNN_KWS_MODEL")) or (pretrained_path("kws") / "model.safetensors").is_file()
 
@@ -162,7 +162,7 @@ def test_inside_gradient_flow_sliders_change_the_picture():
 def test_inside_shows_hidden_state_and_gate_heatmaps():
     at = page("inside").run()
     no_crash(at)
-    from audio_rnn.recognize import Recognizer
+    from audio_rnn.keywords.recognize import Recognizer
     from audio_rnn.ui.models import kws_path
 
     cell = Recognizer(kws_path()).model.dims.cell
@@ -176,7 +176,7 @@ def test_inside_shows_hidden_state_and_gate_heatmaps():
 
 
 def _speak_wav(word: str, variant: str, speed: int, pitch: int) -> bytes:
-    from audio_rnn.synth_speech import SynthItem, render
+    from audio_rnn.keywords.synth_speech import SynthItem, render
 
     return wav_bytes(render(SynthItem("x.wav", word, word, "en-us", variant, speed, pitch, "train")))
 
@@ -218,7 +218,7 @@ def abc_shipped() -> bool:
     """The shipped ABC model is there (or $AUDIO_RNN_GEN_MODEL names another one)."""
     import os
 
-    from audio_rnn.checkpoint import pretrained_path
+    from audio_rnn.training.checkpoint import pretrained_path
 
     return bool(os.environ.get("AUDIO_RNN_GEN_MODEL")) or (pretrained_path("abc") / "model.safetensors").is_file()
 

@@ -16,7 +16,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio_rnn.audio import (
+from audio_rnn.audio.decode import (
     Frames,
     frame,
     load_audio,

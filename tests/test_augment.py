@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from audio_rnn.augment import (
+from audio_rnn.audio.augment import (
     AugmentConfig,
     add_noise,
     augment_speech,
@@ -118,7 +118,7 @@ def test_pitch_shift_keeps_length():
 
 
 def test_augment_speech_is_reproducible_and_varied(fsdd_dir):
-    from audio_rnn.audio import load_audio
+    from audio_rnn.audio.decode import load_audio
 
     x = load_audio(fsdd_dir / "5_george_3.wav")
     a = augment_speech(x, SR, SR, np.random.default_rng(7))

@@ -133,7 +133,7 @@ def choose_radio(page, label: str) -> None:
 
 
 def speak(word: str, variant: str, speed: int, pitch: int, accent: str = "en-us") -> np.ndarray:
-    from audio_rnn.synth_speech import SynthItem, render
+    from audio_rnn.keywords.synth_speech import SynthItem, render
 
     return render(SynthItem("x.wav", word, word, accent, variant, speed, pitch, "train"))
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from audio_rnn.cache import CacheConfig, mix_match
+from audio_rnn.music.copy_cache import CacheConfig, mix_match
 
 
 def _ids(text: str) -> np.ndarray:

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from audio_rnn import checkpoint
+from audio_rnn.training import checkpoint
 from audio_rnn.errors import CheckpointError
-from audio_rnn.features import FeatureConfig
-from audio_rnn.models import KeywordRNN, KWSDims
-from audio_rnn.recognize import load_model
+from audio_rnn.audio.features import FeatureConfig
+from audio_rnn.keywords.models import KeywordRNN, KWSDims
+from audio_rnn.keywords.recognize import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DIMS = KWSDims(hidden=16, layers=1)
@@ -165,7 +165,7 @@ def test_cli_prints_one_line_for_a_pickle_and_runs_nothing(good, tmp_path, fsdd_
 
 def test_generator_checkpoint_with_a_lying_config_is_refused_before_allocating(tmp_path):
     """The character model loader goes through checkpoint.build too: hidden=10**6 beside small weights."""
-    from audio_rnn.charrnn import load_model
+    from audio_rnn.music.charrnn import load_model
 
     src = checkpoint.pretrained_path("abc")
     tensors, cfg = checkpoint.load(src, "charlm")
@@ -182,10 +182,10 @@ def test_generator_checkpoint_with_a_lying_config_is_refused_before_allocating(t
 
 def test_settings_from_a_newer_version_or_with_bad_values_are_one_checkpoint_error():
     """Every settings dataclass read from a config refuses unknown keys and bad values the same way."""
-    from audio_rnn.charrnn import CharLMDims
+    from audio_rnn.music.charrnn import CharLMDims
     from audio_rnn.errors import CheckpointError
-    from audio_rnn.features import FeatureConfig
-    from audio_rnn.models import KWSDims
+    from audio_rnn.audio.features import FeatureConfig
+    from audio_rnn.keywords.models import KWSDims
 
     for cls in (FeatureConfig, KWSDims, CharLMDims):
         with pytest.raises(CheckpointError, match="newer version"):

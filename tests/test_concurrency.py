@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from audio_rnn import checkpoint
+from audio_rnn.training import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -38,9 +38,9 @@ def kws_model(tmp_path_factory) -> str:
     shipped = checkpoint.pretrained_path("kws")
     if (shipped / checkpoint.WEIGHTS).is_file():
         return str(shipped)
-    from audio_rnn.data import LABELS
-    from audio_rnn.features import FeatureConfig
-    from audio_rnn.models import KeywordRNN, KWSDims
+    from audio_rnn.keywords.data import LABELS
+    from audio_rnn.audio.features import FeatureConfig
+    from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
     torch.manual_seed(11)
     dims = KWSDims(n_in=FeatureConfig().dim, n_classes=len(LABELS), hidden=32, layers=1)
@@ -66,9 +66,9 @@ def _run_together(fn, args: list) -> list:
 
 
 def test_five_threads_share_one_recognizer_spotter_and_generator(kws_model):
-    from audio_rnn.generate import Generator
-    from audio_rnn.recognize import Recognizer
-    from audio_rnn.streaming import Spotter
+    from audio_rnn.music.generate import Generator
+    from audio_rnn.keywords.recognize import Recognizer
+    from audio_rnn.spotting.streaming import Spotter
 
     torch.set_num_threads(1)
     rec = Recognizer(kws_model)
@@ -159,8 +159,8 @@ def _generator_session(seed: int):
 
 
 def test_five_app_sessions_at_once_keep_their_own_results(kws_model, monkeypatch, one_runtime):
-    from audio_rnn.generate import Generator
-    from audio_rnn.recognize import Recognizer
+    from audio_rnn.music.generate import Generator
+    from audio_rnn.keywords.recognize import Recognizer
 
     monkeypatch.setenv("AUDIO_RNN_KWS_MODEL", kws_model)
     samples = [f"digits/{d}.wav" for d in ("one", "three", "five", "seven", "nine")]

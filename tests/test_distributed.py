@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from audio_rnn import distributed
+from audio_rnn.training import distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -90,9 +90,9 @@ def test_each_rank_augments_only_its_shard_and_gets_what_one_process_would():
     """train-kws renders a rank's part of the epoch alone; every item equals the whole epoch's rendering."""
     import numpy as np
 
-    from audio_rnn.augment import AugmentConfig
-    from audio_rnn.data import LABELS, Clip
-    from audio_rnn.train_kws import TrainConfig, epoch_plan, render
+    from audio_rnn.audio.augment import AugmentConfig
+    from audio_rnn.keywords.data import LABELS, Clip
+    from audio_rnn.keywords.train import TrainConfig, epoch_plan, render
 
     rng = np.random.default_rng(0)
     clips = [Clip((0.3 * rng.standard_normal(4000)).astype(np.float32), lab, "s", "fsdd")

@@ -13,9 +13,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio_rnn.audio import frame, load_audio, resample
+from audio_rnn.audio.decode import frame, load_audio, resample
 from audio_rnn.errors import CheckpointError
-from audio_rnn.features import MFCC, FeatureConfig, compute, normalize, pad_batch
+from audio_rnn.audio.features import MFCC, FeatureConfig, compute, normalize, pad_batch
 
 torch.set_num_threads(1)
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn import finetune
+from audio_rnn.keywords import finetune
 from audio_rnn.errors import DataError
 
 VOICES = [("", 150, 50), ("m1", 170, 40), ("f1", 140, 60), ("m3", 160, 35), ("f2", 180, 70)]
 
 
 def speak(word: str, variant: str, speed: int, pitch: int) -> np.ndarray:
-    from audio_rnn.synth_speech import SynthItem, render
+    from audio_rnn.keywords.synth_speech import SynthItem, render
 
     return render(SynthItem("x.wav", word, word, "en-us", variant, speed, pitch, "train"))
 
@@ -51,7 +51,7 @@ def test_unknown_words_never_include_the_users_words():
 
 def test_trained_model_loads_in_recognizer_and_cli(examples, tmp_path, capsys):
     from audio_rnn.cli import main
-    from audio_rnn.recognize import Recognizer
+    from audio_rnn.keywords.recognize import Recognizer
 
     steps: list[tuple[float, str]] = []
     cfg = finetune.FinetuneConfig(mode="scratch", budget_s=12, epochs=20, copies=3, unknown_pool=16)

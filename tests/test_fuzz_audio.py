@@ -19,7 +19,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from audio_rnn.audio import load_audio, probe, read_blocks
+from audio_rnn.audio.decode import load_audio, probe, read_blocks
 from audio_rnn.errors import AudioError
 
 ENCODINGS = [

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audio_rnn import music, text
+from audio_rnn.music import corpus as music, text
 from audio_rnn.errors import CorpusError
 
 TIME_LIMIT_S = 5.0

@@ -7,10 +7,10 @@ from fractions import Fraction
 
 import pytest
 
-from audio_rnn import music
-from audio_rnn.checkpoint import pretrained_path
+from audio_rnn.music import corpus as music
+from audio_rnn.training.checkpoint import pretrained_path
 from audio_rnn.cli import main
-from audio_rnn.generate import get_generator
+from audio_rnn.music.generate import get_generator
 
 
 @pytest.fixture(scope="module")

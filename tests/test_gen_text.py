@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from audio_rnn.errors import CorpusError
-from audio_rnn.ngram import KneserNey
-from audio_rnn.text import UNK, Vocab, read_text, split_text
+from audio_rnn.music.ngram import KneserNey
+from audio_rnn.music.text import UNK, Vocab, read_text, split_text
 
 
 def test_vocab_roundtrip_and_unknown():

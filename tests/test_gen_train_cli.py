@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from audio_rnn import music
-from audio_rnn.charrnn import CharLM, CharLMDims, load_model
+from audio_rnn.music import corpus as music
+from audio_rnn.music.charrnn import CharLM, CharLMDims, load_model
 from audio_rnn.cli import main
 from audio_rnn.errors import CheckpointError
-from audio_rnn.generate import FastStepper, Generator, sample_logits
+from audio_rnn.music.generate import FastStepper, Generator, sample_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 

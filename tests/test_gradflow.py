@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from audio_rnn import gradflow
+from audio_rnn.scratch import gradflow
 from audio_rnn.cli import main
-from audio_rnn.scratch import CELLS
+from audio_rnn.scratch.cells import CELLS
 
 torch.set_num_threads(1)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn.data import LABELS
+from audio_rnn.keywords.data import LABELS
 
 pytestmark = pytest.mark.timeout(600)
 SHIPPED = Path(__file__).resolve().parents[1] / "audio_rnn" / "pretrained" / "kws"
@@ -119,7 +119,7 @@ def test_bad_model_is_one_clear_line(tmp_path, fsdd_dir, capsys):
 def shipped():
     if not (SHIPPED / "model.safetensors").is_file():
         pytest.fail("the shipped keyword model is missing (audio_rnn/pretrained/kws)")
-    from audio_rnn.recognize import Recognizer
+    from audio_rnn.keywords.recognize import Recognizer
 
     return Recognizer()
 
@@ -141,7 +141,7 @@ def test_shipped_model_recognises_an_unseen_speaker(shipped, fsdd_dir):
     over all 500 of his clips and reported in report.json (the shipped model: 84.2%,
     mostly his "four" heard as `_unknown_`); on these 50 clips it scores 78%.
     """
-    from audio_rnn.data import load_fsdd
+    from audio_rnn.keywords.data import load_fsdd
 
     clips = [c for c in load_fsdd(fsdd_dir, speakers=["george"]) if int(c.name.split("_")[2][:-4]) % 10 == 3]
     assert len(clips) == 50
@@ -153,7 +153,7 @@ def test_shipped_model_recognises_an_unseen_speaker(shipped, fsdd_dir):
 def test_default_model_cli_from_another_folder_silence_and_speech(fsdd_dir, tmp_path, shipped, capsys, monkeypatch):
     rng = np.random.default_rng(0)
     sf.write(tmp_path / "digital.wav", np.zeros(16000, np.float32), 16000)
-    from audio_rnn.augment import colored_noise
+    from audio_rnn.audio.augment import colored_noise
 
     sf.write(tmp_path / "pink.wav", 0.03 * colored_noise(16000, "pink", rng), 16000)
     t = np.arange(72000) / 48000  # 1.5 s of 60 Hz mains hum with harmonics over a faint hiss, at 48 kHz
@@ -169,7 +169,7 @@ def test_default_model_cli_from_another_folder_silence_and_speech(fsdd_dir, tmp_
 
 
 def test_posteriors_run_frame_by_frame_and_end_at_the_clip_prediction(shipped, fsdd_dir):
-    from audio_rnn.data import fit_window
+    from audio_rnn.keywords.data import fit_window
 
     wave = fit_window(shipped.load(fsdd_dir / "3_george_20.wav"))
     probs, ends = shipped.posteriors(wave)

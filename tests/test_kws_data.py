@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn import data
-from audio_rnn.data import LABELS, SILENCE, UNKNOWN
+from audio_rnn.keywords import data
+from audio_rnn.keywords.data import LABELS, SILENCE, UNKNOWN
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -40,7 +40,7 @@ def test_fsdd_loads_real_speech_at_16k(fsdd_dir):
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 def test_synth_speech_command_writes_deterministic_manifest(tmp_path):
-    from audio_rnn.synth_speech import UNKNOWN_WORDS, digest
+    from audio_rnn.keywords.synth_speech import UNKNOWN_WORDS, digest
 
     outs = []
     for name in ("a", "b"):
@@ -133,7 +133,7 @@ def test_fit_window_centres_short_and_keeps_loudest_second():
 
 def test_unknown_words_said_exactly_like_a_digit_are_skipped_whatever_the_stress():
     """"for" in RP is "four" without its stress mark; such an accent never voices `_unknown_` "for"."""
-    from audio_rnn import synth_speech as ss
+    from audio_rnn.keywords import synth_speech as ss
 
     if not ss.espeak_available():
         pytest.skip("espeak-ng is not installed")

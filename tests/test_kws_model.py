@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audio_rnn.models import KeywordRNN, KWSDims
+from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

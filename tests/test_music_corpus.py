@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from audio_rnn import music
+from audio_rnn.music import corpus as music
 from audio_rnn.cli import main
 from audio_rnn.errors import CorpusError
 
@@ -162,7 +162,7 @@ def test_augment_share_and_identity():
 
 
 def test_training_docs_augment_train_only(subset):
-    from audio_rnn.train_gen import training_docs
+    from audio_rnn.music.train import training_docs
 
     corpus = music.prepare_abc(subset, seed=0)
     assert len(corpus.train_raw) == len(corpus.train)

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import soundfile as sf
 
-from audio_rnn import music
+from audio_rnn.music import corpus as music
 from audio_rnn.cli import main
 
 TUNE = """X:1

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from audio_rnn import music
+from audio_rnn.music import corpus as music
 
 ROOT = Path(__file__).resolve().parents[1]
 

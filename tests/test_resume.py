@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from audio_rnn.errors import CheckpointError
-from audio_rnn.resume import STATE_JSON, ResumableSampler, TrainState, batches, seed_everything
+from audio_rnn.training.resume import STATE_JSON, ResumableSampler, TrainState, batches, seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOP = ROOT / "tests" / "resume_loop.py"
@@ -264,7 +264,7 @@ def _kill_at_first_state_then_resume(cmd: list[str], out: Path) -> dict:
 
 
 def _same_checkpoints(a: Path, b: Path) -> None:
-    from audio_rnn import checkpoint
+    from audio_rnn.training import checkpoint
 
     ta, ca = checkpoint.load(a)
     tb, cb = checkpoint.load(b)
@@ -302,7 +302,7 @@ def _gen_cmd(out: Path, torchrun: bool = False) -> list[str]:
 
 
 def _same_generators(a: Path, b: Path) -> None:
-    from audio_rnn import checkpoint
+    from audio_rnn.training import checkpoint
 
     ta, _ = checkpoint.load(a)
     tb, _ = checkpoint.load(b)

@@ -10,9 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio_rnn import scratch
+from audio_rnn.scratch import cells as scratch
 from audio_rnn.cli import main
-from audio_rnn.scratch import CELLS, Recurrent
+from audio_rnn.scratch.cells import CELLS, Recurrent
 
 torch.set_num_threads(1)
 

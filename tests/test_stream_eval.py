@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn.stream_eval import DIGITS, Score, StreamSpec, fsdd_takes, make_streams, score
-from audio_rnn.streaming import Detection
+from audio_rnn.spotting.stream_eval import DIGITS, Score, StreamSpec, fsdd_takes, make_streams, score
+from audio_rnn.spotting.streaming import Detection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def streams(fsdd_dir, tmp_path_factory):
 
 
 def test_make_streams_truth_matches_the_audio(streams):
-    from audio_rnn.synth_speech import TEST_VARIANTS
+    from audio_rnn.keywords.synth_speech import TEST_VARIANTS
 
     out, spec = streams
     man = json.loads((out / "manifest.json").read_text())
@@ -127,7 +127,7 @@ def test_eval_streams_command_reports_the_figures(streams):
 def test_eval_streams_tune_saves_the_best_settings_into_a_spotter(streams, tmp_path):
     import shutil
 
-    from audio_rnn.checkpoint import pretrained_path
+    from audio_rnn.training.checkpoint import pretrained_path
 
     out, _ = streams
     model = tmp_path / "spotter"

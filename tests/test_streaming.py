@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn.streaming import Detection, FrontEnd, NumpyKWS, Spotter, StreamConfig, detect_posteriors, smooth
+from audio_rnn.spotting.streaming import Detection, FrontEnd, NumpyKWS, Spotter, StreamConfig, detect_posteriors, smooth
 
 from spot_signals import LABELS, SR, tone_noise as _tone_noise
 
@@ -24,9 +24,9 @@ def random_model(tmp_path_factory):
     """A small random-weight keyword checkpoint saved by the real training code's model and checkpoint modules."""
     import torch
 
-    from audio_rnn import checkpoint
-    from audio_rnn.features import FeatureConfig
-    from audio_rnn.models import KeywordRNN, KWSDims
+    from audio_rnn.training import checkpoint
+    from audio_rnn.audio.features import FeatureConfig
+    from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
     torch.manual_seed(0)
     dims = KWSDims(n_in=20, cell="gru", hidden=24, layers=2, pooling="last")
@@ -44,7 +44,7 @@ def random_model(tmp_path_factory):
 def test_front_end_matches_torch_mfcc(deltas):
     import torch
 
-    from audio_rnn.features import MFCC, FeatureConfig
+    from audio_rnn.audio.features import MFCC, FeatureConfig
 
     fc = FeatureConfig(deltas=deltas)
     x = _tone_noise(16000 + 77)
@@ -59,7 +59,7 @@ def test_front_end_matches_torch_mfcc(deltas):
 def test_numpy_network_matches_torch_frame_logits_with_carried_state(cell, pooling):
     import torch
 
-    from audio_rnn.models import KeywordRNN, KWSDims
+    from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
     torch.manual_seed(1)
     dims = KWSDims(n_in=20, cell=cell, pooling=pooling, hidden=16, layers=2)
@@ -103,7 +103,7 @@ def test_window_mode_rows_equal_the_torch_recognizer_on_that_window(random_model
     """In window mode, the row at a window's last frame is the clip classification of that window's audio."""
     import torch
 
-    from audio_rnn.features import MFCC, FeatureConfig
+    from audio_rnn.audio.features import MFCC, FeatureConfig
 
     folder, model = random_model
     x = _tone_noise(SR * 3, seed=4)
@@ -119,10 +119,10 @@ def test_window_mode_rows_equal_the_torch_recognizer_on_that_window(random_model
 
 
 def test_state_mode_refuses_pooling_over_the_whole_stream(tmp_path):
-    from audio_rnn import checkpoint
+    from audio_rnn.training import checkpoint
     from audio_rnn.errors import CheckpointError
-    from audio_rnn.features import FeatureConfig
-    from audio_rnn.models import KeywordRNN, KWSDims
+    from audio_rnn.audio.features import FeatureConfig
+    from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
     dims = KWSDims(n_in=20, hidden=8, layers=1, pooling="attention")
     checkpoint.save(tmp_path, KeywordRNN(dims).state_dict(), {"kind": "kws", "labels": LABELS, "model": dims.to_dict(),
@@ -213,8 +213,8 @@ def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path, mo
     """Real FSDD takes of the held-out speaker (test half) and espeak-ng words in held-out voices, over
     pink noise, through `spot --json`: the shipped stream-trained spotter (default) and the shipped clip
     recognizer in windows (`--mode window`)."""
-    from audio_rnn.audio import load_audio
-    from audio_rnn.stream_eval import SR as ESR, _trimmed, mix, score, speak
+    from audio_rnn.audio.decode import load_audio
+    from audio_rnn.spotting.stream_eval import SR as ESR, _trimmed, mix, score, speak
 
     rng = np.random.default_rng(7)
     plan = [("fsdd", "three"), ("espeak", "hello"), ("fsdd", "seven"), ("espeak", "two"), ("fsdd", "zero"),

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn.streaming import FrontEnd, Spotter, StreamConfig, stack_frames
-from audio_rnn.train_spot import IGNORE, StreamFeatures, frame_targets, stream_features, step_times
+from audio_rnn.spotting.streaming import FrontEnd, Spotter, StreamConfig, stack_frames
+from audio_rnn.spotting.train import IGNORE, StreamFeatures, frame_targets, stream_features, step_times
 
 from spot_signals import LABELS, SR, tone_noise
 
@@ -54,9 +54,9 @@ def stream_model(tmp_path_factory):
     """A small random-weight stream checkpoint (2 stacked frames, last-state pooling) saved like train-spot does."""
     import torch
 
-    from audio_rnn import checkpoint
-    from audio_rnn.features import FeatureConfig
-    from audio_rnn.models import KeywordRNN, KWSDims
+    from audio_rnn.training import checkpoint
+    from audio_rnn.audio.features import FeatureConfig
+    from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
     torch.manual_seed(0)
     fc = FeatureConfig(deltas=True)
@@ -141,7 +141,7 @@ def test_causal_deltas_equal_torchaudio_at_the_newest_frame():
     import torch
     import torchaudio
 
-    from audio_rnn.streaming import causal_deltas
+    from audio_rnn.spotting.streaming import causal_deltas
 
     x = np.random.default_rng(0).standard_normal((9, 3)).astype(np.float32)
     d, _ = causal_deltas(x[:4], np.zeros((0, 3), np.float32))
@@ -164,7 +164,7 @@ def test_detect_on_a_file_equals_detect_on_its_posteriors(stream_model):
 
 
 def test_exclude_words_drops_only_those_espeak_words():
-    from audio_rnn.data import Clip, exclude_words
+    from audio_rnn.keywords.data import Clip, exclude_words
 
     w = np.zeros(10, np.float32)
     clips = [Clip(w, "_unknown_", "v", "espeak", "train", "_unknown_/tree_0001.wav"),
@@ -178,7 +178,7 @@ def test_exclude_words_drops_only_those_espeak_words():
 def test_average_states_means_floats_and_keeps_the_last_integer_buffers():
     import torch
 
-    from audio_rnn.checkpoint import average_states
+    from audio_rnn.training.checkpoint import average_states
 
     a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
     b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(5)}

@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 import streamlit as st
 
-from audio_rnn.audio import DEFAULT_SR
+from audio_rnn.audio.decode import DEFAULT_SR
 from audio_rnn.errors import AudioRnnError
 
 log = logging.getLogger("audio_rnn.ui")
@@ -34,7 +34,7 @@ def session_dir() -> Path:
 @st.cache_data(max_entries=64, show_spinner=False)
 def decode(data: bytes, sr: int = DEFAULT_SR) -> np.ndarray:
     """Decode uploaded bytes (never unpickled) to mono float32 at `sr`; cached by content."""
-    from audio_rnn.audio import load_audio
+    from audio_rnn.audio.decode import load_audio
 
     return load_audio(data, sr=sr, max_seconds=MAX_SECONDS)
 

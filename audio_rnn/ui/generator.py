@@ -27,7 +27,7 @@ def charlm_models() -> dict[str, str]:
     """Character models by display name -> folder: $AUDIO_RNN_GEN_MODEL, then the shipped ones, music first."""
     import os
 
-    from audio_rnn.checkpoint import PRETRAINED, load_config
+    from audio_rnn.training.checkpoint import PRETRAINED, load_config
 
     found: dict[str, str] = {}
     extra = [Path(os.environ[GEN_ENV])] if os.environ.get(GEN_ENV) else []
@@ -44,7 +44,7 @@ def charlm_models() -> dict[str, str]:
 
 @st.cache_resource(show_spinner="Loading the character model...", max_entries=4)
 def _generator(path: str):
-    from audio_rnn.generate import Generator
+    from audio_rnn.music.generate import Generator
 
     return Generator(path, threads=1)
 
@@ -75,7 +75,7 @@ def svg_pages(svg: str) -> list[str]:
 
 # verovio's ABC reader can abort the whole process on odd input (an uncaught C++ exception), which would
 # take the server down with it; the engraver therefore runs in a short-lived child process.
-ENGRAVE = "import sys; from audio_rnn.music import render_svg; sys.stdout.write(render_svg(sys.stdin.read()))"
+ENGRAVE = "import sys; from audio_rnn.music.corpus import render_svg; sys.stdout.write(render_svg(sys.stdin.read()))"
 
 
 @st.cache_data(max_entries=32, show_spinner="Engraving the score...")
@@ -95,14 +95,14 @@ def _score(abc: str, timeout: float = 60.0) -> list[str]:
 
 @st.cache_data(max_entries=32, show_spinner="Rendering audio...")
 def _wav(abc: str) -> bytes:
-    from audio_rnn.music import abc_to_wav
+    from audio_rnn.music.corpus import abc_to_wav
 
     return abc_to_wav(abc)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _midi(abc: str) -> bytes:
-    from audio_rnn.music import abc_to_midi
+    from audio_rnn.music.corpus import abc_to_midi
 
     return abc_to_midi(abc)
 
@@ -120,7 +120,7 @@ def render() -> None:
     """The Sequence generator page."""
     st.header("Sequence generator")
     st.caption("A character-level recurrent network writes a tune in ABC notation one character at a time.")
-    gen, why = models.module("generate")
+    gen, why = models.module("music.generate")
     if gen is None:
         unavailable("The generator", why)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from audio_rnn.audio import DEFAULT_SR
+from audio_rnn.audio.decode import DEFAULT_SR
 from audio_rnn.ui import models, plots
 from audio_rnn.ui.common import decode, unavailable, user_errors
 from audio_rnn.ui.inputs import audio_source
@@ -87,7 +87,7 @@ def _show_trace(tr: dict) -> None:
     layers = tr["layers"]
     dims = tr["dims"]
     st.caption(f"{dims['cell'].upper()}, {dims['layers']} layer(s) x {dims['hidden']} units, replayed with the numpy "
-               f"equations of `audio_rnn.scratch` (max |numpy - torch| = {tr['torch_max_abs_diff']:.1e}).")
+               f"equations of `audio_rnn.scratch.cells` (max |numpy - torch| = {tr['torch_max_abs_diff']:.1e}).")
     k = st.radio("Layer", list(range(1, len(layers) + 1)), horizontal=True, key="in_layer") if len(layers) > 1 else 1
     layer = layers[k - 1]
     rate = tr["frame_rate"]
@@ -125,7 +125,7 @@ def _unit_order(h: np.ndarray) -> np.ndarray:
 
 
 def _gradient_flow() -> None:
-    gf, why = models.module("gradflow")
+    gf, why = models.module("scratch.gradflow")
     if gf is None:
         unavailable("The gradient-flow module", why)
         return
@@ -148,6 +148,6 @@ def _gradient_flow() -> None:
                        f"gradient left after {T - 1} steps": f"{f['relative'][-1]:.2e}",
                        "spectral radius": f"{f['spectral_radius']:.2f}"} for c, f in flows.items()])
             _after_training(int(T))
-            st.caption("Adding problem, hidden size 32, numpy BPTT (`audio_rnn.gradflow`). A factor below 1 "
+            st.caption("Adding problem, hidden size 32, numpy BPTT (`audio_rnn.scratch.gradflow`). A factor below 1 "
                        "vanishes, above 1 explodes. Raise the gate bias: a forget/update gate near 1 gives LSTM/GRU "
                        "a path whose factor is about f_t or z_t.")

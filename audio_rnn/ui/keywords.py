@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from audio_rnn.audio import DEFAULT_SR
+from audio_rnn.audio.decode import DEFAULT_SR
 from audio_rnn.ui import models, plots
 from audio_rnn.ui.common import SAMPLES, decode, md_escape, unavailable, user_errors
 from audio_rnn.ui.inputs import audio_source
@@ -15,7 +15,7 @@ LONG_SECONDS = 2.0  # recordings longer than this also go through the streaming 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _frames_png(wave: np.ndarray, sr: int, region: tuple[float, float], win_ms: float, hop_ms: float) -> bytes:
-    from audio_rnn.audio import frame
+    from audio_rnn.audio.decode import frame
 
     f = frame(wave, win_ms, hop_ms, sr)
     return plots.waveform_frames(wave, sr, region, f.starts, f.frame_len)
@@ -28,7 +28,7 @@ def _overview_png(wave: np.ndarray, sr: int, region: tuple[float, float]) -> byt
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _mfcc(wave: np.ndarray) -> tuple[np.ndarray, float]:
-    from audio_rnn.features import FeatureConfig, compute
+    from audio_rnn.audio.features import FeatureConfig, compute
 
     cfg = FeatureConfig()
     return compute(wave, cfg), cfg.frame_rate
@@ -102,7 +102,7 @@ def _show(clip, wave: np.ndarray, path: str | None) -> None:
             st.image(plots.curves(post, rec.features.frame_rate, rec.labels,
                                   "per-frame posteriors: the prediction if the clip ended here", "probability",
                                   times=ends))
-        elif rec is not None and models.module("streaming")[0] is not None:
+        elif rec is not None and models.module("spotting.streaming")[0] is not None:
             times, probs, labels, _ = models.spot(path, wave, DEFAULT_SR)
             title = ("spotter posteriors: carried state, one step per 20 ms" if models.spotter(path).config.mode ==
                      "state" else "spotter posteriors over the last second at each moment")
@@ -135,7 +135,7 @@ def reference_words(name: str) -> list[dict]:
 
 def _spotter(rec, path: str | None, truth: list[dict], wave: np.ndarray, dur: float) -> None:
     st.subheader("Keyword spotting over time")
-    streaming, why = models.module("streaming")
+    streaming, why = models.module("spotting.streaming")
     if rec is None or streaming is None:
         unavailable("The streaming spotter", why or "it needs the keyword model")
         return

@@ -35,7 +35,7 @@ def _set_threads() -> None:
 def recognizer(path: str | None = None):
     """The keyword `Recognizer` for a checkpoint folder (None: the shipped model), loaded once."""
     _set_threads()
-    from audio_rnn.recognize import Recognizer
+    from audio_rnn.keywords.recognize import Recognizer
 
     return Recognizer(kws_path(path))
 
@@ -76,7 +76,7 @@ def module(name: str) -> tuple[Any | None, str]:
 @st.cache_resource(show_spinner="Loading the keyword spotter...", max_entries=8)
 def spotter(path: str | None = None):
     """The streaming `Spotter` (numpy inference) for a keyword checkpoint, loaded once."""
-    from audio_rnn.streaming import Spotter
+    from audio_rnn.spotting.streaming import Spotter
 
     return Spotter(kws_path(path))
 
@@ -101,7 +101,7 @@ def trace(path: str | None, wave: np.ndarray, max_seconds: float = 10.0) -> dict
     """
     import torch
 
-    from audio_rnn.scratch import trace as scratch_trace
+    from audio_rnn.scratch.cells import trace as scratch_trace
 
     rec = recognizer(path)
     x = np.asarray(wave, dtype=np.float32)[: int(max_seconds * rec.sample_rate)]
@@ -117,7 +117,7 @@ def trace(path: str | None, wave: np.ndarray, max_seconds: float = 10.0) -> dict
 def gradient_flow(T: int, radius: float | None, gate_bias: float, hidden: int = 32, seed: int = 0
                   ) -> dict[str, dict[str, Any]]:
     """||dL/dh_t|| against distance for RNN, LSTM and GRU at initialisation (`gradflow.flow_at_init`)."""
-    from audio_rnn.gradflow import flow_at_init
+    from audio_rnn.scratch.gradflow import flow_at_init
 
     return {cell: flow_at_init(cell, T, hidden_size=hidden, radius=radius, gate_bias=gate_bias, seed=seed)
             for cell in ("rnn", "lstm", "gru")}
@@ -126,7 +126,7 @@ def gradient_flow(T: int, radius: float | None, gate_bias: float, hidden: int = 
 @st.cache_resource(show_spinner="Training RNN, LSTM and GRU on the adding problem...", max_entries=2)
 def adding_models(steps: int = 400, T: int = 50) -> dict[str, dict[str, Any]]:
     """The three cells trained on the adding problem (`gradflow.train_adding`); deterministic, kept for all sessions."""
-    from audio_rnn.gradflow import train_adding
+    from audio_rnn.scratch.gradflow import train_adding
 
     return {cell: train_adding(cell, T=T, steps=steps) for cell in ("rnn", "lstm", "gru")}
 
@@ -134,7 +134,7 @@ def adding_models(steps: int = 400, T: int = 50) -> dict[str, dict[str, Any]]:
 @st.cache_data(max_entries=32, show_spinner=False)
 def gradient_flow_trained(T: int, steps: int = 400) -> dict[str, dict[str, Any]]:
     """||dL/dh_t|| against distance for the trained cells on sequences of length T."""
-    from audio_rnn.gradflow import flow_after_training
+    from audio_rnn.scratch.gradflow import flow_after_training
 
     trained = adding_models(steps)
     out = {}

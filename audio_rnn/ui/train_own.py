@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from audio_rnn.audio import DEFAULT_SR
+from audio_rnn.audio.decode import DEFAULT_SR
 from audio_rnn.errors import AudioRnnError
 from audio_rnn.ui import models, plots
 from audio_rnn.ui.common import decode, md_escape, session_dir, unavailable, user_errors
@@ -65,7 +65,7 @@ def _keyword_box(i: int, ft) -> tuple[str, list[np.ndarray]]:
 def render() -> None:
     """The Train your own keywords page."""
     st.header("Train your own keywords")
-    ft, why = models.module("finetune")
+    ft, why = models.module("keywords.finetune")
     if ft is None:
         unavailable("Fine-tuning", why)
         return

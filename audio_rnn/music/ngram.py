@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio_rnn.text import Vocab
+from audio_rnn.music.text import Vocab
 
 BITS = 7
 BASE = 1 << BITS

@@ -57,7 +57,7 @@ def map_label(label: str, labels: Iterable[str] = LABELS) -> str:
 
 
 def _load(path: Path, max_seconds: float = 30.0) -> np.ndarray:
-    from audio_rnn.audio import load_audio
+    from audio_rnn.audio.decode import load_audio
 
     return load_audio(path, sr=SR, max_seconds=max_seconds)
 
@@ -238,7 +238,7 @@ SILENCE_KINDS = ("digital", "white", "pink", "brown", "hum", "room")
 
 def silence_clip(rng: np.random.Generator, length: int = WINDOW, sr: int = SR, kind: str | None = None) -> np.ndarray:
     """One background clip: digital silence, white/pink/brown noise, mains hum or room tone, random level."""
-    from audio_rnn.augment import colored_noise, hum
+    from audio_rnn.audio.augment import colored_noise, hum
 
     kind = kind or str(rng.choice(SILENCE_KINDS))
     if kind == "digital":

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from audio_rnn.errors import AudioRnnError, CorpusError
-from audio_rnn.music import KEEP_HEADERS, MeterGuard
-from audio_rnn.text import UNK
+from audio_rnn.music.corpus import KEEP_HEADERS, MeterGuard
+from audio_rnn.music.text import UNK
 
 X_LINE = "X:1\n"
 ABC_PRIMER = X_LINE + "T:"  # the default: the model writes the title, the header and the tune
@@ -215,7 +215,7 @@ class Generator:
     def __init__(self, model: str | Path | None = None, threads: int | None = None):
         import torch
 
-        from audio_rnn.charrnn import load_model
+        from audio_rnn.music.charrnn import load_model
 
         if threads:
             torch.set_num_threads(threads)
@@ -454,7 +454,7 @@ class Generator:
     def _judge(self, text: str, ended: bool, check: bool) -> Generation:
         if not (self.is_abc and check):
             return Generation(text, True, [], ended, chars=len(text))
-        from audio_rnn.music import check_tune
+        from audio_rnn.music.corpus import check_tune
 
         v = check_tune(text)
         reasons = list(v.reasons)
@@ -493,7 +493,7 @@ class Generator:
         """Bits per character of text (unknown characters cost the unknown token's probability).
 
         With `cache` (the default) the network is mixed with a match model that copies
-        repeats from the text already read (`audio_rnn.cache`); the network alone is
+        repeats from the text already read (`audio_rnn.music.copy_cache`); the network alone is
         reported as `network_bits_per_char` either way.
         """
         if not text:
@@ -504,7 +504,7 @@ class Generator:
                                "network_bits_per_char": float(bits.mean()), "cache": cache,
                                "unknown_chars": sum(1 for c in text if c in unknown)}
         if cache:
-            from audio_rnn.cache import mix_match
+            from audio_rnn.music.copy_cache import mix_match
 
             mixed, stats = mix_match(self.vocab.encode(text), np.exp2(-bits))
             out["bits_per_char"] = float(mixed.mean())
@@ -566,7 +566,7 @@ def run_generate(args: argparse.Namespace) -> int:
         if args.out:
             stem = f"tune_{k + 1:03d}" if gen.is_abc else f"text_{k + 1:03d}"
             if gen.is_abc:
-                from audio_rnn.music import render_files
+                from audio_rnn.music.corpus import render_files
 
                 files = render_files(g.text, args.out, stem)
             else:
@@ -597,7 +597,7 @@ def configure_score(p: argparse.ArgumentParser) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from audio_rnn.text import read_text
+    from audio_rnn.music.text import read_text
 
     text = read_text(args.file)
     result = Generator(args.model).score(text, cache=not args.no_cache)

@@ -18,7 +18,7 @@ import torch
 import torchaudio
 from torch import nn
 
-from audio_rnn.audio import DEFAULT_SR, n_frames
+from audio_rnn.audio.decode import DEFAULT_SR, n_frames
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
-        from audio_rnn.checkpoint import config_from_dict
+        from audio_rnn.training.checkpoint import config_from_dict
 
         return config_from_dict(cls, d, "feature settings")
 
@@ -193,7 +193,7 @@ def configure_features(p) -> None:
 def run_features(args) -> int:
     from pathlib import Path
 
-    from audio_rnn.audio import load_audio
+    from audio_rnn.audio.decode import load_audio
     from audio_rnn.errors import AudioError
 
     cfg = FeatureConfig(n_mfcc=args.n_mfcc, deltas=args.deltas)

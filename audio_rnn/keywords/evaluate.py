@@ -20,14 +20,14 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from audio_rnn.augment import AugmentConfig, augment_speech, pitch_shift
-from audio_rnn.data import DIGITS, LABELS, SILENCE, SR, UNKNOWN, WINDOW, Clip, silence_clips
+from audio_rnn.audio.augment import AugmentConfig, augment_speech, pitch_shift
+from audio_rnn.keywords.data import DIGITS, LABELS, SILENCE, SR, UNKNOWN, WINDOW, Clip, silence_clips
 
 TARGETS = {"fsdd_unseen_speaker": 0.95, "sc_style_digits": 0.70, "unknown_rejected": 0.70, "silence": 0.95}
 # the "wild" test condition: no speed change (pitch is shifted separately), always some noise
 WILD = AugmentConfig(p_speed=0.0, p_pitch=0.0, p_reverb=0.3, rt60_range=(0.15, 0.5), p_noise=1.0,
                      snr_range=(10.0, 30.0), gain_db_range=(-15.0, 0.0))
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FSDD = Path(os.environ.get("AUDIO_RNN_FSDD", ROOT.parent / "shared" / "data" / "fsdd" / "recordings"))
 
 
@@ -58,7 +58,7 @@ def wild_waves(clips: Sequence[Clip], seed: int, pitch_up: bool = False) -> list
 
 def synth_test_set(folder: str | Path, seed: int = 4321, per_digit: int = 30, per_unknown: int = 4) -> Path:
     """A fresh espeak-ng set of held-out test voices only (never in any training split)."""
-    from audio_rnn.synth_speech import TEST_VARIANTS, write_set
+    from audio_rnn.keywords.synth_speech import TEST_VARIANTS, write_set
 
     write_set(folder, per_digit, per_unknown, seed, progress=False, only_variants=TEST_VARIANTS)
     return Path(folder)
@@ -98,7 +98,7 @@ def target_suite(recognizer, fsdd_root: str | Path | None, speakers: Iterable[st
     """Measure every target on held-out speakers/voices; returns the report dict."""
     from tqdm import tqdm
 
-    from audio_rnn.data import load_fsdd, load_synth
+    from audio_rnn.keywords.data import load_fsdd, load_synth
 
     speakers = list(speakers)
     report: dict[str, Any] = {"targets": {}, "conditions": {}}
@@ -190,9 +190,9 @@ def configure_eval_kws(p) -> None:
 def run_eval_kws(args) -> int:
     import torch
 
-    from audio_rnn.data import load_any
+    from audio_rnn.keywords.data import load_any
     from audio_rnn.errors import DataError
-    from audio_rnn.recognize import Recognizer
+    from audio_rnn.keywords.recognize import Recognizer
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     rec = Recognizer(args.model)

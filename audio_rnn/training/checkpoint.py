@@ -21,7 +21,7 @@ FORMAT = "audio_rnn"
 VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-PRETRAINED = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 def config_from_dict(cls: Any, d: Any, what: str) -> Any:

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from audio_rnn import checkpoint
+from audio_rnn.training import checkpoint
 from audio_rnn.errors import CheckpointError
-from audio_rnn.text import Vocab
+from audio_rnn.music.text import Vocab
 
 KIND = "charlm"
 CELLS = ("rnn", "lstm", "gru")
@@ -41,7 +41,7 @@ class CharLMDims:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CharLMDims":
-        from audio_rnn.checkpoint import config_from_dict
+        from audio_rnn.training.checkpoint import config_from_dict
 
         return config_from_dict(cls, d, "model settings")
 

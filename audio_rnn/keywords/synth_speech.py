@@ -129,7 +129,7 @@ def render(item: SynthItem) -> np.ndarray:
     """Speak one item and return it trimmed, peak-normalised to 0.7, at 16 kHz."""
     import soundfile as sf
 
-    from audio_rnn.audio import resample
+    from audio_rnn.audio.decode import resample
 
     wav = _espeak(["-v", item.voice, "-s", str(item.speed), "-p", str(item.pitch), "--stdout",
                    item.word.replace("-", "")])

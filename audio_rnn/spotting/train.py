@@ -33,12 +33,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio_rnn import checkpoint
-from audio_rnn.augment import AugmentConfig, gain, pitch_shift, reverb, speed
-from audio_rnn.data import LABELS, SILENCE, SR, UNKNOWN, Clip
+from audio_rnn.training import checkpoint
+from audio_rnn.audio.augment import AugmentConfig, gain, pitch_shift, reverb, speed
+from audio_rnn.keywords.data import LABELS, SILENCE, SR, UNKNOWN, Clip
 from audio_rnn.errors import DataError
-from audio_rnn.features import FeatureConfig
-from audio_rnn.models import KeywordRNN, KWSDims
+from audio_rnn.audio.features import FeatureConfig
+from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
 IGNORE = -100  # frames without a target (the start of a word: it may still become anything)
 
@@ -85,7 +85,7 @@ class StreamFeatures:
 
 def word_pool(clips: Sequence[Clip], labels: Sequence[str]) -> dict[str, list[np.ndarray]]:
     """Trimmed, peak-normalised waves by label (keywords and `_unknown_`; silence comes from the background)."""
-    from audio_rnn.stream_eval import _trimmed
+    from audio_rnn.spotting.stream_eval import _trimmed
 
     pool: dict[str, list[np.ndarray]] = {}
     for c in clips:
@@ -120,7 +120,7 @@ def _word(x: np.ndarray, rng: np.random.Generator, cfg: SpotTrainConfig, aug: Au
 def render_stream(pool: dict[str, list[np.ndarray]], seconds: float, rng: np.random.Generator,
                   cfg: SpotTrainConfig, aug: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """(16 kHz wave, words [{label, start, end}]) of one stream: words, random gaps, one background at one SNR."""
-    from audio_rnn.stream_eval import NOISES, mix
+    from audio_rnn.spotting.stream_eval import NOISES, mix
 
     total = int(seconds * SR)
     keywords = sorted(k for k in pool if k != UNKNOWN)
@@ -170,7 +170,7 @@ def frame_targets(words: Sequence[dict[str, Any]], times: np.ndarray, labels: Se
 
 def stream_features(wave: np.ndarray, fe: Any, sf: StreamFeatures) -> np.ndarray:
     """(steps, dim * stack) causal features of a whole stream, as the spotter computes them block by block."""
-    from audio_rnn.streaming import RunningNorm, stack_frames
+    from audio_rnn.spotting.streaming import RunningNorm, stack_frames
 
     lm = fe.log_mel(wave)
     x = RunningNorm(fe, int(round(sf.norm_s * fe.sr / fe.hop)))(lm)
@@ -221,8 +221,8 @@ def stream_posteriors(model: KeywordRNN, feats: np.ndarray) -> np.ndarray:
 def detection_score(probs: np.ndarray, words: Sequence[Sequence[dict[str, Any]]], times: np.ndarray,
                     labels: Sequence[str], detection: dict[str, float], seconds: float) -> dict[str, Any]:
     """Spotter summary (found-and-right %, wrong %, false alarms per word ...) of posteriors against truth."""
-    from audio_rnn.stream_eval import Score, score
-    from audio_rnn.streaming import StreamConfig, detect_posteriors, detection_lag
+    from audio_rnn.spotting.stream_eval import Score, score
+    from audio_rnn.spotting.streaming import StreamConfig, detect_posteriors, detection_lag
 
     cfg = StreamConfig(mode="state", **detection)
     total = Score()
@@ -249,12 +249,12 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     `device` ("cpu", "cuda") runs the network there; streams and features are always made on the CPU."""
     from tqdm import tqdm
 
-    from audio_rnn.streaming import FrontEnd
+    from audio_rnn.spotting.streaming import FrontEnd
 
     labels = list(labels)
     if SILENCE not in labels:
         raise DataError(f"a spotter needs a {SILENCE} label")
-    from audio_rnn.train_kws import split_clips
+    from audio_rnn.keywords.train import split_clips
 
     train_clips, val_clips, _ = split_clips(clips, tc.seed)
     pool = word_pool(train_clips, labels)
@@ -267,7 +267,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                             **(dims or {})})
     if model_dims.pooling != "last" or model_dims.bidirectional:
         raise DataError("a streaming spotter needs a unidirectional model with last-state pooling")
-    from audio_rnn.train_kws import resolve_device
+    from audio_rnn.keywords.train import resolve_device
 
     dev = resolve_device(device)
     model = KeywordRNN(model_dims).to(dev)
@@ -408,10 +408,10 @@ def configure_train_spot(p) -> None:
 
 
 def run_train_spot(args) -> int:
-    from audio_rnn.data import load_any
+    from audio_rnn.keywords.data import load_any
 
     torch.set_num_threads(max(1, args.threads))
-    from audio_rnn.train_kws import resolve_device
+    from audio_rnn.keywords.train import resolve_device
 
     resolve_device(args.device)  # a bad --device fails before any data is loaded
     holdout = [s for s in args.holdout_speakers.split(",") if s]
@@ -420,7 +420,7 @@ def run_train_spot(args) -> int:
         clips.extend(c for c in load_any(d, LABELS, holdout=holdout, progress=not args.quiet) if c.split != "test")
     excluded = sorted({w.strip() for w in args.exclude_words.split(",") if w.strip()})
     if excluded:
-        from audio_rnn.data import exclude_words
+        from audio_rnn.keywords.data import exclude_words
 
         clips = exclude_words(clips, excluded)
     if not clips:

@@ -432,7 +432,7 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 def default_spotter_path() -> "os.PathLike":
     """The shipped stream-trained spotter if present, else the shipped clip recognizer (window mode)."""
-    from audio_rnn import checkpoint
+    from audio_rnn.training import checkpoint
 
     p = checkpoint.pretrained_path("spotter")
     return p if (p / checkpoint.CONFIG).is_file() else checkpoint.pretrained_path("kws")
@@ -440,7 +440,7 @@ def default_spotter_path() -> "os.PathLike":
 
 def load_numpy_model(path: str | os.PathLike | None = None) -> tuple[NumpyKWS, dict[str, Any]]:
     """(numpy network, config) from a `kws` checkpoint folder/file; default: the shipped model. No torch."""
-    from audio_rnn import checkpoint
+    from audio_rnn.training import checkpoint
 
     folder = checkpoint.resolve(path or default_spotter_path())
     cfg = checkpoint.load_config(folder, kind="kws")
@@ -631,7 +631,7 @@ class Spotter:
 
     def _blocks(self, source: Any, sr: int | None) -> Iterable[np.ndarray]:
         if isinstance(source, np.ndarray):
-            from audio_rnn.audio import resample
+            from audio_rnn.audio.decode import resample
 
             x = np.asarray(source, dtype=np.float32).reshape(-1)
             if not np.all(np.isfinite(x)):
@@ -641,7 +641,7 @@ class Spotter:
             x = resample(x, int(sr or self.sample_rate), self.sample_rate)
             step = int(self.config.block_s * self.sample_rate)
             return (x[i:i + step] for i in range(0, max(1, len(x)), step))
-        from audio_rnn.audio import read_blocks
+        from audio_rnn.audio.decode import read_blocks
 
         return read_blocks(source, sr=self.sample_rate, block_seconds=self.config.block_s)
 
@@ -855,7 +855,7 @@ def make_spotter(args) -> "Spotter":
     if over.get("mode") == "window":  # windows: a clip model's defaults (and the shipped recognizer by default)
         base = StreamConfig()
         if model is None:
-            from audio_rnn import checkpoint
+            from audio_rnn.training import checkpoint
 
             model = str(checkpoint.pretrained_path("kws"))
     try:
@@ -865,7 +865,7 @@ def make_spotter(args) -> "Spotter":
 
 
 def run_spot(args) -> int:
-    from audio_rnn.audio import probe
+    from audio_rnn.audio.decode import probe
 
     probe(args.file)  # a missing or non-audio file fails fast, before the model loads
     spotter = make_spotter(args)

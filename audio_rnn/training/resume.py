@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
-from audio_rnn.checkpoint import _atomic_write
+from audio_rnn.training.checkpoint import _atomic_write
 from audio_rnn.errors import CheckpointError
 
 FORMAT = "audio_rnn-train-state"
@@ -379,7 +379,7 @@ class TrainState:
         restore_rng: bool = True,
     ) -> "TrainState":
         """Restore model, optimizer, scheduler, objects and (this rank's) RNG states; return the position."""
-        from audio_rnn.checkpoint import load_state
+        from audio_rnn.training.checkpoint import load_state
 
         record, tensors = TrainState.read(folder)
         rank, world = _dist()

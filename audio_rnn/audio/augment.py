@@ -98,7 +98,7 @@ def reverb(x: np.ndarray, sr: int, rt60: float, rng: np.random.Generator) -> np.
 
 def speed(x: np.ndarray, factor: float) -> np.ndarray:
     """Play `factor` times faster: shifts pitch and formants together (a shorter/longer vocal tract)."""
-    from audio_rnn.audio import resample
+    from audio_rnn.audio.decode import resample
 
     if abs(factor - 1) < 1e-6:
         return x.astype(np.float32)

@@ -61,7 +61,7 @@ class StreamSpec:
 
 def fsdd_takes(fsdd: str | Path, speakers: Sequence[str], split: str) -> list[tuple[Path, str, str]]:
     """(path, digit, speaker) of held-out speakers' takes: 0-24 for 'val', 25-49 for 'test'."""
-    from audio_rnn.data import FSDD_NAME, fsdd_files
+    from audio_rnn.keywords.data import FSDD_NAME, fsdd_files
 
     out = []
     for p, label, spk in fsdd_files(fsdd):
@@ -76,7 +76,7 @@ def fsdd_takes(fsdd: str | Path, speakers: Sequence[str], split: str) -> list[tu
 
 
 def _trimmed(x: np.ndarray) -> np.ndarray:
-    from audio_rnn.synth_speech import trim
+    from audio_rnn.keywords.synth_speech import trim
 
     x = trim(np.asarray(x, np.float32), SR)
     peak = float(np.max(np.abs(x))) if len(x) else 0.0
@@ -85,7 +85,7 @@ def _trimmed(x: np.ndarray) -> np.ndarray:
 
 def held_out_variants(split: str) -> list[str]:
     """espeak-ng voice variants kept out of training, installed here, for a split."""
-    from audio_rnn.synth_speech import TEST_VARIANTS, VAL_VARIANTS, installed_variants
+    from audio_rnn.keywords.synth_speech import TEST_VARIANTS, VAL_VARIANTS, installed_variants
 
     pool = sorted((VAL_VARIANTS if split == "val" else TEST_VARIANTS) & installed_variants())
     if not pool:
@@ -95,7 +95,7 @@ def held_out_variants(split: str) -> list[str]:
 
 def is_homophone(word: str, accent: str, _cache: dict = {}) -> bool:
     """Whether espeak-ng says `word` exactly like a digit in `accent` (then it cannot be a non-keyword)."""
-    from audio_rnn.synth_speech import phonemes
+    from audio_rnn.keywords.synth_speech import phonemes
 
     if word in HOMOPHONES:
         return True
@@ -109,7 +109,7 @@ def is_homophone(word: str, accent: str, _cache: dict = {}) -> bool:
 
 def pick_unknown(accent: str, rng: np.random.Generator) -> str:
     """A random non-keyword word (training unknowns or novel words) that is no digit homophone in `accent`."""
-    from audio_rnn.synth_speech import UNKNOWN_WORDS
+    from audio_rnn.keywords.synth_speech import UNKNOWN_WORDS
 
     pool = (*UNKNOWN_WORDS, *NOVEL_WORDS)
     while True:
@@ -120,7 +120,7 @@ def pick_unknown(accent: str, rng: np.random.Generator) -> str:
 
 def speak(word: str, accent: str, variant: str, rng: np.random.Generator) -> np.ndarray:
     """One espeak-ng word at a random rate and pitch, trimmed, 16 kHz."""
-    from audio_rnn.synth_speech import SynthItem, render
+    from audio_rnn.keywords.synth_speech import SynthItem, render
 
     item = SynthItem("", word, word, accent, variant, int(rng.integers(110, 221)), int(rng.integers(20, 86)), "")
     return render(item)
@@ -128,7 +128,7 @@ def speak(word: str, accent: str, variant: str, rng: np.random.Generator) -> np.
 
 def background(n: int, kind: str, rng: np.random.Generator, words: list[np.ndarray] | None = None) -> np.ndarray:
     """Unit-RMS background of `n` samples: coloured noise, hum, room tone, or babble (reversed words)."""
-    from audio_rnn.augment import colored_noise, hum
+    from audio_rnn.audio.augment import colored_noise, hum
 
     if kind in ("white", "pink", "brown"):
         return colored_noise(n, kind, rng)
@@ -154,8 +154,8 @@ def background(n: int, kind: str, rng: np.random.Generator, words: list[np.ndarr
 def build_stream(spec: StreamSpec, index: int, fsdd: list[tuple[Path, str, str]], variants: list[str],
                  rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     """One stream: (16 kHz wave, truth dict with every word's label/word/start/end/source)."""
-    from audio_rnn.data import _load
-    from audio_rnn.synth_speech import ACCENTS
+    from audio_rnn.keywords.data import _load
+    from audio_rnn.keywords.synth_speech import ACCENTS
 
     total = int(spec.minutes * 60 * SR)
     pieces: list[tuple[int, np.ndarray]] = []
@@ -206,7 +206,7 @@ def make_streams(out: str | Path, spec: StreamSpec, fsdd: str | Path, speakers: 
     import soundfile as sf
     from tqdm import tqdm
 
-    from audio_rnn.synth_speech import espeak_available
+    from audio_rnn.keywords.synth_speech import espeak_available
 
     if not espeak_available():
         raise DataError("espeak-ng is not installed (apt-get install espeak-ng)")
@@ -351,7 +351,7 @@ def tune(cache: list[tuple[Any, dict[str, Any]]], spotter: Any, grid: dict[str, 
     """
     import itertools
 
-    from audio_rnn.streaming import detect_posteriors, detection_lag
+    from audio_rnn.spotting.streaming import detect_posteriors, detection_lag
 
     keys = list(grid)
     rows = []
@@ -371,7 +371,7 @@ def tune(cache: list[tuple[Any, dict[str, Any]]], spotter: Any, grid: dict[str, 
 
 def _default_speakers(model: str | None) -> list[str]:
     """The FSDD speakers a keyword checkpoint held out of training (from its config), else george."""
-    from audio_rnn import checkpoint
+    from audio_rnn.training import checkpoint
 
     try:
         cfg = checkpoint.load_config(model or checkpoint.pretrained_path("kws"), kind="kws")
@@ -404,7 +404,7 @@ def configure_make_streams(p) -> None:
 
 
 def run_make_streams(args) -> int:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     fsdd = args.fsdd or os.environ.get("AUDIO_RNN_FSDD") or str(root.parent / "shared" / "data" / "fsdd")
     speakers = [s for s in args.speakers.split(",") if s] if args.speakers else _default_speakers(args.model)
     spec = StreamSpec(split=args.split, streams=args.streams, minutes=args.minutes,
@@ -419,8 +419,8 @@ def run_make_streams(args) -> int:
 
 def save_tuned(model: str | None, best: dict[str, Any]) -> Path:
     """Write tuned detection settings into a stream-trained checkpoint's config (`streaming.detection`)."""
-    from audio_rnn import checkpoint
-    from audio_rnn.streaming import default_spotter_path
+    from audio_rnn.training import checkpoint
+    from audio_rnn.spotting.streaming import default_spotter_path
 
     folder = checkpoint.resolve(model or default_spotter_path())
     path = folder / checkpoint.CONFIG if folder.is_dir() else folder.with_suffix(".json")
@@ -433,7 +433,7 @@ def save_tuned(model: str | None, best: dict[str, Any]) -> Path:
 
 
 def configure_eval_streams(p) -> None:
-    from audio_rnn.streaming import configure_spot
+    from audio_rnn.spotting.streaming import configure_spot
 
     p.add_argument("streams", metavar="DIR", help="folder written by make-streams")
     p.add_argument("--tolerance", type=float, default=0.75, help="seconds around each word (default 0.75)")
@@ -451,7 +451,7 @@ def configure_eval_streams(p) -> None:
 
 
 def run_eval_streams(args) -> int:
-    from audio_rnn.streaming import make_spotter
+    from audio_rnn.spotting.streaming import make_spotter
 
     load_streams(args.streams)  # a clear error for a wrong folder before the model loads
     spotter = make_spotter(args)

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from audio_rnn.resume import ResumableSampler
+from audio_rnn.training.resume import ResumableSampler
 
 ENV_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
 

@@ -228,7 +228,7 @@ class Corpus:
         return "\n".join(getattr(self, split))
 
     def summary(self) -> dict:
-        from audio_rnn.text import Vocab
+        from audio_rnn.music.text import Vocab
 
         out = {"source": self.source, **self.stats}
         for s in _SPLITS:
@@ -278,7 +278,7 @@ def prepare_abc(
 
 def prepare_text(path: str | Path) -> Corpus:
     """Any UTF-8 text file as a corpus: one document per split (contiguous train/val/test)."""
-    from audio_rnn.text import read_text, split_text
+    from audio_rnn.music.text import read_text, split_text
 
     text = read_text(path)
     train, val, test = split_text(text)
@@ -729,7 +729,7 @@ def run_render(args: argparse.Namespace) -> int:
     if args.file == "-":
         text = sys.stdin.read()
     else:
-        from audio_rnn.text import read_text
+        from audio_rnn.music.text import read_text
 
         text = read_text(args.file)
     tunes = split_tunes(text) or [text]

@@ -77,7 +77,7 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
 
 def training_docs(corpus, rng: random.Random, header_aug: float) -> list[str]:
     """One epoch's training documents: shuffled; for ABC, a `header_aug` share shown in a raw/varied header style."""
-    from audio_rnn.music import augment_tune
+    from audio_rnn.music.corpus import augment_tune
 
     raws = corpus.train_raw if len(corpus.train_raw) == len(corpus.train) else [None] * len(corpus.train)
     docs = list(zip(corpus.train, raws))
@@ -130,17 +130,17 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     import torch.nn.functional as F
     from tqdm import tqdm
 
-    from audio_rnn import distributed
-    from audio_rnn.resume import RESUME_DIR, TrainState
+    from audio_rnn.training import distributed
+    from audio_rnn.training.resume import RESUME_DIR, TrainState
 
     ctx = distributed.context()
     main = ctx.is_main
     if not main:
         log = lambda *a, **k: None  # noqa: E731  (rank 0 logs)
 
-    from audio_rnn.charrnn import CharLM, CharLMDims, detach_state, save_model
-    from audio_rnn.music import load_corpus
-    from audio_rnn.text import Vocab
+    from audio_rnn.music.charrnn import CharLM, CharLMDims, detach_state, save_model
+    from audio_rnn.music.corpus import load_corpus
+    from audio_rnn.music.text import Vocab
 
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
@@ -279,7 +279,7 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     distributed.barrier(ctx)
     if not main:
         return {"out": str(out), "steps": step, "rank": ctx.rank}
-    from audio_rnn.charrnn import load_model
+    from audio_rnn.music.charrnn import load_model
 
     best_model, _, saved = load_model(out)
     full_val = evaluate_bpc(best_model, val_ids, batch=32)
@@ -332,7 +332,7 @@ def configure_train_gen(p: argparse.ArgumentParser) -> None:
                         "(X: 1, K: Gmaj, Z:/S:/N: fields, field order); validation and test stay normalised")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    from audio_rnn.resume import add_arguments
+    from audio_rnn.training.resume import add_arguments
 
     add_arguments(p)  # --save-every N, --resume (runs unchanged under torchrun: DDP, rank 0 logs and saves)
 
@@ -346,8 +346,8 @@ def run_train_gen(args: argparse.Namespace) -> int:
     if not 0.0 <= cfg.header_aug <= 1.0:
         raise CorpusError("--header-aug must be between 0 and 1")
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    from audio_rnn import distributed
-    from audio_rnn.train_kws import resolve_device
+    from audio_rnn.training import distributed
+    from audio_rnn.keywords.train import resolve_device
 
     resolve_device(cfg.device)  # a clear error before any work when the device is not there
     ctx = distributed.setup(device=cfg.device)  # under torchrun: gloo on CPU, nccl on GPU; no-op otherwise

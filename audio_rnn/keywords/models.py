@@ -45,7 +45,7 @@ class KWSDims:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "KWSDims":
-        from audio_rnn.checkpoint import config_from_dict
+        from audio_rnn.training.checkpoint import config_from_dict
 
         return config_from_dict(cls, d, "model settings")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from audio_rnn import scratch
-from audio_rnn.scratch import CELLS, Recurrent, single_blas_thread
+from audio_rnn.scratch import cells as scratch
+from audio_rnn.scratch.cells import CELLS, Recurrent, single_blas_thread
 
 ADDING_BASELINE_MSE = 1.0 / 6.0  # always answering 1.0 (the mean of a sum of two U(0,1) values)
 

@@ -19,10 +19,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from audio_rnn import checkpoint
+from audio_rnn.training import checkpoint
 from audio_rnn.errors import AudioError, AudioRnnError, CheckpointError
-from audio_rnn.features import MFCC, FeatureConfig
-from audio_rnn.models import KeywordRNN, KWSDims
+from audio_rnn.audio.features import MFCC, FeatureConfig
+from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
 KIND = "kws"
 
@@ -87,7 +87,7 @@ class Recognizer:
     @torch.no_grad()
     def logits(self, waves: Sequence[np.ndarray]) -> torch.Tensor:
         """(N, C) logits for waveforms at `sample_rate`, each fitted to the training window."""
-        from audio_rnn.data import fit_window
+        from audio_rnn.keywords.data import fit_window
 
         chunks = []
         for i in range(0, len(waves), self.batch_size):
@@ -101,7 +101,7 @@ class Recognizer:
 
     def load(self, source: Any) -> np.ndarray:
         """Decode a path/bytes/file-like at the model's rate (raises `AudioError`)."""
-        from audio_rnn.audio import load_audio
+        from audio_rnn.audio.decode import load_audio
 
         return load_audio(source, sr=self.sample_rate, max_seconds=600.0)
 

@@ -2,11 +2,11 @@
 
 Given at least 5 recordings of each of at least 2 words, the background
 classes are added automatically: `_silence_` from the noise generator of
-`audio_rnn.data` and `_unknown_` from espeak-ng words that are none of the
-user's (`audio_rnn.synth_speech`). The shipped keyword model is fine-tuned with a new
+`audio_rnn.keywords.data` and `_unknown_` from espeak-ng words that are none of the
+user's (`audio_rnn.keywords.synth_speech`). The shipped keyword model is fine-tuned with a new
 output layer (rows for labels it already knows are kept), or, when there is no
 shipped model, a small GRU is trained from scratch. Every epoch draws fresh
-augmentations (`audio_rnn.augment`), and training stops at a wall-clock budget.
+augmentations (`audio_rnn.audio.augment`), and training stops at a wall-clock budget.
 The result is an ordinary `kws` checkpoint (safetensors + JSON) that
 `classify --model` and `Recognizer` load.
 """
@@ -112,8 +112,8 @@ def check_examples(examples: Mapping[str, Sequence[np.ndarray]]) -> dict[str, li
 
 def word_core(x: np.ndarray, sr: int = 16000) -> np.ndarray:
     """The spoken part of a recording: its loudest second, with leading/trailing near-silence trimmed."""
-    from audio_rnn.data import fit_window
-    from audio_rnn.synth_speech import trim
+    from audio_rnn.keywords.data import fit_window
+    from audio_rnn.keywords.synth_speech import trim
 
     x = np.asarray(x, dtype=np.float32)
     if x.size > sr:
@@ -126,7 +126,7 @@ def unknown_waves(n: int, exclude: Sequence[str], seed: int) -> list[np.ndarray]
     """`n` espeak-ng recordings of words that are none of `exclude`, in varied voices (deterministic)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from audio_rnn import synth_speech as ss
+    from audio_rnn.keywords import synth_speech as ss
 
     if not ss.espeak_available():
         raise DataError("espeak-ng is needed to make the unknown-word examples (apt-get install espeak-ng)")
@@ -150,7 +150,7 @@ def unknown_waves(n: int, exclude: Sequence[str], seed: int) -> list[np.ndarray]
 def _base_model(mode: str, base: str | Path | None = None):
     """(model, config, mode) to start from: the `base` (default: shipped) checkpoint, or None for scratch."""
     from audio_rnn.errors import CheckpointError
-    from audio_rnn.recognize import load_model
+    from audio_rnn.keywords.recognize import load_model
 
     if mode == "scratch":
         return None, None, "scratch"
@@ -167,8 +167,8 @@ def build_model(labels: Sequence[str], mode: str, hidden: int = 64, base: str | 
     """A keyword network for `labels`: the shipped (or `base`) one with a new head (known rows copied), or a small GRU."""
     import torch
 
-    from audio_rnn.features import FeatureConfig
-    from audio_rnn.models import KeywordRNN, KWSDims
+    from audio_rnn.audio.features import FeatureConfig
+    from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
     net, cfg, mode = _base_model(mode, base)
     if net is None:
@@ -202,8 +202,8 @@ def _pool(words: dict[str, list[np.ndarray]], unknown: list[np.ndarray], labels:
     `copies` draws are made up front and epochs vary the features with
     SpecAugment. The clean examples, placed in the window, are added too.
     """
-    from audio_rnn.data import UNKNOWN, WINDOW, Clip
-    from audio_rnn.train_kws import TrainConfig, epoch_set
+    from audio_rnn.keywords.data import UNKNOWN, WINDOW, Clip
+    from audio_rnn.keywords.train import TrainConfig, epoch_set
 
     clips = [Clip(x, w, "user", "user") for w, xs in words.items() for x in xs]
     clips += [Clip(x, UNKNOWN, "espeak", "espeak") for x in unknown]
@@ -218,7 +218,7 @@ def _pool(words: dict[str, list[np.ndarray]], unknown: list[np.ndarray], labels:
 
 def _place(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     """`x` at peak 0.7 at a random place in a window of `length` samples."""
-    from audio_rnn.augment import random_place
+    from audio_rnn.audio.augment import random_place
 
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     return random_place(x / peak * 0.7 if peak > 0 else x, length, rng)
@@ -233,11 +233,11 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
     """
     import torch
 
-    from audio_rnn import checkpoint
-    from audio_rnn.augment import spec_augment
-    from audio_rnn.data import SILENCE, SR, UNKNOWN, WINDOW, fit_window, silence_clip
-    from audio_rnn.features import MFCC
-    from audio_rnn.train_kws import accuracy, featurize
+    from audio_rnn.training import checkpoint
+    from audio_rnn.audio.augment import spec_augment
+    from audio_rnn.keywords.data import SILENCE, SR, UNKNOWN, WINDOW, fit_window, silence_clip
+    from audio_rnn.audio.features import MFCC
+    from audio_rnn.keywords.train import accuracy, featurize
 
     t_start = time.monotonic()
     say = progress or (lambda f, m: None)
@@ -321,7 +321,7 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
 
 def zip_checkpoint(folder: str | Path) -> bytes:
     """The checkpoint folder's model.safetensors and config.json as zip bytes (for downloading)."""
-    from audio_rnn.checkpoint import CONFIG, WEIGHTS
+    from audio_rnn.training.checkpoint import CONFIG, WEIGHTS
 
     folder = Path(folder)
     buf = io.BytesIO()

@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio_rnn import checkpoint, distributed
-from audio_rnn.augment import AugmentConfig, augment_speech, spec_augment
-from audio_rnn.data import LABELS, SILENCE, SR, UNKNOWN, WINDOW, Clip, silence_clip, silence_clips
+from audio_rnn.training import checkpoint, distributed
+from audio_rnn.audio.augment import AugmentConfig, augment_speech, spec_augment
+from audio_rnn.keywords.data import LABELS, SILENCE, SR, UNKNOWN, WINDOW, Clip, silence_clip, silence_clips
 from audio_rnn.errors import DataError
-from audio_rnn.features import MFCC, FeatureConfig
-from audio_rnn.models import KeywordRNN, KWSDims
-from audio_rnn.resume import RESUME_DIR, TrainState
+from audio_rnn.audio.features import MFCC, FeatureConfig
+from audio_rnn.keywords.models import KeywordRNN, KWSDims
+from audio_rnn.training.resume import RESUME_DIR, TrainState
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def epoch_set(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Gener
 
 def _silence_like(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A recorded background clip in a window at a random level."""
-    from audio_rnn.augment import gain, random_place
+    from audio_rnn.audio.augment import gain, random_place
 
     return gain(random_place(x, WINDOW, rng), float(rng.uniform(-20, 6)))
 
@@ -418,7 +418,7 @@ def configure_train_kws(p) -> None:
     p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation report")
     p.add_argument("--synth-test", help="espeak-ng test set for the report (default: synthesise test voices)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    from audio_rnn.resume import add_arguments
+    from audio_rnn.training.resume import add_arguments
 
     add_arguments(p)  # --save-every N, --resume (runs unchanged under torchrun: DDP, rank 0 logs and saves)
 
@@ -439,7 +439,7 @@ def _labels(spec: str, clips_dirs: Sequence[str]) -> list[str]:
 def run_train_kws(args) -> int:
     import tempfile
 
-    from audio_rnn.data import load_any
+    from audio_rnn.keywords.data import load_any
 
     torch.set_num_threads(max(1, args.threads))
     resolve_device(args.device)
@@ -451,7 +451,7 @@ def run_train_kws(args) -> int:
         clips.extend(load_any(d, labels, holdout=holdout, progress=not args.quiet))
     excluded = {w.strip() for w in args.exclude_words.split(",") if w.strip()}
     if excluded:
-        from audio_rnn.data import exclude_words
+        from audio_rnn.keywords.data import exclude_words
 
         clips = exclude_words(clips, excluded)
     if not clips:
@@ -484,8 +484,8 @@ def run_train_kws(args) -> int:
           f"{config['training']['best_val_accuracy']:.3f}, {config['training']['train_seconds']:.0f} s)")
     if args.no_eval or labels != list(LABELS):
         return 0
-    from audio_rnn.evaluate import DEFAULT_FSDD, summary_lines, synth_test_set, target_suite, write_report
-    from audio_rnn.recognize import Recognizer
+    from audio_rnn.keywords.evaluate import DEFAULT_FSDD, summary_lines, synth_test_set, target_suite, write_report
+    from audio_rnn.keywords.recognize import Recognizer
 
     fsdd_dirs = [d for d in args.data if Path(d).name == "recordings" or (Path(d) / "recordings").is_dir()]
     fsdd = fsdd_dirs[0] if fsdd_dirs else (str(DEFAULT_FSDD) if holdout else None)
