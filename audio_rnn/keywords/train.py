@@ -29,6 +29,8 @@ from audio_rnn.keywords.data import LABELS, SILENCE, SR, UNKNOWN, WINDOW, Clip, 
 from audio_rnn.errors import DataError
 from audio_rnn.audio.features import MFCC, FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
+from audio_rnn.training.device import resolve_device
+from audio_rnn.training.holdout import split_clips
 from audio_rnn.training.resume import RESUME_DIR, TrainState
 
 
@@ -159,40 +161,6 @@ def accuracy(model: KeywordRNN, feats: torch.Tensor, ys: np.ndarray, batch: int 
     dev = next(model.parameters()).device
     pred = torch.cat([model(feats[i:i + batch].to(dev)).argmax(-1).cpu() for i in range(0, len(feats), batch)])
     return float((pred.numpy() == ys).mean())
-
-
-def resolve_device(spec: str) -> torch.device:
-    """The torch device for --device, or a DataError naming what is wrong (checked before any data is loaded)."""
-    try:
-        dev = torch.device(spec)
-    except RuntimeError:
-        raise DataError(f"unknown --device {spec!r} (use cpu or cuda)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DataError("--device cuda: no CUDA GPU is available here")
-    return dev
-
-
-def split_clips(clips: Sequence[Clip], seed: int) -> tuple[list[Clip], list[Clip], list[Clip]]:
-    """(train, val, test). Without any validation clip, whole speakers (~15%) of the training data are used."""
-    train = [c for c in clips if c.split == "train"]
-    val = [c for c in clips if c.split == "val"]
-    test = [c for c in clips if c.split == "test"]
-    if not val:
-        speakers = sorted({c.speaker for c in train})
-        rng = np.random.default_rng(seed)
-        if len(speakers) >= 3:
-            held = set(rng.choice(speakers, max(1, int(round(0.15 * len(speakers)))), replace=False))
-            val = [c for c in train if c.speaker in held]
-            train = [c for c in train if c.speaker not in held]
-        else:
-            order = rng.permutation(len(train))
-            k = max(1, len(train) // 7)
-            val = [train[i] for i in order[:k]]
-            train = [train[i] for i in order[k:]]
-            print("warning: no separate speakers for validation; using a random 15% of clips", file=sys.stderr)
-    if not train:
-        raise DataError("no training clips left after the validation split")
-    return train, val, test
 
 
 def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,

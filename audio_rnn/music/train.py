@@ -347,7 +347,7 @@ def run_train_gen(args: argparse.Namespace) -> int:
         raise CorpusError("--header-aug must be between 0 and 1")
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     from audio_rnn.training import distributed
-    from audio_rnn.keywords.train import resolve_device
+    from audio_rnn.training.device import resolve_device
 
     resolve_device(cfg.device)  # a clear error before any work when the device is not there
     ctx = distributed.setup(device=cfg.device)  # under torchrun: gloo on CPU, nccl on GPU; no-op otherwise

@@ -254,7 +254,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     labels = list(labels)
     if SILENCE not in labels:
         raise DataError(f"a spotter needs a {SILENCE} label")
-    from audio_rnn.keywords.train import split_clips
+    from audio_rnn.training.holdout import split_clips
 
     train_clips, val_clips, _ = split_clips(clips, tc.seed)
     pool = word_pool(train_clips, labels)
@@ -267,7 +267,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                             **(dims or {})})
     if model_dims.pooling != "last" or model_dims.bidirectional:
         raise DataError("a streaming spotter needs a unidirectional model with last-state pooling")
-    from audio_rnn.keywords.train import resolve_device
+    from audio_rnn.training.device import resolve_device
 
     dev = resolve_device(device)
     model = KeywordRNN(model_dims).to(dev)
@@ -411,7 +411,7 @@ def run_train_spot(args) -> int:
     from audio_rnn.keywords.data import load_any
 
     torch.set_num_threads(max(1, args.threads))
-    from audio_rnn.keywords.train import resolve_device
+    from audio_rnn.training.device import resolve_device
 
     resolve_device(args.device)  # a bad --device fails before any data is loaded
     holdout = [s for s in args.holdout_speakers.split(",") if s]
