@@ -21,7 +21,7 @@ import time
 import atheris
 
 with atheris.instrument_imports(include=["audio_rnn"]):
-    from audio_rnn.music import corpus as music, text
+    from audio_rnn.music import corpus as abc_corpus, notation, text, validity
     from audio_rnn.errors import CorpusError
 
 VALIDITY = "--validity" in sys.argv
@@ -32,22 +32,22 @@ def one_input(data: bytes) -> None:
     """The per-input check: contracts of each text tool on one fuzzed string."""
     CASES["n"] += 1
     s = data.decode("utf-8", errors="replace")  # bytes as-is, so seed tunes stay tunes
-    tunes = music.split_tunes(s)
+    tunes = notation.split_tunes(s)
     flat = s.replace("\r\n", "\n").replace("\r", "\n")
     first = 0 if flat.startswith("X:") else flat.find("\nX:") + 1 if "\nX:" in flat else len(flat)
     if "".join(tunes) != flat[first:]:
         raise AssertionError("split_tunes lost or invented text")
     CASES["tunes"] += len(tunes)
     for t in tunes[:4] + [s]:
-        norm = music.normalise_tune(t)
+        norm = abc_corpus.normalise_tune(t)
         if norm is not None:
             CASES["normalised"] += 1
-            if music.normalise_tune(norm) != norm:
+            if abc_corpus.normalise_tune(norm) != norm:
                 raise AssertionError(f"normalise_tune is not idempotent on {t!r}")
-            music.music_key(norm)
+            abc_corpus.music_key(norm)
     if VALIDITY:
         for t in tunes[:2]:
-            CASES["valid"] += bool(music.check_tune(t).valid)
+            CASES["valid"] += bool(validity.check_tune(t).valid)
     v = text.Vocab.build([s[: len(s) // 2]], min_count=1)
     ids = v.encode(s)
     back = v.decode(ids)
@@ -66,7 +66,7 @@ def write_seeds(folder: str, n: int = 60) -> None:
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    corpus = music.prepare_abc(music.music21_abc_files()[:20])
+    corpus = abc_corpus.prepare_abc(abc_corpus.music21_abc_files()[:20])
     for i, t in enumerate((corpus.train + corpus.val + corpus.test)[:n]):
         (out / f"tune{i:03d}.abc").write_text(t, encoding="utf-8")
 
@@ -76,7 +76,7 @@ def main() -> None:
         write_seeds(sys.argv[sys.argv.index("--make-seeds") + 1])
         return
     if VALIDITY:
-        music.check_tune("X:1\nT:warm-up\nM:4/4\nK:C\nCDEF|\n")  # import music21 before the clock
+        validity.check_tune("X:1\nT:warm-up\nM:4/4\nK:C\nCDEF|\n")  # import music21 before the clock
     args = [a for a in sys.argv if a != "--validity"]
     if not any(a.startswith("-runs=") for a in args):
         args.append("-runs=5000")

@@ -70,7 +70,8 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     from audio_rnn.music.generate import Generator
-    from audio_rnn.music.corpus import normalise_tune, prepare_abc, split_tunes
+    from audio_rnn.music.corpus import normalise_tune, prepare_abc
+    from audio_rnn.music.notation import split_tunes
     from audio_rnn.music.ngram import KneserNey
     from audio_rnn.music.text import read_text
 

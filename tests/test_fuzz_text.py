@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audio_rnn.music import corpus as music, text
+from audio_rnn.music import corpus, notation, text, validity
 from audio_rnn.errors import CorpusError
 
 TIME_LIMIT_S = 5.0
@@ -96,21 +96,21 @@ any_text = st.one_of(abc_like(), st.text(max_size=400), st.text(alphabet=st.samp
 def check_abc(raw: str) -> None:
     """split -> normalise -> key, with their contracts."""
     with bounded("split_tunes/normalise_tune"):
-        tunes = music.split_tunes(raw)
+        tunes = notation.split_tunes(raw)
         flat = raw.replace("\r\n", "\n").replace("\r", "\n")
         assert all(isinstance(t, str) and t.startswith("X:") for t in tunes)
         first = flat.find("X:") if flat.startswith("X:") else flat.find("\nX:") + 1 if "\nX:" in flat else len(flat)
         assert "".join(tunes) == flat[first:]  # nothing lost, nothing invented
         for t in tunes + [flat]:
-            norm = music.normalise_tune(t)
+            norm = corpus.normalise_tune(t)
             if norm is None:
                 continue
             assert norm.startswith("X:") and norm.endswith("\n") and "\r" not in norm
             lines = norm.split("\n")
             assert any(ln.startswith("K:") for ln in lines) and any(ln.startswith("M:") for ln in lines)
-            assert music.normalise_tune(norm) == norm  # canonical form is a fixed point
-            assert isinstance(music.music_key(norm), str)
-        music._fix_c1(raw)
+            assert corpus.normalise_tune(norm) == norm  # canonical form is a fixed point
+            assert isinstance(corpus.music_key(norm), str)
+        corpus._fix_c1(raw)
 
 
 @FAST
@@ -128,11 +128,11 @@ def test_fuzz_abc_split_and_normalise_many(raw):
 
 def check_validity(raw: str) -> None:
     """check_tune (music21 parse + bar checker) gives a Validity, with reasons when invalid."""
-    music.check_tune("X:1\nT:warm-up\nM:4/4\nK:C\nCDEF|\n")  # import music21 outside the clock (once)
-    for t in music.split_tunes(raw)[:2] + [raw]:
+    validity.check_tune("X:1\nT:warm-up\nM:4/4\nK:C\nCDEF|\n")  # import music21 outside the clock (once)
+    for t in notation.split_tunes(raw)[:2] + [raw]:
         with bounded(f"check_tune({t[:300]!r})"):
-            v = music.check_tune(t)
-        assert isinstance(v, music.Validity) and (v.valid or v.reasons)
+            v = validity.check_tune(t)
+        assert isinstance(v, validity.Validity) and (v.valid or v.reasons)
 
 
 @settings(max_examples=25, derandomize=True, **FUZZ)
@@ -150,24 +150,24 @@ def test_fuzz_abc_validity_checker_many(raw):
 
 def test_validity_checker_huge_meter_is_refused_fast():
     """Found by this fuzzer: music21 spent minutes partitioning M:999/1; now refused up front."""
-    music.check_tune("X:1\nT:warm-up\nM:4/4\nK:C\nCDEF|\n")  # import music21 outside the clock
+    validity.check_tune("X:1\nT:warm-up\nM:4/4\nK:C\nCDEF|\n")  # import music21 outside the clock
     for m in ("M:999/1", "M:99999999/1", "[M:3000/4]"):
         with bounded("check_tune"):
             header, inline = (m, "") if m.startswith("M:") else ("M:4/4", m)
-            v = music.check_tune(f"X:1\nT:t\n{header}\nK:C\nCDEF|{inline}CDEF|\n")
+            v = validity.check_tune(f"X:1\nT:t\n{header}\nK:C\nCDEF|{inline}CDEF|\n")
         assert not v.valid and any("meter" in r for r in v.reasons)
 
 
 def test_validity_checker_giant_bar_is_refused_fast():
     """Found by atheris (benchmarks/fuzz_text_atheris.py): a note 1174 units long made music21 re-bar for 27 s."""
-    music.check_tune("X:1\nT:warm-up\nM:4/4\nK:C\nCDEF|\n")  # import music21 outside the clock
+    validity.check_tune("X:1\nT:warm-up\nM:4/4\nK:C\nCDEF|\n")  # import music21 outside the clock
     for body in ("A2 |f1174 d2|", "[V:1] A2|d8|\n[V:2] A2 |f1174 d2|", "A2|[CEG]999|"):
         with bounded("check_tune"):
-            v = music.check_tune(f"X:1\nT:t\nM:C\nL:1/8\nK:D\n{body}\n")
+            v = validity.check_tune(f"X:1\nT:t\nM:C\nL:1/8\nK:D\n{body}\n")
         assert not v.valid and any("quarters" in r or "parse" in r for r in v.reasons), v.reasons
     # found next (88 s): no K: field, so no bar check, and a 100-note bar
     with bounded("check_tune"):
-        v = music.check_tune("X:139\nT:t\nM:3/4\nG | _BBBc | d" + "a" * 100 + "d\nG | GA_BF | G2 z\n")
+        v = validity.check_tune("X:139\nT:t\nM:3/4\nG | _BBBc | d" + "a" * 100 + "d\nG | GA_BF | G2 z\n")
     assert not v.valid and v.reasons == ["missing header K:"]
 
 
@@ -218,14 +218,14 @@ def check_corpus_file(path: Path, data: bytes) -> None:
             assert t.strip() and "\r" not in t and "\x00" not in t
         except CorpusError:
             pass
-        for fn in (music.prepare_text, music.load_corpus):
+        for fn in (corpus.prepare_text, corpus.load_corpus):
             try:
                 c = fn(str(path))
-                assert isinstance(c, music.Corpus) and "".join(c.train + c.val + c.test).strip()
+                assert isinstance(c, corpus.Corpus) and "".join(c.train + c.val + c.test).strip()
             except CorpusError:
                 pass
         try:
-            c = music.prepare_abc([path])
+            c = corpus.prepare_abc([path])
             assert len(c.train) + len(c.val) + len(c.test) >= 3
         except CorpusError:
             pass
@@ -261,7 +261,7 @@ def check_prepared_folder(folder: Path, train: bytes, stats: bytes) -> None:
     (folder / "stats.json").write_bytes(stats)
     with bounded("load_prepared"):
         try:
-            c = music.load_prepared(folder)
+            c = corpus.load_prepared(folder)
             assert isinstance(c.train, list) and isinstance(c.stats, dict)
         except CorpusError:
             pass
@@ -276,8 +276,8 @@ def test_fuzz_prepared_folder(tmp_path, train, stats):
 
 def test_fuzz_examples_run_real_abc():
     """Sanity for the properties: a real music21 ABC file normalises and survives every check."""
-    f = music.music21_abc_files()[0]
-    raw = music._fix_c1(f.read_bytes().decode("utf-8", errors="replace"))
+    f = corpus.music21_abc_files()[0]
+    raw = corpus._fix_c1(f.read_bytes().decode("utf-8", errors="replace"))
     check_abc(raw[:20000])
-    tunes = [music.normalise_tune(t) for t in music.split_tunes(raw)]
+    tunes = [corpus.normalise_tune(t) for t in notation.split_tunes(raw)]
     assert sum(t is not None for t in tunes) >= 1

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from audio_rnn.music import corpus as music
+from audio_rnn.music import meter_guard, notation, validity
 from audio_rnn.training.checkpoint import pretrained_path
 from audio_rnn.cli import main
 from audio_rnn.music.generate import get_generator
@@ -33,13 +33,13 @@ def test_shipped_model_writes_valid_tunes(shipped):
     assert all(g.text.startswith("X:1\nT:") and g.ended for g in out)
     assert sum(g.valid for g in out) >= 3, [g.reasons for g in out]
     assert len({g.text for g in out}) == 4
-    v = music.check_tune(out[0].text) if out[0].valid else music.check_tune(next(g.text for g in out if g.valid))
+    v = validity.check_tune(out[0].text) if out[0].valid else validity.check_tune(next(g.text for g in out if g.valid))
     assert v.valid and v.bars >= 4
 
 
 def test_shipped_model_header_primer(shipped):
     g = shipped.generate(n=1, primer="M:6/8\nK:D\n", seed=5, until_valid=3)[0]
-    head = music.header_fields(g.text)
+    head = notation.header_fields(g.text)
     assert head["M"] == "6/8" and head["K"] == "D" and head["T"]
     assert g.valid, g.reasons
 
@@ -70,11 +70,11 @@ def test_shipped_score_of_a_real_tune(tmp_path, capsys):
      ('"Am"A2{c}B2c2', 3), ("g2f/e/ d", 2), ("A3-A2B/c/", 3), ("!trill!c2 d", Fraction(3, 2)), ('"open', None)],
 )
 def test_bar_quarters(bar, quarters):
-    assert music.bar_quarters(bar, Fraction(1, 8)) == quarters
+    assert meter_guard.bar_quarters(bar, Fraction(1, 8)) == quarters
 
 
 def test_meter_guard_judges_bars():
-    g = music.MeterGuard()
+    g = meter_guard.MeterGuard()
     for line in ("X:1", "T:t", "M:6/8", "L:1/8", "K:G"):
         g.header_line(line)
     assert g.in_body and g.full == 3

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from audio_rnn.music import corpus as music
+from audio_rnn.music import corpus
 from audio_rnn.music.charrnn import CharLM, CharLMDims, load_model
 from audio_rnn.cli import main
 from audio_rnn.errors import CheckpointError
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny_model(tmp_path_factory):
     """Prepare a real corpus slice and train a small LSTM on it for a few steps through the CLI."""
     base = tmp_path_factory.mktemp("gen")
-    files = [f for f in music.music21_abc_files() if "ryansMammoth" in str(f)][:40]
-    music.write_corpus(music.prepare_abc(files, seed=0), base / "corpus")
+    files = [f for f in corpus.music21_abc_files() if "ryansMammoth" in str(f)][:40]
+    corpus.write_corpus(corpus.prepare_abc(files, seed=0), base / "corpus")
     out = base / "model"
     rc = main(["train-gen", "--corpus", str(base / "corpus"), "--out", str(out), "--hidden", "48", "--embed", "16",
                "--batch", "8", "--bptt", "64", "--steps", "40", "--eval-every", "20", "--quiet", "--threads", "1"])

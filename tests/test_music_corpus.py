@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from audio_rnn.music import corpus as music
+from audio_rnn.music import corpus as abc_corpus, notation
 from audio_rnn.cli import main
 from audio_rnn.errors import CorpusError
 
@@ -15,7 +15,7 @@ from audio_rnn.errors import CorpusError
 @pytest.fixture(scope="module")
 def subset():
     """A real slice of music21's corpus: Ryan's Mammoth, O'Neill's and an Essen file."""
-    files = music.music21_abc_files()
+    files = abc_corpus.music21_abc_files()
     pick = [f for f in files if "ryansMammoth" in str(f)][:60]
     pick += [f for f in files if "oneills1850" in str(f)][:2]
     pick += [f for f in files if f.name == "erk5.abc"]
@@ -46,9 +46,9 @@ RAW = (
 
 
 def test_normalise_keeps_only_the_listed_headers_and_the_music():
-    out = music.normalise_tune(RAW)
+    out = abc_corpus.normalise_tune(RAW)
     assert out == "X:7\nT:A Test Reel\nR:reel\nM:4/4\nL:1/8\nK:D\n|: ABcd efga |\nM:3/4\nd2 f2 a2 :|\n"
-    assert music.normalise_tune(out) == out  # a fixed point
+    assert abc_corpus.normalise_tune(out) == out  # a fixed point
 
 
 @pytest.mark.parametrize(
@@ -61,14 +61,14 @@ def test_normalise_keeps_only_the_listed_headers_and_the_music():
     ],
 )
 def test_unusable_tunes_are_refused(raw):
-    assert music.normalise_tune(raw) is None
+    assert abc_corpus.normalise_tune(raw) is None
 
 
 def test_prepare_real_subset(subset):
-    corpus = music.prepare_abc(subset, seed=0)
+    corpus = abc_corpus.prepare_abc(subset, seed=0)
     assert len(corpus.train) > 100 and corpus.val and corpus.test
     every = corpus.train + corpus.val + corpus.test
-    keys = [music.music_key(t) for t in every]
+    keys = [abc_corpus.music_key(t) for t in every]
     assert len(set(keys)) == len(keys), "duplicates survived"
     for tune in every:
         header = []
@@ -76,14 +76,14 @@ def test_prepare_real_subset(subset):
             header.append(line[0])
             if line.startswith("K:"):
                 break
-        assert set(header) <= set(music.KEEP_HEADERS), tune
+        assert set(header) <= set(notation.KEEP_HEADERS), tune
         assert header[0] == "X" and header[-1] == "K"
         assert "%" not in tune and "\r" not in tune and "\nw:" not in tune and "\n\n" not in tune
     # split by tune, disjoint, reproducible with the seed, different with another seed
     assert not (set(corpus.train) & set(corpus.test)) and not (set(corpus.val) & set(corpus.test))
-    again = music.prepare_abc(subset, seed=0)
+    again = abc_corpus.prepare_abc(subset, seed=0)
     assert again.test == corpus.test
-    assert music.prepare_abc(subset, seed=1).test != corpus.test
+    assert abc_corpus.prepare_abc(subset, seed=1).test != corpus.test
     assert corpus.stats["raw_tunes"] == len(every) + corpus.stats["unusable"] + corpus.stats["duplicates"]
 
 
@@ -94,7 +94,7 @@ def test_duplicates_are_dropped(tmp_path):
                                     + tune.replace("X:1", "X:4") + "\n" + tune.replace("X:1", "X:5") + "\n"
                                     + tune.replace("GABc", "G  AB  c").replace("X:1", "X:6") + "\n"
                                     + tune.replace("GABc", "FGAB").replace("X:1", "X:7"))
-    corpus = music.prepare_abc([tmp_path / "a.abc"], seed=0)
+    corpus = abc_corpus.prepare_abc([tmp_path / "a.abc"], seed=0)
     assert corpus.stats["duplicates"] == 4  # retitled, renumbered and re-spaced copies
     assert len(corpus.train) + len(corpus.val) + len(corpus.test) == 3
 
@@ -104,7 +104,7 @@ def test_prepare_corpus_command_on_the_full_music21_corpus(tmp_path, capsys):
     stats = json.loads(capsys.readouterr().out)
     assert stats["files"] > 1000 and stats["train_tunes"] > 10000
     assert stats["test_tunes"] > 500 and 60 < stats["vocabulary"] < 200
-    loaded = music.load_prepared(tmp_path / "c")
+    loaded = abc_corpus.load_prepared(tmp_path / "c")
     assert len(loaded.test) == stats["test_tunes"]
     assert loaded.text("test") == (tmp_path / "c" / "test.txt").read_text()
 
@@ -112,30 +112,30 @@ def test_prepare_corpus_command_on_the_full_music21_corpus(tmp_path, capsys):
 def test_text_corpus_and_errors(tmp_path):
     p = tmp_path / "t.txt"
     p.write_text("line of text\n" * 200, encoding="utf-8")
-    corpus = music.load_corpus(str(p))
+    corpus = abc_corpus.load_corpus(str(p))
     assert corpus.text("train") + corpus.text("val") + corpus.text("test") == p.read_text()
     (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00\x01" * 50)
     with pytest.raises(CorpusError):
-        music.load_corpus(str(tmp_path / "bin.txt"))
+        abc_corpus.load_corpus(str(tmp_path / "bin.txt"))
     with pytest.raises(CorpusError):
-        music.load_corpus(str(tmp_path / "missing.txt"))
+        abc_corpus.load_corpus(str(tmp_path / "missing.txt"))
 
 
 def test_raw_style_keeps_the_transcribers_header_as_written():
-    out = music.raw_style_tune(RAW)
+    out = abc_corpus.raw_style_tune(RAW)
     assert out == ("X: 7\nT: A Test Reel\nC: somebody\nN: a note that is dropped\nR: reel\nZ: transcriber\n"
                    "M: 4/4\nL: 1/8\nQ: 1/4=120\nK: D\n|: ABcd efga |\nw: some lyrics here\nP: B\nM: 3/4\n"
                    "d2 f2 a2 :|\n")
-    assert music.normalise_tune(out) == music.normalise_tune(RAW)  # the same tune once normalised
-    assert music.raw_style_tune("X:1\nT:no key\nM:4/4\nABC|\n") is None
+    assert abc_corpus.normalise_tune(out) == abc_corpus.normalise_tune(RAW)  # the same tune once normalised
+    assert abc_corpus.raw_style_tune("X:1\nT:no key\nM:4/4\nABC|\n") is None
 
 
 def test_restyle_header_varies_only_the_header():
-    tune = music.normalise_tune(RAW)
+    tune = abc_corpus.normalise_tune(RAW)
     body = tune.split("K:D\n", 1)[1]
     gaps, keys, orders = set(), set(), set()
     for seed in range(60):
-        out = music.restyle_header(tune, random.Random(seed))
+        out = abc_corpus.restyle_header(tune, random.Random(seed))
         head, _, rest = out.partition("\nK:")
         key_line, _, music_part = rest.partition("\n")
         assert music_part == body, out
@@ -145,17 +145,17 @@ def test_restyle_header_varies_only_the_header():
         gaps.add(fields[1][1][:1] == " ")
         keys.add(key_line.strip())
         orders.add(tuple(f for f, _ in fields))
-        assert music.music_key(music.normalise_tune(out)) == music.music_key(tune)
+        assert abc_corpus.music_key(abc_corpus.normalise_tune(out)) == abc_corpus.music_key(tune)
     assert gaps == {True, False} and len(orders) > 1
     assert "D" in keys and keys & {"Dmaj", "D major", "Dmajor", "DMaj"} and keys <= {
         "D", "Dmaj", "D major", "Dmajor", "DMaj"}
 
 
 def test_augment_share_and_identity():
-    tune, raw = music.normalise_tune(RAW), music.raw_style_tune(RAW)
+    tune, raw = abc_corpus.normalise_tune(RAW), abc_corpus.raw_style_tune(RAW)
     rng = random.Random(0)
-    assert all(music.augment_tune(tune, raw, rng, 0.0) == tune for _ in range(50))
-    outs = [music.augment_tune(tune, raw, rng, 0.4) for _ in range(1000)]
+    assert all(abc_corpus.augment_tune(tune, raw, rng, 0.0) == tune for _ in range(50))
+    outs = [abc_corpus.augment_tune(tune, raw, rng, 0.4) for _ in range(1000)]
     changed = sum(o != tune for o in outs) / len(outs)
     assert 0.2 < changed < 0.45, changed
     assert any(o.startswith("X: 7\nT: A Test Reel\nC: somebody") for o in outs)  # the raw style itself
@@ -164,15 +164,15 @@ def test_augment_share_and_identity():
 def test_training_docs_augment_train_only(subset):
     from audio_rnn.music.train import training_docs
 
-    corpus = music.prepare_abc(subset, seed=0)
+    corpus = abc_corpus.prepare_abc(subset, seed=0)
     assert len(corpus.train_raw) == len(corpus.train)
-    assert all(music.normalise_tune(r) == t for t, r in zip(corpus.train, corpus.train_raw))
+    assert all(abc_corpus.normalise_tune(r) == t for t, r in zip(corpus.train, corpus.train_raw))
     plain = training_docs(corpus, random.Random(0), 0.0)
     assert sorted(plain) == sorted(corpus.train)
     docs = training_docs(corpus, random.Random(0), 0.4)
     styled = [d for d in docs if d not in set(corpus.train)]
     assert 0.15 * len(docs) < len(styled) < 0.5 * len(docs)
-    keys = sorted(music.music_key(music.normalise_tune(d)) for d in docs)
-    assert keys == sorted(music.music_key(t) for t in corpus.train)  # the same tunes, only the header differs
-    text = music.Corpus(["a b c\n"] * 10, ["v\n"], ["t\n"], "notes.txt")
+    keys = sorted(abc_corpus.music_key(abc_corpus.normalise_tune(d)) for d in docs)
+    assert keys == sorted(abc_corpus.music_key(t) for t in corpus.train)  # the same tunes, only the header differs
+    text = abc_corpus.Corpus(["a b c\n"] * 10, ["v\n"], ["t\n"], "notes.txt")
     assert sorted(training_docs(text, random.Random(0), 0.9)) == ["a b c\n"] * 10  # text corpora untouched

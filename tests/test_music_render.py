@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import soundfile as sf
 
-from audio_rnn.music import corpus as music
+from audio_rnn.music import render
 from audio_rnn.cli import main
 
 TUNE = """X:1
@@ -27,7 +27,7 @@ def test_svg_in_a_thread_is_a_real_score():
 
     def work():
         try:
-            out["svg"] = music.render_svg(TUNE)
+            out["svg"] = render.render_svg(TUNE)
         except Exception as exc:  # surfaced below
             out["error"] = exc
 
@@ -38,11 +38,11 @@ def test_svg_in_a_thread_is_a_real_score():
     svg = out["svg"]
     assert svg.lstrip().startswith(("<svg", "<?xml")) and svg.rstrip().endswith("</svg>")
     assert svg.count('class="note"') >= 40  # every note of the tune is engraved
-    assert music.render_svg(TUNE).count('class="note"') == svg.count('class="note"')  # main thread agrees
+    assert render.render_svg(TUNE).count('class="note"') == svg.count('class="note"')  # main thread agrees
 
 
 def test_midi_bytes():
-    data = music.abc_to_midi(TUNE)
+    data = render.abc_to_midi(TUNE)
     assert data[:4] == b"MThd" and b"MTrk" in data and len(data) > 200
 
 
@@ -53,7 +53,7 @@ def _decode(wav: bytes) -> tuple[np.ndarray, int]:
 
 def test_wav_fluidsynth_or_fallback_and_numpy_synth():
     for synth in ("auto", "numpy"):
-        x, sr = _decode(music.abc_to_wav(TUNE, synth=synth))
+        x, sr = _decode(render.abc_to_wav(TUNE, synth=synth))
         seconds = len(x) / sr
         assert 5 < seconds < 30, (synth, seconds)  # 16 bars of 6/8 at 120 bpm is about 12 s
         assert float(np.sqrt(np.mean(x**2))) > 0.01, synth

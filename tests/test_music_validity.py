@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from audio_rnn.music import corpus as music
+from audio_rnn.music import corpus, notation, validity
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,24 +23,24 @@ gfg ege|dBG AGA|BAB GAB|GED G2:|
 
 
 def test_good_tune_with_pickup_and_repeats():
-    v = music.check_tune(GOOD)
+    v = validity.check_tune(GOOD)
     assert v.valid, v.reasons
     assert v.bars >= 16 and v.notes > 80
 
 
 def test_sample_file_tunes_are_valid():
     text = (ROOT / "samples" / "abc" / "irish_session_tunes.abc").read_text()
-    tunes = music.split_tunes(text)
+    tunes = notation.split_tunes(text)
     assert len(tunes) >= 20
     for t in tunes[:6]:
-        v = music.check_tune(t)
+        v = validity.check_tune(t)
         assert v.valid, (t[:40], v.reasons)
 
 
 def test_real_corpus_tunes_mostly_valid():
-    files = [f for f in music.music21_abc_files() if "ryansMammoth" in str(f)][:15]
-    tunes = music.prepare_abc(files).train[:15]
-    rate = sum(music.check_tune(t).valid for t in tunes) / len(tunes)
+    files = [f for f in corpus.music21_abc_files() if "ryansMammoth" in str(f)][:15]
+    tunes = corpus.prepare_abc(files).train[:15]
+    rate = sum(validity.check_tune(t).valid for t in tunes) / len(tunes)
     assert rate >= 0.8
 
 
@@ -57,11 +57,11 @@ def test_real_corpus_tunes_mostly_valid():
     ],
 )
 def test_bad_tunes_have_reasons(abc, reason):
-    v = music.check_tune(abc)
+    v = validity.check_tune(abc)
     assert not v.valid
     assert any(reason in r for r in v.reasons), v.reasons
 
 
 def test_header_fields():
-    assert music.header_fields(GOOD) == {"X": "1", "T": "Pickup and split bars at the repeat", "M": "6/8",
+    assert notation.header_fields(GOOD) == {"X": "1", "T": "Pickup and split bars at the repeat", "M": "6/8",
                                          "L": "1/8", "K": "G"}

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from audio_rnn.errors import AudioRnnError, CorpusError
-from audio_rnn.music.corpus import KEEP_HEADERS, MeterGuard
+from audio_rnn.music.meter_guard import MeterGuard
+from audio_rnn.music.notation import KEEP_HEADERS
 from audio_rnn.music.text import UNK
 
 X_LINE = "X:1\n"
@@ -454,7 +455,7 @@ class Generator:
     def _judge(self, text: str, ended: bool, check: bool) -> Generation:
         if not (self.is_abc and check):
             return Generation(text, True, [], ended, chars=len(text))
-        from audio_rnn.music.corpus import check_tune
+        from audio_rnn.music.validity import check_tune
 
         v = check_tune(text)
         reasons = list(v.reasons)
@@ -566,7 +567,7 @@ def run_generate(args: argparse.Namespace) -> int:
         if args.out:
             stem = f"tune_{k + 1:03d}" if gen.is_abc else f"text_{k + 1:03d}"
             if gen.is_abc:
-                from audio_rnn.music.corpus import render_files
+                from audio_rnn.music.render import render_files
 
                 files = render_files(g.text, args.out, stem)
             else:

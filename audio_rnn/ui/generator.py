@@ -75,7 +75,7 @@ def svg_pages(svg: str) -> list[str]:
 
 # verovio's ABC reader can abort the whole process on odd input (an uncaught C++ exception), which would
 # take the server down with it; the engraver therefore runs in a short-lived child process.
-ENGRAVE = "import sys; from audio_rnn.music.corpus import render_svg; sys.stdout.write(render_svg(sys.stdin.read()))"
+ENGRAVE = "import sys; from audio_rnn.music.render import render_svg; sys.stdout.write(render_svg(sys.stdin.read()))"
 
 
 @st.cache_data(max_entries=32, show_spinner="Engraving the score...")
@@ -95,14 +95,14 @@ def _score(abc: str, timeout: float = 60.0) -> list[str]:
 
 @st.cache_data(max_entries=32, show_spinner="Rendering audio...")
 def _wav(abc: str) -> bytes:
-    from audio_rnn.music.corpus import abc_to_wav
+    from audio_rnn.music.render import abc_to_wav
 
     return abc_to_wav(abc)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _midi(abc: str) -> bytes:
-    from audio_rnn.music.corpus import abc_to_midi
+    from audio_rnn.music.render import abc_to_midi
 
     return abc_to_midi(abc)
 

@@ -1,0 +1,221 @@
+"""Is a tune valid? Headers present, music21 parses it, every bar lasts what the meter says.
+
+The first bar (a pickup) and the last may be short; meters music21 cannot
+parse quickly are refused up front. music21's reader warnings are collected
+per thread instead of printed (`parse_abc`), which the renderer uses too.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import asdict, dataclass
+
+from audio_rnn.music.notation import BODY_FIELDS, FIELD_LINE, REQUIRED_HEADERS, header_fields
+
+
+@dataclass
+class Validity:
+    """Whether a tune is usable, and why not."""
+
+    valid: bool
+    reasons: list[str]
+    bars: int = 0
+    notes: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_TAP = threading.local()
+
+
+def _tap_abc_warnings() -> None:
+    """Route music21's ABC-reader warnings (it guesses "C" for unreadable notes) to the calling thread's list."""
+    from music21 import abcFormat
+
+    env = abcFormat.environLocal
+    if getattr(env, "_audio_rnn_tapped", False):
+        return
+    original = env.warn
+
+    def warn(msg, header=None):
+        sink = getattr(_TAP, "sink", None)
+        if sink is None:
+            return original(msg, header)
+        sink.append("".join(map(str, msg)) if isinstance(msg, (list, tuple)) else str(msg))
+
+    env.warn = warn
+    env._audio_rnn_tapped = True
+
+
+def parse_abc(abc: str, warnings_out: list[str] | None = None):
+    """music21 Score (or Part) for one tune; its reader's warnings go to `warnings_out` instead of stderr."""
+    import warnings
+
+    from music21 import converter
+
+    _tap_abc_warnings()
+    _TAP.sink = warnings_out if warnings_out is not None else []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return converter.parse(abc, format="abc", forceSource=True)
+    finally:
+        _TAP.sink = None
+
+
+def _line_events(handler_tokens) -> list[tuple[str, float]]:
+    """("note", quarter length) / ("bar", boundary flag) / ("meter", bar length) events of tokenized ABC."""
+    events: list[tuple[str, float]] = []
+    for t in handler_tokens:
+        kind = type(t).__name__
+        if kind == "ABCMetadata" and t.isMeter():
+            ts = t.getTimeSignatureObject()
+            events.append(("meter", float(ts.barDuration.quarterLength) if ts is not None else -1.0))
+        elif kind in ("ABCNote", "ABCChord") and not getattr(t, "inGrace", False):
+            ql = float(getattr(t, "quarterLength", 0.0) or 0.0)
+            tup = getattr(t, "activeTuplet", None)
+            if tup is not None:
+                ql *= float(tup.tupletMultiplier())
+            events.append(("note", ql))
+        elif kind == "ABCBar":
+            events.append(("bar", 0.0 if t.src.strip() == "|" else 1.0))
+    return events
+
+
+def written_bars(abc: str) -> list[tuple[float, float | None, bool]]:
+    """(duration, meter's bar length, at a section boundary) of every bar as written, in quarter notes.
+
+    Uses music21's ABC tokenizer line by line (unit lengths, broken rhythms,
+    tuplets, chords and grace notes count as music21 reads them). A line that
+    ends without a bar line closes the bar only if the bar is full: Essen-style
+    files leave that bar line implicit, others continue a bar on the next line.
+    """
+    from music21 import abcFormat
+
+    lines = abc.replace("\r\n", "\n").split("\n")
+    k = next((i for i, ln in enumerate(lines) if ln.startswith("K:")), None)
+    if k is None:
+        return []
+    context = {m.group(1): ln for ln in lines[: k + 1] if (m := FIELD_LINE.match(ln))}
+    bars: list[tuple[float, float | None, bool]] = []
+    full: float | None = None
+    acc, prev_boundary = 0.0, False
+    eps = 1e-6
+
+    def close(boundary: bool) -> None:
+        nonlocal acc, prev_boundary
+        if acc > 0:
+            bars.append((acc, full, boundary or prev_boundary))
+        elif bars and boundary:
+            d, f, _ = bars[-1]
+            bars[-1] = (d, f, True)
+        prev_boundary = boundary
+        acc = 0.0
+
+    first = True
+    for line in lines[k + 1 :]:
+        m = FIELD_LINE.match(line)
+        if m and not line.startswith("|"):
+            if m.group(1) in BODY_FIELDS:
+                context[m.group(1)] = line
+                if m.group(1) == "M":
+                    first = True  # re-read the meter
+            continue
+        if not line.strip():
+            continue
+        handler = abcFormat.ABCHandler()
+        handler.process("\n".join(context.values()) + "\n" + line + "\n")
+        for kind, value in _line_events(handler.tokens):
+            if kind == "meter":
+                if first:
+                    full = value if value > 0 else None
+            elif kind == "note":
+                acc += value
+            else:
+                close(value > 0)
+        first = False
+        if full is not None and abs(acc - full) < eps:
+            close(False)  # an implicit bar line at the end of a full bar
+    if acc > 0:
+        close(True)
+    return bars
+
+
+_METER = re.compile(r"M:([^\]\n\r%]*)")  # music21 takes M: fields mid-line too ("uz/M:999/1")
+MAX_METER = 32  # music21 partitions a meter's beats in time that grows steeply: M:999/1 takes minutes
+MAX_BAR_FACTOR = 8  # a bar this many times too long is invalid anyway; music21 re-barring it takes minutes
+
+
+def _meter_problem(abc: str) -> str | None:
+    """Why a meter (header, body line or inline [M:]) is beyond what music21 can parse quickly, or None."""
+    for m in _METER.finditer(abc):
+        num, _, den = m.group(1).partition("/")
+        top = sum(int(n) for n in re.findall(r"\d+", num))
+        bottom = re.match(r"\s*(\d+)", den)
+        if top > MAX_METER or (bottom and int(bottom.group(1)) > 2 * MAX_METER):
+            return f"meter M:{m.group(1).strip()[:20]} is outside what is supported (at most {MAX_METER} beats)"
+    return None
+
+
+def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
+    """Headers X: T: M: K: present, music21 parses it, every bar matches the meter.
+
+    The first bar (pickup) and the last bar may be short. A short bar at a section
+    boundary (repeat, double bar or ending) is accepted when it completes a bar with
+    its neighbour or with the pickup (the usual ABC convention). Over-long bars
+    are never accepted.
+    """
+    reasons: list[str] = []
+    if not abc or not abc.strip():
+        return Validity(False, ["empty tune"])
+    if len(abc) > max_chars:
+        return Validity(False, [f"longer than {max_chars} characters"])
+    fields = header_fields(abc)
+    missing = [f"{h}:" for h in REQUIRED_HEADERS if h not in fields]
+    if missing:
+        reasons.append("missing header " + ", ".join(missing))
+    if "K" not in fields:  # invalid anyway; and music21 can spend minutes re-barring header-less music
+        return Validity(False, reasons)
+    meter = _meter_problem(abc)
+    if meter:
+        return Validity(False, reasons + [meter])
+    warned: list[str] = []
+    try:
+        bars = written_bars(abc)  # first: fast, and it finds the giant bars that make music21's parse crawl
+        giant = [(i, d, f) for i, (d, f, _) in enumerate(bars) if d > MAX_BAR_FACTOR * (f or 4.0)]
+        if giant:
+            i, d, f = giant[0]
+            return Validity(False, reasons + [f"bar {i + 1} lasts {d:g} quarters, the meter says {f or 4.0:g}"])
+        score = parse_abc(abc, warned)
+    except Exception as exc:  # music21 raises many types on bad ABC
+        return Validity(False, reasons + [f"music21 cannot parse it: {type(exc).__name__}: {str(exc)[:120]}"])
+    if warned:
+        reasons.append(f"music21 could not read {len(warned)} token(s): " + "; ".join(w.strip()[:80] for w in warned[:3]))
+    notes = len(list(score.recurse().notes))
+    if notes == 0:
+        reasons.append("no notes")
+    meter_free = fields.get("M", "").lower() in ("none", "")
+    if not bars and not meter_free and notes:
+        reasons.append("no bars")
+    if not meter_free and bars:
+        eps = 1e-6
+        pickup = bars[0][0] if bars[0][1] and bars[0][0] < bars[0][1] - eps else 0.0
+        last = len(bars) - 1
+        bad: list[str] = []
+        for i, (d, full, boundary) in enumerate(bars):
+            if full is None or abs(d - full) < eps:
+                continue
+            if d > full + eps:
+                bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
+                continue
+            if i == 0 or i == last:
+                continue
+            neighbours = [bars[j][0] for j in (i - 1, i + 1) if 0 <= j <= last]
+            paired = any(abs(d + n - full) < eps for n in neighbours) or abs(d + pickup - full) < eps
+            if not (boundary and paired):
+                bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
+        if bad:
+            reasons.append(f"{len(bad)} bar(s) do not match the meter: " + "; ".join(bad[:3]))
+    return Validity(not reasons, reasons, len(bars), notes)
