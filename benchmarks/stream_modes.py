@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from audio_rnn.training import checkpoint
     from audio_rnn.spotting.stream_eval import cache_posteriors, load_streams, tune
-    from audio_rnn.spotting.streaming import Spotter, default_config, default_spotter_path
+    from audio_rnn.spotting.detection import default_config
+    from audio_rnn.spotting.network import default_spotter_path
+    from audio_rnn.spotting.streaming import Spotter
 
     minutes = sum(t["duration"] for _, t in load_streams(args.streams)) / 60
     rows = []

@@ -110,7 +110,7 @@ def torch_peer(sp, model_path: str | None, path: Path, seconds: float = 120.0) -
 
     from audio_rnn.training import checkpoint
     from audio_rnn.keywords.models import KeywordRNN, KWSDims
-    from audio_rnn.spotting.streaming import default_spotter_path
+    from audio_rnn.spotting.network import default_spotter_path
 
     torch.set_num_threads(1)
     cfg_json = checkpoint.load_config(model_path or default_spotter_path(), kind="kws")

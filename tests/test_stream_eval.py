@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from audio_rnn.spotting.stream_eval import DIGITS, Score, StreamSpec, fsdd_takes, make_streams, score
-from audio_rnn.spotting.streaming import Detection
+from audio_rnn.spotting.detection import Detection
 
 ROOT = Path(__file__).resolve().parents[1]
 

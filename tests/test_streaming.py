@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn.spotting.streaming import Detection, FrontEnd, NumpyKWS, Spotter, StreamConfig, detect_posteriors, smooth
+from audio_rnn.spotting.detection import detect_posteriors, Detection, smooth, StreamConfig
+from audio_rnn.spotting.frontend import FrontEnd
+from audio_rnn.spotting.network import NumpyKWS
+from audio_rnn.spotting.streaming import Spotter
 
 from spot_signals import LABELS, SR, tone_noise as _tone_noise
 

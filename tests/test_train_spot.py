@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn.spotting.streaming import FrontEnd, Spotter, StreamConfig, stack_frames
+from audio_rnn.spotting.detection import StreamConfig
+from audio_rnn.spotting.frontend import FrontEnd, stack_frames
+from audio_rnn.spotting.streaming import Spotter
 from audio_rnn.spotting.train import IGNORE, StreamFeatures, frame_targets, stream_features, step_times
 
 from spot_signals import LABELS, SR, tone_noise
@@ -141,7 +143,7 @@ def test_causal_deltas_equal_torchaudio_at_the_newest_frame():
     import torch
     import torchaudio
 
-    from audio_rnn.spotting.streaming import causal_deltas
+    from audio_rnn.spotting.frontend import causal_deltas
 
     x = np.random.default_rng(0).standard_normal((9, 3)).astype(np.float32)
     d, _ = causal_deltas(x[:4], np.zeros((0, 3), np.float32))

@@ -351,7 +351,7 @@ def tune(cache: list[tuple[Any, dict[str, Any]]], spotter: Any, grid: dict[str, 
     """
     import itertools
 
-    from audio_rnn.spotting.streaming import detect_posteriors, detection_lag
+    from audio_rnn.spotting.detection import detect_posteriors, detection_lag
 
     keys = list(grid)
     rows = []
@@ -420,7 +420,7 @@ def run_make_streams(args) -> int:
 def save_tuned(model: str | None, best: dict[str, Any]) -> Path:
     """Write tuned detection settings into a stream-trained checkpoint's config (`streaming.detection`)."""
     from audio_rnn.training import checkpoint
-    from audio_rnn.spotting.streaming import default_spotter_path
+    from audio_rnn.spotting.network import default_spotter_path
 
     folder = checkpoint.resolve(model or default_spotter_path())
     path = folder / checkpoint.CONFIG if folder.is_dir() else folder.with_suffix(".json")

@@ -170,7 +170,7 @@ def frame_targets(words: Sequence[dict[str, Any]], times: np.ndarray, labels: Se
 
 def stream_features(wave: np.ndarray, fe: Any, sf: StreamFeatures) -> np.ndarray:
     """(steps, dim * stack) causal features of a whole stream, as the spotter computes them block by block."""
-    from audio_rnn.spotting.streaming import RunningNorm, stack_frames
+    from audio_rnn.spotting.frontend import RunningNorm, stack_frames
 
     lm = fe.log_mel(wave)
     x = RunningNorm(fe, int(round(sf.norm_s * fe.sr / fe.hop)))(lm)
@@ -222,7 +222,7 @@ def detection_score(probs: np.ndarray, words: Sequence[Sequence[dict[str, Any]]]
                     labels: Sequence[str], detection: dict[str, float], seconds: float) -> dict[str, Any]:
     """Spotter summary (found-and-right %, wrong %, false alarms per word ...) of posteriors against truth."""
     from audio_rnn.spotting.stream_eval import Score, score
-    from audio_rnn.spotting.streaming import StreamConfig, detect_posteriors, detection_lag
+    from audio_rnn.spotting.detection import detect_posteriors, detection_lag, StreamConfig
 
     cfg = StreamConfig(mode="state", **detection)
     total = Score()
@@ -249,7 +249,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     `device` ("cpu", "cuda") runs the network there; streams and features are always made on the CPU."""
     from tqdm import tqdm
 
-    from audio_rnn.spotting.streaming import FrontEnd
+    from audio_rnn.spotting.frontend import FrontEnd
 
     labels = list(labels)
     if SILENCE not in labels:

@@ -1,0 +1,182 @@
+"""From per-frame posteriors to keyword detections, and the settings that govern both.
+
+`StreamConfig` holds how posteriors are computed over a stream (window or
+state mode) and how they become detections. Detection follows TensorFlow
+speech_commands' RecognizeCommands: average the posteriors over `smooth_s`,
+take the top label, keep runs above `threshold` lasting `min_s`,
+merge/suppress runs within `suppress_s`. `detection_lag` maps a run back to
+the word's span. Pure numpy, in bounded memory over blocks (`top_scores`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Iterable
+
+import numpy as np
+
+
+SILENCE = "_silence_"
+UNKNOWN = "_unknown_"
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """How posteriors are computed over a stream and turned into detections (defaults tuned on val streams)."""
+
+    mode: str = "window"  # "window" (restart every hop_s on the last context_s) or "state" (carried state)
+    context_s: float = 1.0  # window mode: seconds of audio each restart sees (the training window)
+    hop_s: float = 0.25  # window mode: restart stride = output lag bound (0.1 s: same accuracy, 2.5x slower)
+    norm_s: float = 3.0  # state mode: running normalisation over this many past seconds
+    smooth_s: float = 0.5  # posterior averaging window (RecognizeCommands: 500 ms)
+    threshold: float = 0.5  # averaged keyword probability needed to fire (tuned: RecognizeCommands uses ~0.7)
+    min_s: float = 0.2  # the top label must stay above threshold this long
+    suppress_s: float = 0.5  # no second detection within this gap after one
+    block_s: float = 120.0  # audio decoded per block (memory ~ block_s, not file length; ~30 stretches a batch)
+    segment_s: float = 4.0  # state mode: each block is cut into stretches of this length run side by side ...
+    warm_s: float = 1.0  # ... each first hearing this much audio before it (0 segment_s: one exact pass)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("window", "state"):
+            raise ValueError(f"mode must be 'window' or 'state', got {self.mode!r}")
+        if not (0 < self.hop_s <= self.context_s) and self.mode == "window":
+            raise ValueError(f"need 0 < hop_s <= context_s, got {self.hop_s}, {self.context_s}")
+        for name in ("norm_s", "smooth_s", "block_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.segment_s < 0 or self.warm_s < 0:
+            raise ValueError("segment_s and warm_s must not be negative")
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A keyword found in a stream: label, estimated word span in seconds, averaged probability."""
+
+    label: str
+    start: float
+    end: float
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "start": round(self.start, 3), "end": round(self.end, 3),
+                "score": round(self.score, 4)}
+
+
+# ----------------------------------------------------------------------------- detection
+
+
+def default_config(ckpt: dict[str, Any]) -> StreamConfig:
+    """The settings a checkpoint was tuned with: state mode and its `streaming.detection` for a spotter
+    trained on streams, else the window-mode defaults."""
+    stream = ckpt.get("streaming") or {}
+    if not stream:
+        return StreamConfig()
+    fields = set(StreamConfig.__dataclass_fields__)
+    tuned = {k: v for k, v in (stream.get("detection") or {}).items() if k in fields}
+    return replace(StreamConfig(mode="state", norm_s=float(stream.get("norm_s", 3.0))), **tuned)
+
+
+def detection_lag(c: StreamConfig, trained: bool = False) -> tuple[float, float]:
+    """(start, end) offsets from a detection's high-posterior run [a, b] to the word: start = b - s, end = a - e.
+
+    Window mode: a window scores the word once the word is wholly inside it, so
+    the run spans word end .. word start + context, shifted by half the smoothing;
+    measured on validation streams the run starts 0.03 s and ends 0.08 s earlier
+    than that (medians), which the offsets include.
+    """
+    if c.mode == "window":
+        return (c.context_s + c.smooth_s / 2 - 0.08, c.smooth_s / 2 - 0.03)
+    if trained:  # stream-trained: targets from 0.15 s before the word's end to 0.3 s after it; the run starts
+        # about 0.25 s before the word ends (validation streams, medians); words last about 0.5 s
+        return (0.3 + c.smooth_s / 2 + 0.5, c.smooth_s / 2 - 0.25)
+    return (c.smooth_s + 0.6, c.smooth_s / 2)
+
+
+def smooth(times: np.ndarray, probs: np.ndarray, seconds: float) -> np.ndarray:
+    """Causal moving average of (T, C) posteriors over the past `seconds` (RecognizeCommands' averaging)."""
+    if len(times) < 2 or seconds <= 0:
+        return np.asarray(probs, dtype=np.float32)
+    step = float(np.median(np.diff(times)))
+    k = max(1, int(round(seconds / step)))
+    c = np.concatenate([np.zeros((1, probs.shape[1])), np.cumsum(probs, axis=0, dtype=np.float64)])
+    idx = np.arange(1, len(probs) + 1)
+    lo = np.maximum(0, idx - k)
+    return ((c[idx] - c[lo]) / (idx - lo)[:, None]).astype(np.float32)
+
+
+def top_scores(blocks: Iterable[tuple[np.ndarray, np.ndarray]], smooth_s: float, step: float | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, top label, its averaged probability) per frame from (times, probs) blocks, in bounded memory:
+    the causal `smooth_s` average carries its history across blocks, and only 2 numbers per frame are kept."""
+    hist: np.ndarray | None = None
+    k = 1
+    out_t, out_top, out_s = [], [], []
+    for times, probs in blocks:
+        if not len(times):
+            continue
+        probs = np.asarray(probs, dtype=np.float64)
+        if hist is None:
+            if step is None:
+                step = float(np.median(np.diff(times))) if len(times) > 1 else 0.01
+            k = max(1, int(round(smooth_s / step))) if smooth_s > 0 else 1
+            hist = np.zeros((0, probs.shape[1]))
+        full = np.concatenate([hist, probs])
+        c = np.concatenate([np.zeros((1, full.shape[1])), np.cumsum(full, axis=0)])
+        idx = np.arange(len(hist) + 1, len(full) + 1)
+        lo = np.maximum(0, idx - k) if len(hist) < k - 1 else idx - k
+        sm = (c[idx] - c[lo]) / (idx - lo)[:, None]
+        top = sm.argmax(axis=1)
+        out_t.append(np.asarray(times, dtype=np.float64))
+        out_top.append(top.astype(np.int16))
+        out_s.append(sm[np.arange(len(sm)), top].astype(np.float32))
+        hist = full[-(k - 1):] if k > 1 else full[:0]
+    if not out_t:
+        return np.zeros(0), np.zeros(0, np.int16), np.zeros(0, np.float32)
+    return np.concatenate(out_t), np.concatenate(out_top), np.concatenate(out_s)
+
+
+def decide(times: np.ndarray, top: np.ndarray, score: np.ndarray, labels: list[str],
+           config: StreamConfig = StreamConfig(), lag: tuple[float, float] = (1.25, 0.25)) -> list[Detection]:
+    """Detections from the smoothed top label per frame: keyword runs above threshold lasting `min_s`;
+    same-label runs closer than `suppress_s` merge, of different-label ones the stronger survives."""
+    if len(times) == 0:
+        return []
+    keyword = np.array([lab not in (SILENCE, UNKNOWN) for lab in labels])
+    fire = keyword[top] & (score >= config.threshold)
+    step = float(np.median(np.diff(times[:1000]))) if len(times) > 1 else 0.01
+    key = np.where(fire, top, -1)
+    edges = np.flatnonzero(np.diff(key)) + 1
+    starts = np.concatenate([[0], edges])
+    ends = np.concatenate([edges, [len(key)]]) - 1
+    runs = [(int(key[i]), float(times[i]), float(times[j]), float(score[i:j + 1].max()))
+            for i, j in zip(starts, ends) if key[i] >= 0 and times[j] - times[i] + step >= config.min_s - 1e-9]
+    kept: list[list[Any]] = []  # [label index, first time, last time, peak score]
+    for lab, a, b, s in runs:
+        if kept and a - kept[-1][2] < config.suppress_s:
+            prev = kept[-1]
+            if prev[0] == lab:  # the same word again: one detection
+                prev[2], prev[3] = b, max(prev[3], s)
+            elif s > prev[3]:  # a stronger different label right after replaces it
+                kept[-1] = [lab, a, b, s]
+            continue  # a weaker one is suppressed
+        kept.append([lab, a, b, s])
+    out = []
+    for lab, a, b, s in kept:
+        start = max(b - lag[0], 0.0)
+        end = max(a - lag[1], start + 0.05)
+        out.append(Detection(labels[lab], round(start, 3), round(end, 3), round(s, 4)))
+    return out
+
+
+def detect_posteriors(times: np.ndarray, probs: np.ndarray, labels: list[str], config: StreamConfig = StreamConfig(),
+           lag: tuple[float, float] = (1.25, 0.25)) -> list[Detection]:
+    """Detections from (T, C) per-frame posteriors (RecognizeCommands-style): smooth, top label, `decide`."""
+    return decide(*top_scores([(np.asarray(times), np.asarray(probs))], config.smooth_s), labels, config, lag)

@@ -1,0 +1,209 @@
+"""The keyword network of a `kws` checkpoint in numpy, and loading it without torch.
+
+Importing torch alone costs ~520 MB of resident memory with this build, so
+`NumpyKWS` ports `keywords.models.KeywordRNN.frame_logits` (LayerNorm ->
+RNN/LSTM/GRU stack -> running pooling -> head) to numpy; tests check it
+against torch. `load_numpy_model` reads the checkpoint with safetensors'
+numpy loader.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from audio_rnn.errors import CheckpointError
+
+
+def _sigmoid_(x: np.ndarray) -> None:
+    """In-place logistic as (tanh(x/2) + 1) / 2: overflow-free and ~6x faster than scipy's expit on float32."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
+
+
+class NumpyKWS:
+    """The keyword network of a `kws` checkpoint in numpy: running per-frame logits from a batch of windows.
+
+    Mirrors `models.KeywordRNN.frame_logits` (LayerNorm, RNN/LSTM/GRU stack,
+    running last/mean/attention pooling, linear head); tests check it against torch.
+    """
+
+    def __init__(self, tensors: dict[str, np.ndarray], dims: dict[str, Any]):
+        self.cell = str(dims.get("cell", "gru"))
+        self.hidden = int(dims["hidden"])
+        self.layers = int(dims["layers"])
+        self.pooling = str(dims.get("pooling", "last"))
+        if dims.get("bidirectional"):
+            raise CheckpointError("spotting needs a unidirectional model (a bidirectional one looks ahead)")
+        if self.cell not in ("rnn", "lstm", "gru") or self.pooling not in ("last", "mean", "attention"):
+            raise CheckpointError(f"unsupported keyword model: cell {self.cell!r}, pooling {self.pooling!r}")
+        g = {"rnn": 1, "lstm": 4, "gru": 3}[self.cell]
+
+        def get(name: str, shape: tuple[int, ...]) -> np.ndarray:
+            if name not in tensors:
+                raise CheckpointError(f"keyword model weights lack {name!r}")
+            t = np.asarray(tensors[name], dtype=np.float32)
+            if t.shape != shape:
+                raise CheckpointError(f"keyword model weight {name!r} has shape {t.shape}, config implies {shape}")
+            return t
+
+        n_in, H, C = int(dims["n_in"]), self.hidden, int(dims["n_classes"])
+        self.ln_w, self.ln_b = get("norm.weight", (n_in,)), get("norm.bias", (n_in,))
+        self.w_ih, self.w_hh, self.b_ih, self.b_hh = [], [], [], []
+        for k in range(self.layers):
+            self.w_ih.append(np.ascontiguousarray(get(f"rnn.weight_ih_l{k}", (g * H, n_in if k == 0 else H)).T))
+            self.w_hh.append(np.ascontiguousarray(get(f"rnn.weight_hh_l{k}", (g * H, H)).T))
+            self.b_ih.append(get(f"rnn.bias_ih_l{k}", (g * H,)))
+            self.b_hh.append(get(f"rnn.bias_hh_l{k}", (g * H,)))
+        if self.pooling == "attention":
+            self.attn_w, self.attn_b = get("attn.weight", (1, H))[0], get("attn.bias", (1,))
+        self.head_w = np.ascontiguousarray(get("head.weight", (C, H)).T)
+        self.head_b = get("head.bias", (C,))
+        self.n_in, self.n_classes = n_in, C
+
+    def _layer(self, k: int, x: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        """One recurrent layer over time-major (T, B, n) -> (T, B, H), starting from `state` (None: zeros).
+
+        Input projections for all steps are one matrix product; the loop does the
+        recurrent product and in-place gate arithmetic (allocation-free).
+        """
+        T, B, _ = x.shape
+        H = self.hidden
+        b_hh = self.b_hh[k]
+        bias = self.b_ih[k].copy()
+        if self.cell != "gru":
+            bias += b_hh  # LSTM/RNN add both biases to every gate
+        else:
+            bias[:2 * H] += b_hh[:2 * H]  # GRU: the r/z recurrent biases fold in; n's stays inside r * (.)
+        xi = (x.reshape(T * B, -1) @ self.w_ih[k]).reshape(T, B, -1)
+        xi += bias
+        w_hh = self.w_hh[k]
+        out = np.empty((T, B, H), np.float32)
+        gh = np.empty((B, w_hh.shape[1]), np.float32)
+        if self.cell == "lstm":
+            h, c = state if state is not None else (np.zeros((B, H), np.float32), np.zeros((B, H), np.float32))
+            c = c.copy()
+            tc = np.empty((B, H), np.float32)
+            for t in range(T):
+                np.matmul(h, w_hh, out=gh)
+                gh += xi[t]
+                for g in (gh[:, :2 * H], gh[:, 3 * H:]):  # input, forget; output gates
+                    _sigmoid_(g)
+                gg = gh[:, 2 * H:3 * H]
+                np.tanh(gg, out=gg)
+                c *= gh[:, H:2 * H]
+                gg *= gh[:, :H]
+                c += gg
+                np.tanh(c, out=tc)
+                h = out[t]
+                np.multiply(gh[:, 3 * H:], tc, out=h)
+            return out, (h.copy(), c)
+        h = state if state is not None else np.zeros((B, H), np.float32)
+        if self.cell == "rnn":
+            for t in range(T):
+                np.matmul(h, w_hh, out=gh)
+                gh += xi[t]
+                h = out[t]
+                np.tanh(gh, out=h)
+            return out, h.copy()
+        b_hn = b_hh[2 * H:]
+        for t in range(T):
+            np.matmul(h, w_hh, out=gh)
+            rz = gh[:, :2 * H]
+            rz += xi[t, :, :2 * H]
+            _sigmoid_(rz)  # r, z
+            n = gh[:, 2 * H:]
+            n += b_hn
+            n *= rz[:, :H]
+            n += xi[t, :, 2 * H:]
+            np.tanh(n, out=n)
+            nxt = out[t]
+            np.subtract(h, n, out=nxt)
+            nxt *= rz[:, H:]
+            nxt += n  # h' = n + z * (h - n)
+            h = nxt
+        return out, h.copy()
+
+    def frame_logits(self, feats: np.ndarray, state: dict[str, Any] | None = None,
+                     keep_from: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+        """Running logits (B, T - keep_from, C) for frames keep_from.. of (B, T, n_in) features, and the new state.
+
+        Frame t's logits are what the model outputs if the clip ended at t (pooling
+        from the start of the window, or of the stream when `state` is carried).
+        """
+        state = state or {}
+        x = feats.astype(np.float32)
+        mu = x.mean(axis=2, keepdims=True)
+        var = x.var(axis=2, keepdims=True)
+        x = (x - mu) / np.sqrt(var + 1e-5) * self.ln_w + self.ln_b
+        new: dict[str, Any] = {"rnn": []}
+        x = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major for the recurrent loop
+        for k in range(self.layers):
+            x, s = self._layer(k, x, state["rnn"][k] if "rnn" in state else None)
+            new["rnn"].append(s)
+        x = x.transpose(1, 0, 2)
+        B, T, H = x.shape
+        if self.pooling == "last":
+            pooled = x[:, keep_from:]
+        elif self.pooling == "mean":
+            s0 = state.get("sum", np.zeros((B, H)))
+            n0 = state.get("count", 0.0)
+            csum = s0[:, None] + np.cumsum(x, axis=1, dtype=np.float64)
+            cnt = n0 + np.arange(1, T + 1)[None, :, None]
+            pooled = (csum / cnt)[:, keep_from:]
+            new.update(sum=csum[:, -1], count=n0 + T)
+        else:
+            s = x @ self.attn_w + self.attn_b[0]  # (B, T)
+            m0 = state.get("max", np.full(B, -np.inf))
+            m = np.maximum(m0, s.max(axis=1))
+            w = np.exp(s - m[:, None])
+            scale0 = np.where(np.isfinite(m0), np.exp(m0 - m), 0.0)
+            num = state.get("num", np.zeros((B, H)))[:, None] * scale0[:, None, None] + np.cumsum(w[..., None] * x, axis=1)
+            den = state.get("den", np.zeros(B))[:, None] * scale0[:, None] + np.cumsum(w, axis=1)
+            pooled = (num / den[..., None])[:, keep_from:]
+            new.update(max=m, num=num[:, -1], den=den[:, -1])
+        logits = pooled.astype(np.float32) @ self.head_w + self.head_b
+        return logits, new
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def default_spotter_path() -> "os.PathLike":
+    """The shipped stream-trained spotter if present, else the shipped clip recognizer (window mode)."""
+    from audio_rnn.training import checkpoint
+
+    p = checkpoint.pretrained_path("spotter")
+    return p if (p / checkpoint.CONFIG).is_file() else checkpoint.pretrained_path("kws")
+
+
+def load_numpy_model(path: str | os.PathLike | None = None) -> tuple[NumpyKWS, dict[str, Any]]:
+    """(numpy network, config) from a `kws` checkpoint folder/file; default: the shipped model. No torch."""
+    from audio_rnn.training import checkpoint
+
+    folder = checkpoint.resolve(path or default_spotter_path())
+    cfg = checkpoint.load_config(folder, kind="kws")
+    weights = folder if folder.suffix == ".safetensors" else folder / checkpoint.WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"model weights missing: {weights}")
+    try:
+        from safetensors.numpy import load as st_load
+
+        tensors = st_load(weights.read_bytes())
+    except Exception as exc:  # safetensors raises its own error type for damaged files
+        raise CheckpointError(f"model weights are not a valid safetensors file: {weights} ({exc})") from None
+    try:
+        dims = dict(cfg["model"])
+        labels = [str(x) for x in cfg["labels"]]
+        dict(cfg["features"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"keyword model config is incomplete or invalid ({exc})") from None
+    if len(labels) != int(dims.get("n_classes", -1)):
+        raise CheckpointError(f"model has {dims.get('n_classes')} outputs but its config lists {len(labels)} labels")
+    return NumpyKWS(tensors, dims), cfg
