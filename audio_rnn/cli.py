@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("audio_rnn.music.generate", "generate tunes or text with a character model"),
     "score": ("audio_rnn.music.generate", "bits per character of a file under a character model"),
     "render": ("audio_rnn.music.render", "render an ABC tune to MIDI, WAV and an engraved SVG score"),
-    "gradcheck": ("audio_rnn.scratch.cells", "check the numpy RNN/LSTM/GRU BPTT against finite differences and torch"),
+    "gradcheck": ("audio_rnn.scratch.gradcheck", "check the numpy RNN/LSTM/GRU BPTT against finite differences and torch"),
     "gradflow": ("audio_rnn.scratch.gradflow", "plot gradient norms over time for RNN/LSTM/GRU (vanishing/exploding)"),
 }
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import torch
 
-from audio_rnn.scratch import gradflow, cells as scratch
+from audio_rnn.scratch import cells, gradflow, torch_bridge
 
 
 def best_of(fn, repeats: int = 5) -> float:
@@ -27,13 +27,13 @@ def main() -> None:
     T, B, I, H = 200, 8, 16, 64
     x = np.random.default_rng(0).standard_normal((T, B, I))
     print(f"forward+backward, T={T} B={B} input={I} hidden={H}, float64, best of 5, one thread")
-    for cell in scratch.CELLS:
-        model = scratch.Recurrent.init(cell, I, H)
-        module = scratch.to_torch(model)
+    for cell in cells.CELLS:
+        model = cells.Recurrent.init(cell, I, H)
+        module = torch_bridge.to_torch(model)
         xt = torch.from_numpy(x)
 
         def numpy_step():
-            with scratch.one_blas_thread():
+            with cells.one_blas_thread():
                 out, _, caches = model.forward(x)
                 model.backward(caches, np.ones_like(out))
 
@@ -46,7 +46,7 @@ def main() -> None:
         print(f"  {cell:>4}: numpy {t_np * 1e3:7.1f} ms   torch {t_torch * 1e3:7.1f} ms   numpy/torch {t_np / t_torch:.2f}")
     print("gradflow.flow_at_init (the app's slider curve), hidden 32, batch 8")
     for T in (100, 200, 400):
-        row = "  ".join(f"{cell} {best_of(lambda c=cell: gradflow.flow_at_init(c, T), 3) * 1e3:6.1f} ms" for cell in scratch.CELLS)
+        row = "  ".join(f"{cell} {best_of(lambda c=cell: gradflow.flow_at_init(c, T), 3) * 1e3:6.1f} ms" for cell in cells.CELLS)
         print(f"  T={T:>3}: {row}")
 
 

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio_rnn.scratch import cells as scratch
+from audio_rnn.scratch import cells, char_demo, gradcheck, torch_bridge
 from audio_rnn.cli import main
 from audio_rnn.scratch.cells import CELLS, Recurrent
 
@@ -19,18 +19,18 @@ torch.set_num_threads(1)
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_finite_differences_agree_with_bptt(cell):
-    err = scratch.finite_difference_check(cell, num_layers=2, seed=1)
+    err = gradcheck.finite_difference_check(cell, num_layers=2, seed=1)
     assert err < 1e-6
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_outputs_and_gradients_equal_torch_float64(cell):
-    assert scratch.torch_check(cell, num_layers=2, seed=2) < 1e-8
+    assert gradcheck.torch_check(cell, num_layers=2, seed=2) < 1e-8
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_float32_matches_torch_and_keeps_dtype(cell):
-    assert scratch.torch_check(cell, num_layers=1, seed=3, dtype=np.float32) < 1e-5
+    assert gradcheck.torch_check(cell, num_layers=1, seed=3, dtype=np.float32) < 1e-5
     model = Recurrent.init(cell, 3, 4, dtype=np.float32)
     out, _, caches = model.forward(np.ones((5, 2, 3)))
     grads = model.backward(caches, np.ones_like(out))
@@ -57,7 +57,7 @@ def test_float32_matches_torch_and_keeps_dtype(cell):
 def test_any_shape_matches_torch(cell, T, B, I, H, layers, seed):
     rng = np.random.default_rng(seed)
     model = Recurrent.init(cell, I, H, layers, seed=seed)
-    module = scratch.to_torch(model)
+    module = torch_bridge.to_torch(model)
     x = rng.standard_normal((T, B, I))
     out, final, caches = model.forward(x)
     xt = torch.tensor(x, requires_grad=True)
@@ -77,7 +77,7 @@ def test_any_shape_matches_torch(cell, T, B, I, H, layers, seed):
 def test_relu_rnn_and_no_bias_match_torch():
     torch.manual_seed(0)
     module = torch.nn.RNN(3, 4, num_layers=2, nonlinearity="relu", bias=False).double()
-    model = scratch.from_torch(module)
+    model = torch_bridge.from_torch(module)
     assert model.nonlinearity == "relu" and not model.has_bias
     x = np.random.default_rng(0).standard_normal((6, 2, 3))
     out, _, caches = model.forward(x)
@@ -93,9 +93,9 @@ def test_relu_rnn_and_no_bias_match_torch():
 def test_weights_copy_both_ways(cell):
     torch.manual_seed(1)
     module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](5, 7, num_layers=2)
-    model = scratch.from_torch(module, np.float32)
+    model = torch_bridge.from_torch(module, np.float32)
     assert list(model.params) == [name for name, _ in module.named_parameters()]
-    back = scratch.to_torch(model)
+    back = torch_bridge.to_torch(model)
     for name, p in module.state_dict().items():
         assert torch.equal(back.state_dict()[name], p)
     # the init matches torch's shapes and range
@@ -107,11 +107,11 @@ def test_weights_copy_both_ways(cell):
 
 def test_from_torch_rejects_what_it_cannot_run():
     with pytest.raises(ValueError, match="bidirectional"):
-        scratch.from_torch(torch.nn.GRU(3, 4, bidirectional=True))
+        torch_bridge.from_torch(torch.nn.GRU(3, 4, bidirectional=True))
     with pytest.raises(ValueError, match="proj_size"):
-        scratch.from_torch(torch.nn.LSTM(3, 4, proj_size=2))
+        torch_bridge.from_torch(torch.nn.LSTM(3, 4, proj_size=2))
     with pytest.raises(ValueError, match="expected torch.nn.RNN"):
-        scratch.from_torch(torch.nn.Linear(3, 4))
+        torch_bridge.from_torch(torch.nn.Linear(3, 4))
     with pytest.raises(ValueError, match="shape"):
         Recurrent.init("gru", 3, 4).forward(np.zeros((5, 3)))
     with pytest.raises(ValueError, match="at least one"):
@@ -123,7 +123,7 @@ def test_trace_lstm_batch_first_gates_obey_the_equations():
     module = torch.nn.LSTM(4, 6, num_layers=2, batch_first=True, dropout=0.3)  # dropout: eval semantics
     module.train()
     x = torch.randn(3, 30, 4)  # (B, T, I)
-    tr = scratch.trace(module, x, index=1)
+    tr = torch_bridge.trace(module, x, index=1)
     assert module.training  # restored
     assert tr["cell"] == "lstm" and tr["gate_names"] == ["input", "forget", "cell", "output"]
     assert tr["torch_max_abs_diff"] < 1e-5
@@ -147,28 +147,28 @@ def test_trace_gru_single_sequence():
     torch.manual_seed(3)
     module = torch.nn.GRU(2, 5)
     x = np.random.default_rng(0).standard_normal((40, 2)).astype(np.float32)
-    tr = scratch.trace(module, x)
+    tr = torch_bridge.trace(module, x)
     layer = tr["layers"][0]
     assert set(layer["gates"]) == {"reset", "update", "new"} and "cell" not in layer
     h, z, n = layer["hidden"], layer["gates"]["update"], layer["gates"]["new"]
     np.testing.assert_allclose(h[1:], (1 - z[1:]) * n[1:] + z[1:] * h[:-1], atol=1e-12)
     assert tr["torch_max_abs_diff"] < 1e-5
-    assert scratch.trace(torch.nn.RNN(2, 5), x)["layers"][0]["gates"] == {}
+    assert torch_bridge.trace(torch.nn.RNN(2, 5), x)["layers"][0]["gates"] == {}
 
 
 def test_clip_grad_norm_matches_torch():
     rng = np.random.default_rng(0)
     grads = {"a": rng.standard_normal((3, 4)) * 10, "b": rng.standard_normal(5) * 10}
-    clipped, norm = scratch.clip_grad_norm(grads, 1.0)
+    clipped, norm = cells.clip_grad_norm(grads, 1.0)
     tensors = [torch.tensor(grads["a"]), torch.tensor(grads["b"])]
     for t in tensors:
         t.grad = t.clone()
     ref_norm = torch.nn.utils.clip_grad_norm_(tensors, 1.0)
     assert norm == pytest.approx(float(ref_norm), rel=1e-12)
-    assert scratch.global_norm(clipped) == pytest.approx(1.0, rel=1e-5)
+    assert cells.global_norm(clipped) == pytest.approx(1.0, rel=1e-5)
     np.testing.assert_allclose(clipped["a"], tensors[0].grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(clipped["a"] / grads["a"], clipped["b"][0] / grads["b"][0])  # direction kept
-    small, _ = scratch.clip_grad_norm({"a": np.full(4, 0.1)}, 1.0)
+    small, _ = cells.clip_grad_norm({"a": np.full(4, 0.1)}, 1.0)
     np.testing.assert_array_equal(small["a"], np.full(4, 0.1))
 
 
@@ -176,7 +176,7 @@ def test_adam_matches_torch():
     rng = np.random.default_rng(0)
     p = {"w": rng.standard_normal(6)}
     t = torch.tensor(p["w"].copy(), requires_grad=True)
-    opt_np, opt_t = scratch.Adam(p, lr=0.05), torch.optim.Adam([t], lr=0.05)
+    opt_np, opt_t = cells.Adam(p, lr=0.05), torch.optim.Adam([t], lr=0.05)
     for _ in range(5):
         g = rng.standard_normal(6)
         opt_np.step({"w": g})
@@ -187,11 +187,11 @@ def test_adam_matches_torch():
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_char_demo_loss_falls(cell):
-    r = scratch.char_demo(cell, steps=200, seed=0)
+    r = char_demo.char_demo(cell, steps=200, seed=0)
     first, last = r["losses"][:10].mean(), r["losses"][-20:].mean()
     assert first > 0.8 * r["uniform_loss"]  # starts near a uniform guess
     assert last < 0.3 * first  # and clearly learns the text
-    assert len(r["sample"]) == 80 and set(r["sample"]) <= set(scratch.DEMO_TEXT)
+    assert len(r["sample"]) == 80 and set(r["sample"]) <= set(char_demo.DEMO_TEXT)
 
 
 def test_gradcheck_cli_json(capsys):
@@ -204,6 +204,6 @@ def test_gradcheck_cli_json(capsys):
 
 
 def test_gradcheck_cli_exits_1_when_a_check_fails(capsys, monkeypatch):
-    monkeypatch.setattr(scratch, "TORCH_ABS_TOL", 0.0)  # nothing can be below zero difference
+    monkeypatch.setattr(gradcheck, "TORCH_ABS_TOL", 0.0)  # nothing can be below zero difference
     assert main(["gradcheck", "--layers", "1"]) == 1
     assert "FAIL" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from audio_rnn.scratch import cells as scratch
+from audio_rnn.scratch import cells, char_demo, torch_bridge
 from audio_rnn.scratch.cells import CELLS, Recurrent, single_blas_thread
 
 ADDING_BASELINE_MSE = 1.0 / 6.0  # always answering 1.0 (the mean of a sum of two U(0,1) values)
@@ -40,7 +40,7 @@ def set_spectral_radius(model: Recurrent, radius: float) -> None:
     """Rescale each H x H gate block of weight_hh_l0 so its largest |eigenvalue| equals `radius`."""
     H = model.hidden_size
     w = model.params["weight_hh_l0"]
-    for k in range(scratch.GATE_COUNT[model.cell]):
+    for k in range(cells.GATE_COUNT[model.cell]):
         block = w[k * H : (k + 1) * H]
         block *= radius / max(float(np.max(np.abs(np.linalg.eigvals(block)))), 1e-12)
 
@@ -50,7 +50,7 @@ def spectral_radius(model: Recurrent) -> float:
     H = model.hidden_size
     w = model.params["weight_hh_l0"]
     return max(
-        float(np.max(np.abs(np.linalg.eigvals(w[k * H : (k + 1) * H])))) for k in range(scratch.GATE_COUNT[model.cell])
+        float(np.max(np.abs(np.linalg.eigvals(w[k * H : (k + 1) * H])))) for k in range(cells.GATE_COUNT[model.cell])
     )
 
 
@@ -182,7 +182,7 @@ def train_adding(
     readout = (head.weight.detach().double().numpy().copy(), head.bias.detach().double().numpy().copy())
     return {
         "cell": cell,
-        "model": scratch.from_torch(rnn, np.float64),
+        "model": torch_bridge.from_torch(rnn, np.float64),
         "readout": readout,
         "losses": losses,
         "final_mse": float(losses[-50:].mean()),
@@ -219,7 +219,7 @@ def clipping_demo(
 ) -> dict[str, Any]:
     """Plain SGD from an exploding initialisation (large spectral radius), with and without clipping.
 
-    All in numpy (scratch BPTT + scratch.clip_grad_norm). Returns per-step arrays: loss_clip, loss_noclip
+    All in numpy (scratch BPTT + cells.clip_grad_norm). Returns per-step arrays: loss_clip, loss_noclip
     (MSE), norm_clip, norm_noclip (global gradient norm before clipping); nan after a run blew up
     (loss > 1e6 or not finite), and diverged_clip / diverged_noclip: the step it blew up, or -1.
     """
@@ -246,9 +246,9 @@ def clipping_demo(
                 grads = model.backward(caches, dout).params
                 grads["w_y"], grads["b_y"] = dpred.T @ out[-1], dpred.sum(axis=0)
                 if clip is not None:
-                    grads, norms[step] = scratch.clip_grad_norm(grads, clip)
+                    grads, norms[step] = cells.clip_grad_norm(grads, clip)
                 else:
-                    norms[step] = scratch.global_norm(grads)
+                    norms[step] = cells.global_norm(grads)
                 if not np.isfinite(norms[step]):
                     diverged = step
                     break
@@ -291,7 +291,7 @@ def run_gradflow(args: argparse.Namespace) -> int:
     radii = np.array([0.5, 1.0, 1.5, 2.0, 3.0, 4.0])
     sweep = {c: radius_sweep(c, radii, T, hidden_size=H, seed=seed) for c in CELLS}
     clipping = clipping_demo(seed=seed)  # its own fixed setting: 32 units, radius 2, T=50
-    chars = {c: scratch.char_demo(c, seed=seed, progress=not args.json) for c in CELLS}
+    chars = {c: char_demo.char_demo(c, seed=seed, progress=not args.json) for c in CELLS}
 
     files = write_plots(args.out, init, after, trained, sweep, clipping, chars, T)
     summary = {

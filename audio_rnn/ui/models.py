@@ -101,7 +101,7 @@ def trace(path: str | None, wave: np.ndarray, max_seconds: float = 10.0) -> dict
     """
     import torch
 
-    from audio_rnn.scratch.cells import trace as scratch_trace
+    from audio_rnn.scratch.torch_bridge import trace as scratch_trace
 
     rec = recognizer(path)
     x = np.asarray(wave, dtype=np.float32)[: int(max_seconds * rec.sample_rate)]
