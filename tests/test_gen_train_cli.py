@@ -16,7 +16,8 @@ from audio_rnn.music import corpus
 from audio_rnn.music.charrnn import CharLM, CharLMDims, load_model
 from audio_rnn.cli import main
 from audio_rnn.errors import CheckpointError
-from audio_rnn.music.generate import FastStepper, Generator, sample_logits
+from audio_rnn.music.generate import Generator
+from audio_rnn.music.stepper import FastStepper, sample_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 
