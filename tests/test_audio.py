@@ -16,15 +16,8 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio_rnn.audio.decode import (
-    Frames,
-    frame,
-    load_audio,
-    n_frames,
-    probe,
-    read_blocks,
-    resample,
-)
+from audio_rnn.audio.decode import load_audio, probe, read_blocks, resample
+from audio_rnn.audio.framing import frame, Frames, n_frames
 from audio_rnn.errors import (
     AudioError,
     DecoderMissingError,

@@ -13,7 +13,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio_rnn.audio.decode import frame, load_audio, resample
+from audio_rnn.audio.decode import load_audio, resample
+from audio_rnn.audio.framing import frame
 from audio_rnn.errors import CheckpointError
 from audio_rnn.audio.features import MFCC, FeatureConfig, compute, normalize, pad_batch
 

@@ -18,7 +18,8 @@ import torch
 import torchaudio
 from torch import nn
 
-from audio_rnn.audio.decode import DEFAULT_SR, n_frames
+from audio_rnn.audio.decode import DEFAULT_SR
+from audio_rnn.audio.framing import n_frames
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ LONG_SECONDS = 2.0  # recordings longer than this also go through the streaming 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _frames_png(wave: np.ndarray, sr: int, region: tuple[float, float], win_ms: float, hop_ms: float) -> bytes:
-    from audio_rnn.audio.decode import frame
+    from audio_rnn.audio.framing import frame
 
     f = frame(wave, win_ms, hop_ms, sr)
     return plots.waveform_frames(wave, sr, region, f.starts, f.frame_len)
