@@ -95,22 +95,27 @@ def save(folder: str | os.PathLike, tensors: dict[str, Any], config: dict[str, A
     return folder
 
 
+def read_header(path: Path, what: str, fmt: str, version: int, hint: str = "") -> dict[str, Any]:
+    """A JSON file this package wrote (a model config, a training state): parsed, and its `format` and
+    `version` checked; CheckpointError naming `what` otherwise."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{what} is not valid JSON: {path} ({exc})") from None
+    if not isinstance(record, dict) or record.get("format") != fmt:
+        raise CheckpointError(f"not an audio_rnn {what}: {path}")
+    found = record.get("version")
+    if not isinstance(found, int) or found > version:
+        raise CheckpointError(f"{what} version {found!r} is newer than this audio_rnn understands ({version}){hint}")
+    return record
+
+
 def load_config(path: str | os.PathLike, kind: str | None = None) -> dict[str, Any]:
     """Read and validate a checkpoint's JSON config (format, version, kind)."""
     _, cfg_path = _files(resolve(path))
     if not cfg_path.is_file():
         raise CheckpointError(f"model config missing: {cfg_path}")
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"model config is not valid JSON: {cfg_path} ({exc})") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise CheckpointError(f"not an audio_rnn model config: {cfg_path}")
-    version = cfg.get("version")
-    if not isinstance(version, int) or version > VERSION:
-        raise CheckpointError(
-            f"model config version {version!r} is newer than this audio_rnn understands ({VERSION}); upgrade audio_rnn"
-        )
+    cfg = read_header(cfg_path, "model config", FORMAT, VERSION, hint="; upgrade audio_rnn")
     if kind is not None and cfg.get("kind") != kind:
         raise CheckpointError(f"expected a {kind!r} model but {cfg_path} holds a {cfg.get('kind')!r} model")
     return cfg

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
-from audio_rnn.training.checkpoint import _atomic_write
+from audio_rnn.training.checkpoint import _atomic_write, read_header
 from audio_rnn.errors import CheckpointError
 
 FORMAT = "audio_rnn-train-state"
@@ -333,15 +333,7 @@ class TrainState:
         path = folder / STATE_JSON
         if not path.is_file():
             raise CheckpointError(f"no training state to resume in {folder} (missing {STATE_JSON})")
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"training state is not valid JSON: {path} ({exc})") from None
-        if not isinstance(record, dict) or record.get("format") != FORMAT:
-            raise CheckpointError(f"not an audio_rnn training state: {path}")
-        version = record.get("version")
-        if not isinstance(version, int) or version > VERSION:
-            raise CheckpointError(f"training state version {version!r} is newer than this audio_rnn understands ({VERSION})")
+        record = read_header(path, "training state", FORMAT, VERSION)
         name = record.get("weights")
         if not isinstance(name, str) or "/" in name or "\\" in name or not name.endswith(".safetensors"):
             raise CheckpointError(f"training state names no valid weights file: {path}")
