@@ -196,7 +196,7 @@ def build_model(labels: Sequence[str], mode: str, hidden: int = 64, base: str | 
 
 def _pool(words: dict[str, list[np.ndarray]], unknown: list[np.ndarray], labels: list[str],
           cfg: FinetuneConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The training windows, augmented once with the recognizer's own epoch recipe (`train_kws.epoch_set`).
+    """The training windows, augmented once with the recognizer's own epoch recipe (`keywords.train.epoch_set`).
 
     Waveform augmentation (speed, room, noise) costs tens of ms a clip, so
     `copies` draws are made up front and epochs vary the features with

@@ -51,7 +51,7 @@ def dct_matrix(n_mfcc: int, n_mels: int) -> np.ndarray:
 
 
 class FrontEnd:
-    """Numpy twin of `features.MFCC` that splits into a block-wise part and a per-window part.
+    """Numpy twin of `audio.features.MFCC` that splits into a block-wise part and a per-window part.
 
     `log_mel` is frame-local (streamable exactly); the log floor, DCT, deltas
     and normalisation are applied per window by `finish` (exactly as for a

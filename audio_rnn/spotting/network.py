@@ -28,7 +28,7 @@ def _sigmoid_(x: np.ndarray) -> None:
 class NumpyKWS:
     """The keyword network of a `kws` checkpoint in numpy: running per-frame logits from a batch of windows.
 
-    Mirrors `models.KeywordRNN.frame_logits` (LayerNorm, RNN/LSTM/GRU stack,
+    Mirrors `keywords.models.KeywordRNN.frame_logits` (LayerNorm, RNN/LSTM/GRU stack,
     running last/mean/attention pooling, linear head); tests check it against torch.
     """
 

@@ -1,6 +1,6 @@
 """Train a streaming keyword spotter: a unidirectional GRU that runs over hours of audio with carried state.
 
-The clip recognizer (`train_kws`) learns one label per 1 s window, so spotting
+The clip recognizer (`keywords.train`) learns one label per 1 s window, so spotting
 with it means rerunning it on overlapping windows. This trainer instead builds
 long synthetic streams from the training clips (words with random gaps over
 continuous noise, exactly like `make-streams` but from training speakers and
@@ -11,7 +11,7 @@ voices only) and teaches the network a label for every frame:
 * the rest of a non-keyword word and its tail: `_unknown_`; everything else: `_silence_`.
 
 Features are computed by the spotter's own numpy front-end with causal running
-normalisation (`streaming.RunningNorm`), so training and inference see the
+normalisation (`frontend.RunningNorm`), so training and inference see the
 same numbers; `stack` consecutive frames are concatenated so the recurrence runs
 at 20 ms. Training is truncated BPTT: every batch row is one continuous stream
 and its state is carried (detached) from chunk to chunk, so the network learns
