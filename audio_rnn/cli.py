@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth-speech": ("audio_rnn.keywords.synth_speech", "write the espeak-ng keyword/unknown speech set with a manifest"),
     "train-kws": ("audio_rnn.keywords.train", "train the keyword recognizer (LSTM/GRU/RNN over MFCC frames)"),
     "train-spot": ("audio_rnn.spotting.train", "train a streaming keyword spotter on long synthetic streams (carried state)"),
+    "train-own": ("audio_rnn.keywords.finetune", "train your own keywords from a few examples each (as the app's Train page)"),
+    "word-bank": ("audio_rnn.keywords.word_bank", "build the shipped real-word bank (cepstra of Speech Commands clips)"),
     "classify": ("audio_rnn.keywords.recognize", "classify audio files with a keyword model"),
     "eval-kws": ("audio_rnn.keywords.evaluate", "evaluate a keyword model on a data folder or FSDD speakers"),
     "spot": ("audio_rnn.spotting.streaming", "detect keywords in a long recording, frame by frame"),

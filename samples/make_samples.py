@@ -1,10 +1,10 @@
 """Regenerate the bundled sample clips with espeak-ng, deterministically.
 
-    .venv/bin/python samples/make_samples.py            # writes samples/digits/*.wav, samples/long/*.wav
+    .venv/bin/python samples/make_samples.py            # writes samples/{digits,commands,long}/*
     .venv/bin/python samples/make_samples.py --check    # exit 1 if the files on disk differ
 
 The clips are project-made (synthetic speech, no third-party recordings): one
-16 kHz mono 16-bit WAV per spoken digit, padded to 1 s, and one longer recording
+16 kHz mono 16-bit WAV per spoken digit and per command word (yes, no, up, ...), padded to 1 s, and one longer recording
 of three words separated by pauses over faint pink noise (a fixed seed), for the
 streaming spotter. `speak()` is also used by the tests to make user examples.
 """
@@ -24,6 +24,7 @@ import soundfile as sf
 HERE = Path(__file__).resolve().parent
 SR = 16000
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+COMMANDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]  # samples/commands/*.wav
 LONG_WORDS = ["three", "seven", "one"]  # samples/long/three_words.wav, in this order
 LONG_GAP_S = 0.9
 
@@ -90,6 +91,7 @@ def wav_bytes(x: np.ndarray, sr: int = SR) -> bytes:
 def build() -> dict[str, bytes]:
     """Every sample file's relative path -> its bytes."""
     files = {f"digits/{w}.wav": wav_bytes(digit_clip(w)) for w in DIGITS}
+    files.update({f"commands/{w}.wav": wav_bytes(digit_clip(w)) for w in COMMANDS})
     wave, events = long_clip()
     files["long/three_words.wav"] = wav_bytes(wave)
     files["long/three_words.txt"] = ("".join(f"{e['start']}\t{e['end']}\t{e['label']}\n" for e in events)).encode()

@@ -9,6 +9,7 @@ speakers are all adult men). SpecAugment masks act on features.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -125,12 +126,22 @@ class AugmentConfig:
     rt60_range: tuple[float, float] = (0.15, 0.7)
     p_noise: float = 0.7
     snr_range: tuple[float, float] = (5.0, 30.0)
+    p_real_noise: float = 0.6  # of the noisy draws: a recorded background (when beds are given), else coloured
     gain_db_range: tuple[float, float] = (-18.0, 3.0)
 
 
+def noise_bed(beds: Sequence[np.ndarray], length: int, rng: np.random.Generator) -> np.ndarray:
+    """A random `length`-sample stretch of one recorded background (taps, dishes, bikes, rooms)."""
+    return random_place(beds[int(rng.integers(len(beds)))], length, rng)
+
+
 def augment_speech(x: np.ndarray, sr: int, length: int, rng: np.random.Generator,
-                   cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
-    """One random draw of the full chain: speaker change, placement, room, noise, level."""
+                   cfg: AugmentConfig = AugmentConfig(), beds: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """One random draw of the full chain: speaker change, placement, room, noise, level.
+
+    `beds` are recorded backgrounds; a share `p_real_noise` of the noisy draws mixes
+    one of them in instead of synthetic coloured noise.
+    """
     y = x.astype(np.float32)
     if rng.random() < cfg.p_speed:
         y = speed(y, float(rng.uniform(*cfg.speed_range)))
@@ -143,8 +154,11 @@ def augment_speech(x: np.ndarray, sr: int, length: int, rng: np.random.Generator
     if rng.random() < cfg.p_reverb:
         y = reverb(y, sr, float(rng.uniform(*cfg.rt60_range)), rng)
     if rng.random() < cfg.p_noise:
-        color = str(rng.choice(["white", "pink", "brown"]))
-        y = add_noise(y, colored_noise(length, color, rng), float(rng.uniform(*cfg.snr_range)))
+        if len(beds) and rng.random() < cfg.p_real_noise:
+            noise = noise_bed(beds, length, rng)
+        else:
+            noise = colored_noise(length, str(rng.choice(["white", "pink", "brown"])), rng)
+        y = add_noise(y, noise, float(rng.uniform(*cfg.snr_range)))
     return gain(y, float(rng.uniform(*cfg.gain_db_range)))
 
 

@@ -121,13 +121,23 @@ class MFCC(nn.Module):
         t = torch.arange(x.shape[1], device=x.device)[None, :, None]
         return (t < self.frame_lengths(lengths.to(x.device))[:, None, None]).to(x.dtype)
 
-    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def cepstra(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N) waveforms -> (B, T, n_mfcc) cepstra, before deltas and normalisation."""
         if wave.dim() == 1:
             wave = wave[None]
         if wave.dim() != 2:
             raise ValueError(f"expected (batch, samples) waveforms, got shape {tuple(wave.shape)}")
+        return self.log_mel(wave, lengths) @ self.dct
+
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.finish(self.cepstra(wave, lengths), lengths)
+
+    def finish(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, n_mfcc) cepstra -> the model's features: deltas (if configured) and normalisation.
+
+        Split from `forward` so stored cepstra (the shipped real-word bank) become features later.
+        """
         c = self.config
-        x = self.log_mel(wave, lengths) @ self.dct  # (B, T, n_mfcc)
         if c.deltas:
             x = torch.cat([x, *_deltas(x, None if lengths is None else self.frame_lengths(lengths))], dim=2)
         if c.normalize:

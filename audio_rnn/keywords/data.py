@@ -19,9 +19,14 @@ import numpy as np
 from audio_rnn.errors import AudioError, DataError
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
 LABELS = (*DIGITS, SILENCE, UNKNOWN)
+COMMAND_LABELS = (*COMMANDS, SILENCE, UNKNOWN)  # the 12 classes of TensorFlow's speech_commands task
+VOCABULARIES = {"digits": LABELS, "commands": COMMAND_LABELS}
+SC_VAL_FRACTION = 0.2  # share of Speech Commands speakers held out (by a fixed hash) for validation
+REAL_SOURCES = ("fsdd", "speechcommands", "folder")  # recorded by people (not espeak-ng or drawn noise)
 SR = 16000
 WINDOW = SR  # one-second windows, like Speech Commands
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
@@ -125,7 +130,7 @@ def _hash_split(key: str, val_fraction: float) -> str:
 
 
 def load_folder(root: str | Path, labels: Iterable[str] | None = LABELS, val_fraction: float = 0.15,
-                progress: bool = False) -> list[Clip]:
+                progress: bool = False, source: str = "folder") -> list[Clip]:
     """`root/<label>/*.wav` (any decodable audio). With `labels`, other folder names map to `_unknown_`.
 
     The speaker is the part of the file name before `_nohash_` or the first `_`
@@ -152,10 +157,11 @@ def load_folder(root: str | Path, labels: Iterable[str] | None = LABELS, val_fra
             print(f"skipping {p}: {exc.one_line()}", file=sys.stderr)
             continue
         if label == SILENCE:
-            clips.extend(Clip(w, label, speaker, "folder", _hash_split(f"{speaker}{i}", val_fraction), p.name)
-                         for i, w in enumerate(chunks(wave, WINDOW)))
+            clips.extend(Clip(w, label, speaker, source, _hash_split(f"{speaker}{i}", val_fraction),
+                              f"{p.parent.name}/{p.name}") for i, w in enumerate(chunks(wave, WINDOW)))
         else:
-            clips.append(Clip(wave, label, speaker, "folder", _hash_split(speaker, val_fraction), p.name))
+            clips.append(Clip(wave, label, speaker, source, _hash_split(speaker, val_fraction),
+                              f"{p.parent.name}/{p.name}"))
     if not clips:
         raise DataError(f"no usable audio in {root}")
     return clips
@@ -213,6 +219,21 @@ def is_speech_commands(root: Path) -> bool:
     return (root / "SpeechCommands").is_dir()
 
 
+def is_speech_commands_folder(root: Path) -> bool:
+    """A folder in the Speech Commands clip layout, `<word>/<speaker>_nohash_<n>.wav` (like ../shared's share)."""
+    return any(True for _ in root.glob("*/*_nohash_*.wav"))
+
+
+def load_speech_commands_folder(root: str | Path, labels: Iterable[str] = LABELS,
+                                val_fraction: float = SC_VAL_FRACTION, progress: bool = False) -> list[Clip]:
+    """Speech Commands clips as `<word>/<speaker>_nohash_<n>.wav`: a fixed ~20% of speakers become 'val'.
+
+    The split hashes the speaker id, so it never depends on which files are present
+    and no speaker is ever on both sides. `_silence_` clips are real backgrounds.
+    """
+    return load_folder(root, labels, val_fraction=val_fraction, progress=progress, source="speechcommands")
+
+
 def load_any(root: str | Path, labels: Iterable[str] = LABELS, holdout: Iterable[str] = (),
              progress: bool = False) -> list[Clip]:
     """Recognise a data folder (espeak-ng manifest, FSDD recordings, Speech Commands, or root/<label>/)."""
@@ -227,6 +248,8 @@ def load_any(root: str | Path, labels: Iterable[str] = LABELS, holdout: Iterable
         return load_fsdd(root, holdout=holdout, progress=progress)
     if is_speech_commands(root):
         return load_speech_commands(root, labels, progress=progress)
+    if is_speech_commands_folder(root):
+        return load_speech_commands_folder(root, labels, progress=progress)
     return load_folder(root, labels, progress=progress)
 
 

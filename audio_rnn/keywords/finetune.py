@@ -2,10 +2,13 @@
 
 Given at least 5 recordings of each of at least 2 words, the background
 classes are added automatically: `_silence_` from the noise generator of
-`audio_rnn.keywords.data` and `_unknown_` from espeak-ng words that are none of the
-user's (`audio_rnn.keywords.synth_speech`). The shipped keyword model is fine-tuned with a new
-output layer (rows for labels it already knows are kept), or, when there is no
-shipped model, a small GRU is trained from scratch. Every epoch draws fresh
+`audio_rnn.keywords.data` and the shipped recorded backgrounds, and `_unknown_` from real
+words by real people (the shipped `word_bank`, Speech Commands cepstra) plus
+espeak-ng words, none of them the user's. A shipped keyword model (`digits` or
+`commands`) is fine-tuned with a new output layer (rows for labels it already
+knows are kept), or, when there is none, a small GRU is trained from scratch.
+The loss weighs every class equally, so a few hundred real `_unknown_` clips
+teach rejection without drowning five examples of a word. Every epoch draws fresh
 augmentations (`audio_rnn.audio.augment`), and training stops at a wall-clock budget.
 The result is an ordinary `kws` checkpoint (safetensors + JSON) that
 `classify --model` and `Recognizer` load.
@@ -48,6 +51,7 @@ class FinetuneConfig:
     silence_share: float = 0.8  # silence clips relative to one keyword's clips
     unknown_ratio: float = 1.5  # unknown clips relative to one keyword's clips
     unknown_pool: int = 40  # distinct espeak-ng unknown clips synthesised once
+    real_words: bool = True  # add the shipped real-word bank (Speech Commands cepstra) to `_unknown_`/`_silence_`
     hidden: int = 64  # scratch mode only
     seed: int = 0
     threads: int = 1
@@ -126,7 +130,7 @@ def unknown_waves(n: int, exclude: Sequence[str], seed: int) -> list[np.ndarray]
     """`n` espeak-ng recordings of words that are none of `exclude`, in varied voices (deterministic)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from audio_rnn.keywords import synth_speech as ss
+    from audio_rnn import synth_speech as ss
 
     if not ss.espeak_available():
         raise DataError("espeak-ng is needed to make the unknown-word examples (apt-get install espeak-ng)")
@@ -238,6 +242,7 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
     from audio_rnn.keywords.data import SILENCE, SR, UNKNOWN, WINDOW, fit_window, silence_clip
     from audio_rnn.audio.features import MFCC
     from audio_rnn.keywords.train import accuracy, featurize
+    from audio_rnn.keywords import word_bank
 
     t_start = time.monotonic()
     say = progress or (lambda f, m: None)
@@ -263,7 +268,6 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
                 if not n.startswith(("head.", "attn.")) and p.requires_grad]
         body_lr = cfg.lr * (cfg.base_lr_scale if mode == "finetune" else 1.0)
         opt = torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": body, "lr": body_lr}], weight_decay=1e-4)
-        lossf = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
         # the clean check set: every user example, plus fresh background clips
         check_rng = np.random.default_rng(cfg.seed + 1)
         check_w = [fit_window(x, WINDOW) for w in words for x in words[w]]
@@ -275,7 +279,19 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
         say(0.07, "augmenting the examples")
         xs, ys = _pool(words, unknown, labels, cfg, rng)
         feats_all = featurize(mfcc, xs, 64)
+        bank = word_bank.load() if cfg.real_words else None
+        n_real = 0
+        if bank is not None and bank.fits(feats):  # real people's other words and real rooms
+            cep, bank_words = bank.select(exclude=list(words))
+            with torch.no_grad():
+                feats_all = torch.cat([feats_all, mfcc.finish(cep.float())])
+            ys = np.concatenate([ys, [labels.index(SILENCE if w == SILENCE else UNKNOWN) for w in bank_words]])
+            n_real = len(bank_words)
         ys_t = torch.from_numpy(ys).long()
+        counts = np.bincount(ys, minlength=len(labels)).astype(np.float64)
+        weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(labels) * np.maximum(counts, 1)), 0.0),
+                              dtype=torch.float32)
+        lossf = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=0.05)
         history: list[dict[str, float]] = []
         t_train = time.monotonic()
         for epoch in range(1, cfg.epochs + 1):
@@ -309,7 +325,8 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
             "features": feats.to_dict(),
             "window_seconds": WINDOW / SR,
             "finetune": {**asdict(cfg), "mode_used": mode, "examples": {w: len(v) for w, v in words.items()},
-                         "epochs_run": len(history)},
+                         "base": str(base or "digits") if mode == "finetune" else None,
+                         "real_bank_clips": n_real, "epochs_run": len(history)},
         }
         folder = checkpoint.save(out, model.state_dict(), config)
         say(1.0, "saved")
@@ -321,7 +338,7 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
 
 def zip_checkpoint(folder: str | Path) -> bytes:
     """The checkpoint folder's model.safetensors and config.json as zip bytes (for downloading)."""
-    from audio_rnn.training.checkpoint import CONFIG, WEIGHTS
+    from audio_rnn.checkpoint import CONFIG, WEIGHTS
 
     folder = Path(folder)
     buf = io.BytesIO()
@@ -329,3 +346,53 @@ def zip_checkpoint(folder: str | Path) -> bytes:
         for name in (WEIGHTS, CONFIG):
             z.write(folder / name, f"my_keywords/{name}")
     return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def configure_train_own(p) -> None:
+    p.add_argument("--example", action="append", nargs="+", metavar=("WORD", "FILE"), required=True,
+                   help="a keyword and at least 5 recordings of it; repeat for every word (at least 2 words)")
+    p.add_argument("--base", default="digits",
+                   help="model to fine-tune: digits (default), commands, or a keyword checkpoint folder")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (the same as the app's Train page)")
+    p.add_argument("--mode", choices=("auto", "finetune", "scratch"), default=FinetuneConfig.mode)
+    p.add_argument("--budget", type=float, default=FinetuneConfig.budget_s, help="training seconds at most")
+    p.add_argument("--seed", type=int, default=FinetuneConfig.seed)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run_train_own(args) -> int:
+    """`train-own`: decode the example files, fine-tune, save; one clear error line on bad input."""
+    import json
+    import sys
+
+    from audio_rnn.audio.decode import load_audio
+    from audio_rnn.errors import AudioError
+
+    examples: dict[str, list[np.ndarray]] = {}
+    for group in args.example:
+        if len(group) < 2:
+            raise DataError(f"--example {group[0]} needs audio files after the word")
+        word, files = clean_word(group[0]), group[1:]
+        waves = []
+        for f in files:
+            try:
+                waves.append(load_audio(f, sr=16000, max_seconds=30.0))
+            except AudioError as exc:
+                raise DataError(f"--example {word}: {exc.one_line()}") from None
+        examples.setdefault(word, []).extend(waves)
+    cfg = FinetuneConfig(mode=args.mode, budget_s=args.budget, seed=args.seed)
+
+    def say(frac: float, msg: str) -> None:
+        if not args.json:
+            print(f"[{100 * frac:3.0f}%] {msg}", file=sys.stderr)
+
+    res = train(examples, args.out, cfg, progress=say, base=args.base)
+    if args.json:
+        print(json.dumps(res.to_dict()))
+    else:
+        print(f"saved {res.folder}: labels {', '.join(res.labels)}; {res.mode} in {res.seconds:.1f} s, "
+              f"{res.epochs} epochs, accuracy on your examples {res.train_accuracy:.2f}")
+    return 0

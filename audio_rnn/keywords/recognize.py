@@ -27,9 +27,21 @@ from audio_rnn.keywords.models import KeywordRNN, KWSDims
 KIND = "kws"
 
 
+# the shipped clip models by name: `--model digits` (the default) or `--model commands`
+SHIPPED = {"digits": "kws", "commands": "commands"}
+
+
 def default_model() -> Path:
     """The shipped keyword model folder."""
     return checkpoint.pretrained_path("kws")
+
+
+def model_path(model: str | os.PathLike | None = None) -> Path:
+    """A shipped model's name (digits, commands) or None as its folder; any other value is a path."""
+    if model is None or str(model) == "":
+        return default_model()
+    name = str(model)
+    return checkpoint.pretrained_path(SHIPPED[name]) if name in SHIPPED else Path(model)
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,7 @@ class Result:
 
 def load_model(path: str | os.PathLike | None = None) -> tuple[KeywordRNN, dict[str, Any]]:
     """(network in eval mode, config) from a `kws` checkpoint; default: the shipped model."""
-    tensors, cfg = checkpoint.load(path or default_model(), kind=KIND)
+    tensors, cfg = checkpoint.load(model_path(path), kind=KIND)
     if cfg.get("streaming"):
         raise CheckpointError("this is a stream-trained spotter (train-spot): it labels moments of a stream, not "
                               "clips; use it with `spot` / `eval-streams`, and a `train-kws` model to classify clips")
@@ -66,7 +78,7 @@ class Recognizer:
     """A loaded keyword model: classify waveforms or files in batches, or get per-frame posteriors."""
 
     def __init__(self, model: str | os.PathLike | None = None, batch_size: int = 256):
-        self.path = Path(model) if model else default_model()
+        self.path = model_path(model)
         self.model, self.config = load_model(self.path)
         self.labels: list[str] = list(self.config["labels"])
         self.features = FeatureConfig.from_dict(self.config["features"])
@@ -138,7 +150,8 @@ class Recognizer:
 
 def configure_classify(p) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, mp3, m4a, webm, ...)")
-    p.add_argument("--model", help="keyword checkpoint folder or file (default: the shipped model)")
+    p.add_argument("--model", help="digits (default: the shipped digit model), commands (the shipped 12-class "
+                                   "Speech Commands model), or a keyword checkpoint folder or file")
     p.add_argument("--json", action="store_true", help="one JSON object per input, in input order")
     p.add_argument("--top", type=int, default=3, help="alternatives shown in the table (default 3)")
 

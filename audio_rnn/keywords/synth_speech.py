@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 
 # near-misses of the digits first, then common command words and other short words
 UNKNOWN_WORDS = (
@@ -34,6 +35,16 @@ UNKNOWN_WORDS = (
     "on", "off", "stop", "go", "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "wow",
     "learn", "follow", "forward", "backward", "visual", "tea", "thing", "tent", "sieve",
 )
+
+# for the commands vocabulary: near-misses of the ten commands first, then the digits and other short words
+COMMAND_UNKNOWN_WORDS = (
+    "yeah", "yet", "yep", "less", "guess", "know", "now", "nose", "note", "snow", "cup", "us", "pup", "town",
+    "dawn", "clown", "brown", "lift", "lived", "loft", "bright", "night", "white", "light", "own", "in",
+    "an", "of", "cough", "often", "stock", "top", "shop", "step", "spot", "goal", "goat", "ghost", "oh", "so",
+    "toe", "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow", "learn", "follow",
+    "forward", "backward", "visual", *DIGITS,
+)
+VOCABULARY_WORDS = {"digits": (DIGITS, UNKNOWN_WORDS), "commands": (COMMANDS, COMMAND_UNKNOWN_WORDS)}
 
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 
@@ -140,17 +151,21 @@ def render(item: SynthItem) -> np.ndarray:
 
 
 def plan(per_digit: int, per_unknown: int, seed: int, variants: set[str] | None = None,
-         words: tuple[str, ...] = UNKNOWN_WORDS) -> list[SynthItem]:
-    """The deterministic list of clips for a seed: voices, rates and pitches drawn per clip."""
+         words: tuple[str, ...] = UNKNOWN_WORDS, keywords: tuple[str, ...] = DIGITS) -> list[SynthItem]:
+    """The deterministic list of clips for a seed: voices, rates and pitches drawn per clip.
+
+    `keywords` get `per_digit` clips each under their own label; `words` are `_unknown_`,
+    except in accents where espeak-ng says one exactly like a keyword.
+    """
     rng = np.random.default_rng(seed)
     pool = [v for v in VARIANTS if variants is None or v in variants]
     if not pool:
         raise ValueError("no espeak-ng voice variants to draw from")
     spoken = [w.replace("-", "") for w in words]
-    digit_ph = {a: set(map(unstressed, phonemes_many(list(DIGITS), a))) for a in ACCENTS}
+    digit_ph = {a: set(map(unstressed, phonemes_many(list(keywords), a))) for a in ACCENTS}
     word_ph = {a: dict(zip(words, map(unstressed, phonemes_many(spoken, a)))) for a in ACCENTS}
     items: list[SynthItem] = []
-    jobs = [(d, d, per_digit) for d in DIGITS] + [(w, "_unknown_", per_unknown) for w in words]
+    jobs = [(d, d, per_digit) for d in keywords] + [(w, "_unknown_", per_unknown) for w in words]
     for word, label, n in jobs:
         accents = ACCENTS if label != "_unknown_" else tuple(a for a in ACCENTS if word_ph[a][word] not in digit_ph[a])
         if not accents:
@@ -167,7 +182,7 @@ def plan(per_digit: int, per_unknown: int, seed: int, variants: set[str] | None 
 
 def write_set(out: str | Path, per_digit: int = 160, per_unknown: int = 24, seed: int = 0,
               workers: int = 2, words: tuple[str, ...] = UNKNOWN_WORDS, progress: bool = True,
-              only_variants: set[str] | frozenset[str] | None = None) -> Path:
+              only_variants: set[str] | frozenset[str] | None = None, keywords: tuple[str, ...] = DIGITS) -> Path:
     """Render the planned set into `out` with `manifest.jsonl`; returns the manifest path.
 
     `only_variants` restricts the voices (e.g. `TEST_VARIANTS` for a fresh held-out test set).
@@ -182,7 +197,7 @@ def write_set(out: str | Path, per_digit: int = 160, per_unknown: int = 24, seed
     out = Path(out)
     variants = installed_variants()
     items = plan(per_digit, per_unknown, seed, variants if only_variants is None else variants & set(only_variants),
-                 words)
+                 words, keywords)
     for label in {i.label for i in items}:
         (out / label).mkdir(parents=True, exist_ok=True)
 
@@ -215,7 +230,9 @@ def digest(folder: str | Path) -> str:
 
 def configure_synth_speech(p) -> None:
     p.add_argument("--out", required=True, help="folder to write <label>/<word>_<n>.wav and manifest.jsonl")
-    p.add_argument("--per-digit", type=int, default=160, help="clips per digit (default 160)")
+    p.add_argument("--vocab", choices=sorted(VOCABULARY_WORDS), default="digits",
+                   help="keywords and near-miss words to speak: digits (default) or the ten commands")
+    p.add_argument("--per-digit", type=int, default=160, help="clips per keyword (default 160)")
     p.add_argument("--per-unknown", type=int, default=24, help="clips per non-digit word (default 24)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="parallel espeak-ng processes")
@@ -225,7 +242,9 @@ def configure_synth_speech(p) -> None:
 def run_synth_speech(args) -> int:
     from collections import Counter
 
-    manifest = write_set(args.out, args.per_digit, args.per_unknown, args.seed, args.workers)
+    keywords, words = VOCABULARY_WORDS[args.vocab]
+    manifest = write_set(args.out, args.per_digit, args.per_unknown, args.seed, args.workers, words=words,
+                         keywords=keywords)
     rows = [json.loads(line) for line in manifest.read_text().splitlines()]
     summary = {"manifest": str(manifest), "clips": len(rows), "labels": dict(Counter(r["label"] for r in rows)),
                "splits": dict(Counter(r["split"] for r in rows)),

@@ -25,7 +25,8 @@ from torch import nn
 
 from audio_rnn.training import checkpoint, distributed
 from audio_rnn.audio.augment import AugmentConfig, augment_speech, spec_augment
-from audio_rnn.keywords.data import LABELS, SILENCE, SR, UNKNOWN, WINDOW, Clip, silence_clip, silence_clips
+from audio_rnn.keywords.data import (LABELS, REAL_SOURCES, SILENCE, SR, UNKNOWN, WINDOW, Clip, fit_window, silence_clip,
+                            silence_clips)
 from audio_rnn.errors import DataError
 from audio_rnn.audio.features import MFCC, FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
@@ -49,6 +50,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     spec_augment: bool = True
     pitch_prob: float = 0.0  # share of speech clips pitch-shifted (formants kept): speaker F0 variety
+    real_repeat: int = 1  # Speech Commands keyword clips per epoch (each a fresh augmentation draw)
     swa: int = 0  # > 1: also try the average of the last `swa` epochs' weights; kept if validation agrees
     max_minutes: float | None = None  # stop early (keeping the best model) past this wall time
 
@@ -83,6 +85,8 @@ def epoch_plan(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Gene
         if lab == UNKNOWN and len(members) > tc.unknown_ratio * mean_kw:
             members = list(rng.choice(members, int(tc.unknown_ratio * mean_kw), replace=False))
         chosen.extend(members)
+        if tc.real_repeat > 1 and lab not in (UNKNOWN, SILENCE):  # the rare real many-speaker keywords, again
+            chosen.extend([i for i in members if clips[i].source == "speechcommands"] * (tc.real_repeat - 1))
     ys = [idx[clips[i].label] for i in chosen]
     if SILENCE in idx:
         n_sil = int(round(len(chosen) * tc.silence_fraction / max(1e-6, 1 - tc.silence_fraction)))
@@ -92,11 +96,17 @@ def epoch_plan(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Gene
     return EpochPlan(np.asarray(chosen, dtype=np.int64), np.asarray(ys, dtype=np.int64), seeds)
 
 
+def noise_beds(clips: Sequence[Clip]) -> list[np.ndarray]:
+    """The recorded `_silence_` clips (real taps, dishes, bikes, rooms), used as noise beds for every other clip."""
+    return [c.wave for c in clips if c.label == SILENCE and c.source in REAL_SOURCES]
+
+
 def render(plan: EpochPlan, items: Sequence[int] | np.ndarray, clips: Sequence[Clip],
-           aug: AugmentConfig, threads: int = 1) -> np.ndarray:
+           aug: AugmentConfig, threads: int = 1, beds: Sequence[np.ndarray] = ()) -> np.ndarray:
     """The augmented one-second windows (len(items), WINDOW) of the chosen plan items, in that order.
 
     Each item draws from its own seed, so `threads` > 1 gives the same windows, faster.
+    `beds` are recorded backgrounds mixed into speech (see `noise_beds`).
     """
     def one(i: int) -> np.ndarray:
         r = np.random.default_rng(int(plan.seeds[i]))
@@ -105,7 +115,7 @@ def render(plan: EpochPlan, items: Sequence[int] | np.ndarray, clips: Sequence[C
             return silence_clip(r)
         if clips[src].label == SILENCE:
             return _silence_like(clips[src].wave, r)
-        return augment_speech(clips[src].wave, SR, WINDOW, r, aug)
+        return augment_speech(clips[src].wave, SR, WINDOW, r, aug, beds)
 
     items = [int(i) for i in items]
     out = np.zeros((len(items), WINDOW), np.float32)
@@ -125,7 +135,8 @@ def epoch_set(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Gener
               aug: AugmentConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One whole epoch's augmented windows (N, WINDOW) and label indices (plan + render of every item)."""
     plan = epoch_plan(clips, labels, rng, tc)
-    return render(plan, range(len(plan)), clips, aug or AugmentConfig(p_pitch=tc.pitch_prob)), plan.ys
+    return render(plan, range(len(plan)), clips, aug or AugmentConfig(p_pitch=tc.pitch_prob),
+                  beds=noise_beds(clips)), plan.ys
 
 
 def _silence_like(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -143,10 +154,15 @@ def featurize(mfcc: MFCC, waves: np.ndarray, batch: int = 512) -> torch.Tensor:
 
 def val_set(clips: Sequence[Clip], labels: Sequence[str], seed: int, n_silence: int = 150,
             aug: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed validation windows: one augmentation draw per clip, plus silence clips."""
+    """Fixed validation windows: one augmentation draw per clip (Speech Commands clips as recorded), plus silence.
+
+    Speech Commands clips are already real one-second recordings in real rooms, so they
+    are scored as they are: the condition users bring.
+    """
     rng = np.random.default_rng(seed)
     idx = {lab: i for i, lab in enumerate(labels)}
-    waves = [augment_speech(c.wave, SR, WINDOW, rng, aug) for c in clips]
+    waves = [fit_window(c.wave) if c.source == "speechcommands" else augment_speech(c.wave, SR, WINDOW, rng, aug)
+             for c in clips]
     ys = [idx[c.label] for c in clips]
     if SILENCE in idx:
         sil = silence_clips(n_silence, seed + 1, "val")
@@ -156,11 +172,21 @@ def val_set(clips: Sequence[Clip], labels: Sequence[str], seed: int, n_silence: 
 
 
 @torch.no_grad()
-def accuracy(model: KeywordRNN, feats: torch.Tensor, ys: np.ndarray, batch: int = 512) -> float:
+def predict(model: KeywordRNN, feats: torch.Tensor, batch: int = 512) -> np.ndarray:
+    """Predicted label indices of a feature batch (N, T, dim)."""
     model.eval()
     dev = next(model.parameters()).device
-    pred = torch.cat([model(feats[i:i + batch].to(dev)).argmax(-1).cpu() for i in range(0, len(feats), batch)])
-    return float((pred.numpy() == ys).mean())
+    return torch.cat([model(feats[i:i + batch].to(dev)).argmax(-1).cpu()
+                      for i in range(0, len(feats), batch)]).numpy()
+
+
+def accuracy(model: KeywordRNN, feats: torch.Tensor, ys: np.ndarray, batch: int = 512) -> float:
+    return float((predict(model, feats, batch) == ys).mean())
+
+
+def balanced_accuracy(pred: np.ndarray, ys: np.ndarray) -> float:
+    """Mean per-class recall over the classes present: a rare real keyword counts as much as `_unknown_`."""
+    return float(np.mean([(pred[ys == k] == k).mean() for k in np.unique(ys)]))
 
 
 def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,
@@ -217,6 +243,14 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         return rng if not ctx.is_distributed else np.random.default_rng([tc.seed, epoch, ctx.rank])
 
     aug = AugmentConfig(p_pitch=tc.pitch_prob)
+    beds = noise_beds(train_clips)
+    if main and beds:
+        print(f"noise beds: {len(beds)} recorded backgrounds mixed into speech", file=sys.stderr)
+
+    def val_scores() -> tuple[float, float]:  # (accuracy, balanced accuracy) on the validation windows
+        pred = predict(model, vfeats)
+        return float((pred == vy).mean()), balanced_accuracy(pred, vy)
+
     n_per_epoch = None
     sched = None
     best = (-1.0, 0, None)
@@ -257,7 +291,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         plan = epoch_plan(train_clips, labels, gen_rng, tc)
         order = torch.from_numpy(gen_rng.permutation(len(plan)))
         mine = distributed.shard(order, ctx)  # this rank's part (all of it in one process)
-        x = render(plan, mine.numpy(), train_clips, aug, torch.get_num_threads())  # only this rank's items
+        x = render(plan, mine.numpy(), train_clips, aug, torch.get_num_threads(), beds)  # only this rank's items
         feats = featurize(mfcc, x)
         del x
         t_data = time.perf_counter() - te
@@ -289,9 +323,9 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             step += 1
             if save_every and step % save_every == 0 and k + 1 < len(starts):
                 save_state(epoch, k + 1, epoch_rng, total)
-        val_acc = distributed.broadcast_object(accuracy(model, vfeats, vy) if main else None, ctx)
+        plain, val_acc = distributed.broadcast_object(val_scores() if main else None, ctx)
         row = {"epoch": epoch, "loss": round(distributed.all_reduce_mean(total / len(mine), ctx), 4),
-               "val_accuracy": round(val_acc, 4), "seconds": round(time.perf_counter() - te, 1),
+               "val_accuracy": round(plain, 4), "val_balanced": round(val_acc, 4), "seconds": round(time.perf_counter() - te, 1),
                "data_seconds": round(t_data, 1)}
         history.append(row)
         if main:
@@ -315,9 +349,9 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     swa_note = None
     if tc.swa > 1 and len(recent) > 1 and main:  # weight averaging: a flatter minimum, no cost at inference
         model.load_state_dict(checkpoint.average_states(recent))
-        swa_acc = accuracy(model, vfeats, vy)
-        swa_note = {"epochs_averaged": len(recent), "val_accuracy": round(swa_acc, 4), "used": swa_acc >= best[0]}
-        print(f"weight average of the last {len(recent)} epochs: validation accuracy {swa_acc:.4f} "
+        swa_acc = val_scores()[1]
+        swa_note = {"epochs_averaged": len(recent), "val_balanced": round(swa_acc, 4), "used": swa_acc >= best[0]}
+        print(f"weight average of the last {len(recent)} epochs: balanced validation accuracy {swa_acc:.4f} "
               f"({'kept' if swa_acc >= best[0] else 'best single epoch kept'})", file=sys.stderr)
         if swa_acc >= best[0]:
             best = (swa_acc, best[1], checkpoint.state_copy(model))
@@ -332,7 +366,8 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         "model": model_dims.to_dict(),
         "window_seconds": WINDOW / SR,
         "n_params": n_params,
-        "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val_accuracy": round(best[0], 4),
+        "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val_balanced": round(best[0], 4),
+                     "best_val_accuracy": next((h["val_accuracy"] for h in history if h["epoch"] == best[1]), None),
                      "weight_average": swa_note,
                      "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
                      "torch_threads": torch.get_num_threads(), "n_train_clips": len(train_clips),
@@ -353,7 +388,8 @@ def configure_train_kws(p) -> None:
                         "Speech Commands root, or root/<label>/*.wav")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--labels", default="default",
-                   help="'default' (digits + _silence_ + _unknown_), 'auto' (folder names + _silence_ + "
+                   help="'default' or 'digits' (digits + _silence_ + _unknown_), 'commands' (yes no up down left "
+                        "right on off stop go + _silence_ + _unknown_), 'auto' (folder names + _silence_ + "
                         "_unknown_) or a comma-separated list")
     p.add_argument("--holdout-speakers", default="", help="comma-separated FSDD speakers kept out for testing")
     p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="gru")
@@ -371,6 +407,8 @@ def configure_train_kws(p) -> None:
     p.add_argument("--patience", type=int, default=TrainConfig.patience)
     p.add_argument("--unknown-ratio", type=float, default=TrainConfig.unknown_ratio,
                    help="_unknown_ clips per epoch relative to the mean keyword class")
+    p.add_argument("--real-repeat", type=int, default=TrainConfig.real_repeat,
+                   help="Speech Commands keyword clips appear this many times per epoch (fresh augmentation each)")
     p.add_argument("--pitch-prob", type=float, default=TrainConfig.pitch_prob,
                    help="share of speech clips pitch-shifted each epoch (-3..+5 semitones, formants kept)")
     p.add_argument("--swa", type=int, default=TrainConfig.swa,
@@ -392,8 +430,12 @@ def configure_train_kws(p) -> None:
 
 
 def _labels(spec: str, clips_dirs: Sequence[str]) -> list[str]:
+    from audio_rnn.keywords.data import VOCABULARIES
+
     if spec == "default":
         return list(LABELS)
+    if spec in VOCABULARIES:
+        return list(VOCABULARIES[spec])
     if spec == "auto":
         names = sorted({p.name for d in clips_dirs for p in Path(d).iterdir() if p.is_dir()
                         and p.name not in (SILENCE, UNKNOWN, "_background_noise_")})
@@ -435,7 +477,7 @@ def run_train_kws(args) -> int:
         fc = FeatureConfig.from_dict(init_cfg["features"])  # the features its weights were trained on
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                      patience=args.patience, seed=args.seed, unknown_ratio=args.unknown_ratio, max_minutes=args.max_minutes,
-                     pitch_prob=args.pitch_prob, swa=args.swa)
+                     pitch_prob=args.pitch_prob, swa=args.swa, real_repeat=args.real_repeat)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "bidirectional": args.bidirectional,
             "pooling": args.pooling, "dropout": args.dropout}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "init": args.init,
@@ -450,17 +492,26 @@ def run_train_kws(args) -> int:
         return 0
     print(f"saved {args.out} (best epoch {config['training']['best_epoch']}, validation accuracy "
           f"{config['training']['best_val_accuracy']:.3f}, {config['training']['train_seconds']:.0f} s)")
-    if args.no_eval or labels != list(LABELS):
+    from audio_rnn.keywords.evaluate import (DEFAULT_FSDD, add_real, real_suite, summary_lines, synth_test_set, target_suite,
+                                    vocabulary, write_report)
+
+    vocab = vocabulary(labels)
+    if args.no_eval or vocab is None:
         return 0
-    from audio_rnn.keywords.evaluate import DEFAULT_FSDD, summary_lines, synth_test_set, target_suite, write_report
+    from audio_rnn.keywords.data import is_speech_commands_folder
     from audio_rnn.keywords.recognize import Recognizer
 
     fsdd_dirs = [d for d in args.data if Path(d).name == "recordings" or (Path(d) / "recordings").is_dir()]
     fsdd = fsdd_dirs[0] if fsdd_dirs else (str(DEFAULT_FSDD) if holdout else None)
     rec = Recognizer(args.out)
-    with tempfile.TemporaryDirectory() as tmp:
-        synth = args.synth_test or synth_test_set(Path(tmp) / "synth_test")
-        report = target_suite(rec, fsdd if holdout else None, holdout, synth, progress=not args.quiet)
+    report: dict[str, Any] = {"targets": {}, "conditions": {}, "pass": {}}
+    if vocab == "digits":
+        with tempfile.TemporaryDirectory() as tmp:
+            synth = args.synth_test or synth_test_set(Path(tmp) / "synth_test")
+            report = target_suite(rec, fsdd if holdout else None, holdout, synth, progress=not args.quiet)
+    for d in args.data:  # the real speakers kept out of training (the validation 20%)
+        if is_speech_commands_folder(Path(d)):
+            add_real(report, real_suite(rec, d, progress=not args.quiet), labels)
     report["training"] = {k: v for k, v in config["training"].items() if k != "history"}
     report["n_params"] = config["n_params"]
     write_report(report, args.out)

@@ -59,3 +59,32 @@ def md_escape(text: str) -> str:
 def unavailable(what: str, why: str) -> None:
     """A calm placeholder for a part whose model or module has not shipped yet."""
     st.info(f"{what} is not available yet: {md_escape(why)}")
+
+
+SHIPPED_MODELS = {"digits": "Digits", "commands": "Commands"}
+
+
+def pick_model(key: str, label: str = "Model") -> str:
+    """A radio of the shipped vocabularies and, once trained in this session, the user's own model.
+
+    Returns what `Recognizer` takes: "digits", "commands", or the folder of the Train page's model.
+    """
+    options = list(SHIPPED_MODELS)
+    mine = st.session_state.get("tr_result")
+    if mine:
+        options.append(mine["folder"])
+
+    def name(option: str) -> str:
+        if option in SHIPPED_MODELS:
+            return SHIPPED_MODELS[option]
+        return "Your model (" + ", ".join(lab for lab in mine["labels"] if not lab.startswith("_")) + ")"
+
+    if st.session_state.get(key) not in options:  # a model from an earlier run of the Train page is gone
+        st.session_state.pop(key, None)
+    return st.radio(label, options, format_func=name, horizontal=True, key=key)
+
+
+def listening_caption(labels: list[str]) -> str:
+    """Which vocabulary listens: the keywords, then the two background classes."""
+    words = [lab for lab in labels if not lab.startswith("_")]
+    return f"Listening for {len(words)} keywords: {', '.join(words)} (anything else is unknown or silence)."

@@ -23,8 +23,8 @@ class Clip:
 
 
 def sample_files(root: Path = SAMPLES) -> list[Path]:
-    """Bundled sample clips, digits first, then the long recordings."""
-    return sorted(root.glob("*/*.wav"), key=lambda p: (p.parent.name != "digits", p.parent.name, p.name))
+    """Bundled sample clips: digits first, then the command words, then the long recordings."""
+    return sorted(root.glob("*/*.wav"), key=lambda p: (p.parent.name == "long", p.parent.name != "digits", p.parent.name, p.name))
 
 
 def audio_source(key: str, default_sample: str = "digits/seven.wav") -> Clip | None:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from audio_rnn.audio.decode import DEFAULT_SR
 from audio_rnn.ui import models, plots
-from audio_rnn.ui.common import decode, unavailable, user_errors
+from audio_rnn.ui.common import decode, listening_caption, pick_model, unavailable, user_errors
 from audio_rnn.ui.inputs import audio_source
 
 EQUATIONS = {
@@ -59,10 +59,12 @@ def render() -> None:
 
 
 def _states() -> None:
-    rec, why = models.kws()
+    path = pick_model("in_model")
+    rec, why = models.kws(path)
     if rec is None:
         unavailable("The keyword model", why)
         return
+    st.caption(listening_caption(rec.labels))
     cell = rec.model.dims.cell
     left, right = st.columns([5, 3])
     with right:
@@ -79,7 +81,7 @@ def _states() -> None:
             return
         with user_errors("audio"):
             wave = decode(clip.data, DEFAULT_SR)
-            tr = models.trace(None, wave)
+            tr = models.trace(path, wave)
             _show_trace(tr)
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from audio_rnn.audio.decode import DEFAULT_SR
 from audio_rnn.ui import models, plots
-from audio_rnn.ui.common import SAMPLES, decode, md_escape, unavailable, user_errors
+from audio_rnn.ui.common import SAMPLES, decode, listening_caption, md_escape, pick_model, unavailable, user_errors
 from audio_rnn.ui.inputs import audio_source
 
 LONG_SECONDS = 2.0  # recordings longer than this also go through the streaming spotter
@@ -53,21 +53,15 @@ def loudest_region(wave: np.ndarray, sr: int, width: float) -> tuple[float, floa
     return round(t0, 3), round(t0 + width, 3)
 
 
-def model_choice() -> str | None:
-    """None for the shipped model, or the folder of the model trained on page 4 in this session."""
-    mine = st.session_state.get("tr_result")
-    if not mine:
-        return None
-    words = ", ".join(lab for lab in mine["labels"] if not lab.startswith("_"))
-    choice = st.radio("Model", ["shipped keyword model", f"your model ({words})"], horizontal=True, key="kw_model")
-    return mine["folder"] if choice.startswith("your") else None
-
-
 def render() -> None:
     """The Keywords page."""
     st.header("Keywords")
     st.caption("A recurrent network reads MFCC frames (25 ms every 10 ms) and names the word: "
-               "a digit, silence, or unknown.")
+               "one of its keywords, silence, or unknown.")
+    path = pick_model("kw_model")
+    rec, _ = models.kws(path)
+    if rec is not None:
+        st.caption(listening_caption(rec.labels))
     clip = audio_source("kw")
     if clip is None:
         st.info("Pick a sample, upload a file or record a word.")
@@ -75,7 +69,7 @@ def render() -> None:
     with user_errors("audio"):
         wave = decode(clip.data, DEFAULT_SR)
         st.session_state["current_clip"] = clip  # the Inside the RNN page looks at the same audio
-        _show(clip, wave, model_choice())
+        _show(clip, wave, path)
 
 
 def _show(clip, wave: np.ndarray, path: str | None) -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 from audio_rnn.audio.decode import DEFAULT_SR
 from audio_rnn.errors import AudioRnnError
 from audio_rnn.ui import models, plots
-from audio_rnn.ui.common import decode, md_escape, session_dir, unavailable, user_errors
+from audio_rnn.ui.common import decode, listening_caption, md_escape, pick_model, session_dir, unavailable, user_errors
 from audio_rnn.ui.inputs import UPLOAD_TYPES, audio_source
 
 MAX_KEYWORDS = 5
@@ -70,7 +70,8 @@ def render() -> None:
         unavailable("Fine-tuning", why)
         return
     st.caption(f"Record or upload at least {ft.MIN_EXAMPLES} examples of each of {ft.MIN_WORDS} or more words. "
-               "Silence and unknown-word examples are added automatically; training takes under a minute.")
+               "Silence and unknown words (real people's words from Speech Commands, and espeak-ng voices) are "
+               "added automatically; training takes under a minute.")
     n = int(st.number_input("Number of keywords", ft.MIN_WORDS, MAX_KEYWORDS, ft.MIN_WORDS, key="tr_n"))
     examples: dict[str, list[np.ndarray]] = {}
     ready = True
@@ -90,24 +91,27 @@ def render() -> None:
             st.error(md_escape(f"Keyword {label!r} is given twice; each box needs a different word."))
             ready = False
         examples[label] = waves
-    base, _ = models.kws()
+    base_path = pick_model("tr_base", "Model to fine-tune")
+    base, _ = models.kws(base_path)
+    if base is not None:
+        st.caption("Starting from: " + listening_caption(base.labels))
     c1, c2 = st.columns(2)
     with c1:
-        modes = {"fine-tune the shipped model": "finetune", "train a small new model": "scratch"}
+        modes = {"fine-tune the chosen model": "finetune", "train a small new model": "scratch"}
         mode_name = st.radio("Start from", list(modes), index=0 if base is not None else 1, key="tr_mode",
                              disabled=base is None,
-                             help=None if base is not None else "the shipped keyword model is not available")
+                             help=None if base is not None else "the chosen keyword model is not available")
     with c2:
         budget = st.slider("Training time budget (s)", 10, 60, 35, step=5, key="tr_budget",
                            help="for the training loop; making the examples adds a few seconds")
     if st.button("Train", type="primary", disabled=not ready, key="tr_train"):
-        _train(ft, examples, modes[mode_name] if base is not None else "scratch", float(budget))
+        _train(ft, examples, modes[mode_name] if base is not None else "scratch", float(budget), base_path)
     result = st.session_state.get("tr_result")
     if result:
         _results(ft, result)
 
 
-def _train(ft, examples: dict[str, list[np.ndarray]], mode: str, budget: float) -> None:
+def _train(ft, examples: dict[str, list[np.ndarray]], mode: str, budget: float, base: str) -> None:
     runs = int(st.session_state.get("tr_runs", 0)) + 1
     st.session_state["tr_runs"] = runs
     out = session_dir() / "models" / f"run_{runs}"
@@ -115,7 +119,7 @@ def _train(ft, examples: dict[str, list[np.ndarray]], mode: str, budget: float) 
     with user_errors("training"):
         cfg = ft.FinetuneConfig(mode=mode, budget_s=budget)
         res = ft.train(examples, out, cfg, progress=lambda f, msg: bar.progress(min(1.0, max(0.0, f)), text=msg),
-                       base=models.kws_path())
+                       base=models.kws_path(base))
         st.session_state["tr_result"] = res.to_dict()
         bar.progress(1.0, text=f"done in {res.seconds:.1f} s")
 
@@ -125,6 +129,7 @@ def _results(ft, r: dict) -> None:
     keywords = [lab for lab in r["labels"] if not lab.startswith("_")]
     c1, c2, c3 = st.columns(3)
     c1.metric("Keywords", ", ".join(keywords))
+    st.caption(listening_caption(r["labels"]))
     c2.metric("Accuracy on your examples", f"{r['train_accuracy']:.0%}")
     c3.metric("Training time", f"{r['seconds']:.1f} s", f"{r['epochs']} epochs, {r['mode']}", delta_color="off", delta_arrow="off")
     if r["history"]:
