@@ -338,7 +338,7 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
 
 def zip_checkpoint(folder: str | Path) -> bytes:
     """The checkpoint folder's model.safetensors and config.json as zip bytes (for downloading)."""
-    from audio_rnn.checkpoint import CONFIG, WEIGHTS
+    from audio_rnn.training.checkpoint import CONFIG, WEIGHTS
 
     folder = Path(folder)
     buf = io.BytesIO()
