@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FSDD = Path(os.environ.get("AUDIO_RNN_FSDD", ROOT.parent / "shared" / "data" / "fsdd" / "recordings"))
+SPEECH_COMMANDS = Path(os.environ.get("AUDIO_RNN_SPEECH_COMMANDS", ROOT.parent / "shared" / "data" / "speech_commands"))
 
 
 def pytest_addoption(parser):
@@ -30,3 +31,11 @@ def fsdd_dir() -> Path:
     if not FSDD.is_dir():
         pytest.fail(f"FSDD recordings not found at {FSDD} (set AUDIO_RNN_FSDD)")
     return FSDD
+
+
+@pytest.fixture(scope="session")
+def speech_commands_dir() -> Path:
+    """The real Speech Commands clips (../shared/data/speech_commands, 121 speakers); CI has them too."""
+    if not (SPEECH_COMMANDS / "yes").is_dir():
+        pytest.fail(f"Speech Commands clips not found at {SPEECH_COMMANDS} (set AUDIO_RNN_SPEECH_COMMANDS)")
+    return SPEECH_COMMANDS

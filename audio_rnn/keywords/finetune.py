@@ -130,7 +130,7 @@ def unknown_waves(n: int, exclude: Sequence[str], seed: int) -> list[np.ndarray]
     """`n` espeak-ng recordings of words that are none of `exclude`, in varied voices (deterministic)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from audio_rnn import synth_speech as ss
+    from audio_rnn.keywords import synth_speech as ss
 
     if not ss.espeak_available():
         raise DataError("espeak-ng is needed to make the unknown-word examples (apt-get install espeak-ng)")

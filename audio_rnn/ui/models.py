@@ -122,7 +122,7 @@ def trace(path: str | None, wave: np.ndarray, max_seconds: float = 10.0) -> dict
 def gradient_flow(T: int, radius: float | None, gate_bias: float, hidden: int = 32, seed: int = 0
                   ) -> dict[str, dict[str, Any]]:
     """||dL/dh_t|| against distance for RNN, LSTM and GRU at initialisation (`gradflow.flow_at_init`)."""
-    from audio_rnn.gradflow import flow_at_init
+    from audio_rnn.scratch.gradflow import flow_at_init
 
     return {cell: flow_at_init(cell, T, hidden_size=hidden, radius=radius, gate_bias=gate_bias, seed=seed)
             for cell in ("rnn", "lstm", "gru")}
@@ -131,7 +131,7 @@ def gradient_flow(T: int, radius: float | None, gate_bias: float, hidden: int = 
 @st.cache_resource(show_spinner="Training RNN, LSTM and GRU on the adding problem...", max_entries=2)
 def adding_models(steps: int = 400, T: int = 50) -> dict[str, dict[str, Any]]:
     """The three cells trained on the adding problem (`gradflow.train_adding`); deterministic, kept for all sessions."""
-    from audio_rnn.gradflow import train_adding
+    from audio_rnn.scratch.gradflow import train_adding
 
     return {cell: train_adding(cell, T=T, steps=steps) for cell in ("rnn", "lstm", "gru")}
 
@@ -139,7 +139,7 @@ def adding_models(steps: int = 400, T: int = 50) -> dict[str, dict[str, Any]]:
 @st.cache_data(max_entries=32, show_spinner=False)
 def gradient_flow_trained(T: int, steps: int = 400) -> dict[str, dict[str, Any]]:
     """||dL/dh_t|| against distance for the trained cells on sequences of length T."""
-    from audio_rnn.gradflow import flow_after_training
+    from audio_rnn.scratch.gradflow import flow_after_training
 
     trained = adding_models(steps)
     out = {}
