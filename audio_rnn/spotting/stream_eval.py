@@ -189,14 +189,17 @@ def build_stream(spec: StreamSpec, index: int, fsdd: list[tuple[Path, str, str]]
 
 
 def mix(total: int, pieces: list[tuple[int, np.ndarray]], noise: str, snr_db: float,
-        rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Words placed at their sample offsets over `noise` at `snr_db` below the words' RMS; (wave, snr)."""
+        rng: np.random.Generator, bed: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Words placed at their sample offsets over `noise` (or the unit-RMS `bed` of recorded background) at
+    `snr_db` below the words' RMS; (wave, snr)."""
     speech = np.zeros(total, np.float32)
     for at, x in pieces:
         speech[at:at + len(x)] += x[: max(0, total - at)]
     active = np.concatenate([x for _, x in pieces]) if pieces else np.full(1, 0.1, np.float32)
     speech_rms = float(np.sqrt(np.mean(np.square(active, dtype=np.float64))))
-    bg = background(total, noise, rng, [x for _, x in pieces[:20]]) * np.float32(speech_rms * 10 ** (-snr_db / 20))
+    if bed is None:
+        bed = background(total, noise, rng, [x for _, x in pieces[:20]])
+    bg = bed[:total] * np.float32(speech_rms * 10 ** (-snr_db / 20))
     return np.clip(speech + bg, -1, 1).astype(np.float32), snr_db
 
 
@@ -271,7 +274,7 @@ def score(detections: Iterable[Any], words: Sequence[dict[str, Any]], seconds: f
     """
     dets = sorted(((d.label, (d.start + d.end) / 2) if hasattr(d, "label") else (d["label"], (d["start"] + d["end"]) / 2)
                    for d in detections), key=lambda x: x[1])
-    kw = [w for w in words if w["label"] in DIGITS]
+    kw = [w for w in words if w["label"] != UNKNOWN]
     taken: dict[int, str] = {}  # word index -> 'right' | 'wrong'
     left = []
 
@@ -289,12 +292,12 @@ def score(detections: Iterable[Any], words: Sequence[dict[str, Any]], seconds: f
             left.append((lab, c))
     fa = fa_words = 0
     for lab, c in left:  # pass 2: wrong labels on unmatched keywords; the rest are false alarms
-        cands = [i for i, w in enumerate(words) if i not in taken and w["label"] in DIGITS and near(c, w)]
+        cands = [i for i, w in enumerate(words) if i not in taken and w["label"] != UNKNOWN and near(c, w)]
         if cands:
             taken[min(cands, key=lambda i: dist(c, words[i]))] = "wrong"
         else:
             fa += 1
-            fa_words += any(w["label"] not in DIGITS and near(c, w) for w in words)
+            fa_words += any(w["label"] == UNKNOWN and near(c, w) for w in words)
     return Score(keywords=len(kw), others=len(words) - len(kw), right=sum(v == "right" for v in taken.values()),
                  wrong=sum(v == "wrong" for v in taken.values()), false_alarms=fa, fa_on_words=fa_words,
                  seconds=float(seconds))
@@ -323,8 +326,8 @@ def evaluate(folder: str | Path, spotter: Any, tolerance: float = 0.75, progress
         s = score(dets, truth["words"], truth["duration"], tolerance)
         total.add(s)
         per.append({"file": wav.name, "noise": truth.get("noise"), "snr_db": truth.get("snr_db"), **s.summary()})
-        for src in sorted({w.get("source", "?").split(":")[0] for w in truth["words"] if w["label"] in DIGITS}):
-            words = [w for w in truth["words"] if w["label"] not in DIGITS or w.get("source", "?").startswith(src)]
+        for src in sorted({w.get("source", "?").split(":")[0] for w in truth["words"] if w["label"] != UNKNOWN}):
+            words = [w for w in truth["words"] if w["label"] == UNKNOWN or w.get("source", "?").startswith(src)]
             part = score(dets, words, truth["duration"], tolerance)
             row = by_source.setdefault(src, [0, 0])
             row[0] += part.right

@@ -10,6 +10,10 @@ voices only) and teaches the network a label for every frame:
 * the first part of every word (it may still become any word): no target;
 * the rest of a non-keyword word and its tail: `_unknown_`; everything else: `_silence_`.
 
+Backgrounds are drawn noise (coloured, hum, room, babble) or, for a share
+`real_bg_prob` of the streams, a continuous bed spliced from recorded
+backgrounds (the `_silence_` clips of Speech Commands: taps, dishes, bikes).
+
 Features are computed by the spotter's own numpy front-end with causal running
 normalisation (`frontend.RunningNorm`), so training and inference see the
 same numbers; `stack` consecutive frames are concatenated so the recurrence runs
@@ -35,7 +39,7 @@ from torch import nn
 
 from audio_rnn.training import checkpoint
 from audio_rnn.audio.augment import AugmentConfig, gain, pitch_shift, reverb, speed
-from audio_rnn.keywords.data import LABELS, SILENCE, SR, UNKNOWN, Clip
+from audio_rnn.keywords.data import LABELS, REAL_SOURCES, SILENCE, SR, UNKNOWN, VOCABULARIES, Clip
 from audio_rnn.errors import DataError
 from audio_rnn.audio.features import FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
@@ -58,6 +62,7 @@ class SpotTrainConfig:
     keyword_fraction: float = 0.6
     gap_s: tuple[float, float] = (0.05, 1.5)
     snr_db: tuple[float, float] = (5.0, 35.0)
+    real_bg_prob: float = 0.5  # streams over a bed of recorded backgrounds (when the data has any)
     gain_db: tuple[float, float] = (-15.0, 0.0)
     pitch_prob: float = 0.3
     hit_before_s: float = 0.15  # keyword target starts this long before the word ends
@@ -84,22 +89,55 @@ class StreamFeatures:
 
 
 def word_pool(clips: Sequence[Clip], labels: Sequence[str]) -> dict[str, list[np.ndarray]]:
-    """Trimmed, peak-normalised waves by label (keywords and `_unknown_`; silence comes from the background)."""
+    """Trimmed, peak-normalised waves by label (keywords and `_unknown_`), and recorded backgrounds under
+    `_silence_` (real `_silence_` clips, untrimmed: they become continuous beds)."""
     from audio_rnn.spotting.stream_eval import _trimmed
 
     pool: dict[str, list[np.ndarray]] = {}
     for c in clips:
         if c.label == SILENCE:
+            if c.source in REAL_SOURCES and c.wave.size > SR // 10:
+                pool.setdefault(SILENCE, []).append(c.wave)
             continue
         if c.label not in labels:
             raise DataError(f"clip label {c.label!r} is not a model label {list(labels)}")
         x = _trimmed(c.wave)
         if len(x) >= SR // 20:
             pool.setdefault(c.label, []).append(x)
-    keywords = [k for k in pool if k != UNKNOWN]
+    keywords = [k for k in pool if k not in (UNKNOWN, SILENCE)]
     if not keywords:
         raise DataError("no keyword clips to build training streams from")
     return pool
+
+
+def recorded_bed(n: int, beds: Sequence[np.ndarray], rng: np.random.Generator, fade: int = SR // 20) -> np.ndarray:
+    """`n` samples of recorded background: random clips, each at unit RMS, spliced with short cross-fades."""
+    out = np.zeros(n, np.float32)
+    ramp = np.linspace(0, 1, fade, dtype=np.float32)
+    t = 0
+    while t < n:
+        x = beds[int(rng.integers(len(beds)))]
+        r = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+        if r < 1e-6:  # a near-digital-silence clip: use white noise far below speech instead
+            x, r = rng.standard_normal(SR).astype(np.float32) * 1e-3, 1.0
+        x = (x / r).astype(np.float32)
+        x = x[int(rng.integers(0, max(1, len(x) // 2))):] if t else x
+        if len(x) <= fade:
+            continue
+        if t:
+            x = x.copy()
+            x[:fade] *= ramp
+            out[t - fade:t] *= ramp[::-1]
+            t -= fade
+        seg = x[: n - t]
+        out[t:t + len(seg)] += seg
+        t += len(seg)
+    return out
+
+
+def n_words(pool: dict[str, list[np.ndarray]]) -> int:
+    """Spoken words in a pool (recorded backgrounds not counted)."""
+    return sum(len(v) for k, v in pool.items() if k != SILENCE)
 
 
 def _word(x: np.ndarray, rng: np.random.Generator, cfg: SpotTrainConfig, aug: AugmentConfig) -> np.ndarray:
@@ -123,7 +161,7 @@ def render_stream(pool: dict[str, list[np.ndarray]], seconds: float, rng: np.ran
     from audio_rnn.spotting.stream_eval import NOISES, mix
 
     total = int(seconds * SR)
-    keywords = sorted(k for k in pool if k != UNKNOWN)
+    keywords = sorted(k for k in pool if k not in (UNKNOWN, SILENCE))
     pieces: list[tuple[int, np.ndarray]] = []
     words: list[dict[str, Any]] = []
     t = int(rng.uniform(0.2, 1.5) * SR)
@@ -139,7 +177,9 @@ def render_stream(pool: dict[str, list[np.ndarray]], seconds: float, rng: np.ran
         pieces.append((t, x))
         words.append({"label": label, "start": t / SR, "end": (t + len(x)) / SR})
         t += len(x) + int(rng.uniform(*cfg.gap_s) * SR)
-    wave, _ = mix(total, pieces, NOISES[int(rng.integers(len(NOISES)))], float(rng.uniform(*cfg.snr_db)), rng)
+    kind = NOISES[int(rng.integers(len(NOISES)))]
+    bed = recorded_bed(total, pool[SILENCE], rng) if SILENCE in pool and rng.random() < cfg.real_bg_prob else None
+    wave, _ = mix(total, pieces, kind, float(rng.uniform(*cfg.snr_db)), rng, bed)
     return wave, words
 
 
@@ -275,7 +315,8 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     aug = AugmentConfig()
     print(f"spotter: {model_dims.cell} x{model_dims.layers} hidden {model_dims.hidden}, {fe.dim}x{sf.stack} inputs "
           f"per {sf.stack * fe.hop * 1000 // fe.sr} ms step: {n_params:,} parameters; "
-          f"{sum(map(len, pool.values()))} training words, {sum(map(len, val_pool.values()))} validation words",
+          f"{n_words(pool)} training words, {n_words(val_pool)} validation words, "
+          f"{len(pool.get(SILENCE, []))} recorded backgrounds",
           file=sys.stderr)
     vrng = np.random.default_rng([tc.seed, 10_000])
     vseeds = [int(s) for s in vrng.integers(0, 2**31, tc.val_streams)]
@@ -364,8 +405,8 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val": best[3],
                      "weight_average": swa_note,
                      "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
-                     "torch_threads": torch.get_num_threads(), "device": device, "n_train_words": sum(map(len, pool.values())),
-                     "n_val_words": sum(map(len, val_pool.values())), "history": history},
+                     "torch_threads": torch.get_num_threads(), "device": device, "n_train_words": n_words(pool),
+                     "n_val_words": n_words(val_pool), "n_recorded_backgrounds": len(pool.get(SILENCE, [])), "history": history},
     }
     checkpoint.save(out, model.state_dict(), config)
     return model, config
@@ -379,6 +420,8 @@ def configure_train_spot(p) -> None:
     p.add_argument("--data", action="append", required=True,
                    help="FSDD folder, espeak-ng set (synth-speech), Speech Commands or root/<label>/ (repeatable)")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--labels", choices=sorted(VOCABULARIES), default="digits",
+                   help="the vocabulary to spot: digits (default) or the ten Speech Commands commands")
     p.add_argument("--holdout-speakers", default="", help="comma-separated FSDD speakers kept out of training")
     p.add_argument("--exclude-words", default="",
                    help="comma-separated espeak-ng non-keywords to leave out, e.g. 'tree' (how speakers who stop "
@@ -416,8 +459,9 @@ def run_train_spot(args) -> int:
     resolve_device(args.device)  # a bad --device fails before any data is loaded
     holdout = [s for s in args.holdout_speakers.split(",") if s]
     clips: list[Clip] = []
+    labels = list(VOCABULARIES[args.labels])
     for d in args.data:
-        clips.extend(c for c in load_any(d, LABELS, holdout=holdout, progress=not args.quiet) if c.split != "test")
+        clips.extend(c for c in load_any(d, labels, holdout=holdout, progress=not args.quiet) if c.split != "test")
     excluded = sorted({w.strip() for w in args.exclude_words.split(",") if w.strip()})
     if excluded:
         from audio_rnn.keywords.data import exclude_words
@@ -433,7 +477,7 @@ def run_train_spot(args) -> int:
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "exclude_words": excluded,
             "command": "audio-rnn train-spot " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
-    _, config = train(clips, args.out, LABELS, dims, tc, sf=sf, meta=meta, progress=not args.quiet,
+    _, config = train(clips, args.out, labels, dims, tc, sf=sf, meta=meta, progress=not args.quiet,
                       threads=args.threads, device=args.device)
     t = config["training"]
     print(f"saved {args.out} (best epoch {t['best_epoch']}: validation streams found-and-right "
