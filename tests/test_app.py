@@ -172,6 +172,35 @@ def test_inside_shows_hidden_state_and_gate_heatmaps():
     assert any("max |numpy - torch|" in c.value for c in at.caption)
 
 
+def test_pages_let_the_user_pick_digits_commands_or_their_own_model():
+    """Keywords, Inside the RNN and Train your own each pick Digits, Commands or the model trained on page 4,
+    and say which vocabulary listens."""
+    at = page("keywords").run()
+    no_crash(at)
+    assert at.radio(key="kw_model").options == ["Digits", "Commands"]
+    assert any("zero, one, two" in c.value for c in at.caption)
+    at.radio(key="kw_model").set_value("commands")
+    at.selectbox(key="kw_sample").set_value("commands/yes.wav").run()
+    no_crash(at)
+    assert any("yes, no, up, down, left, right, on, off, stop, go" in c.value for c in at.caption)
+    assert at.metric[0].value == "yes"
+    at.session_state["tr_result"] = {"folder": str(ROOT / "audio_rnn" / "pretrained" / "kws"),
+                                     "labels": ["zero", "one", "two", "three", "four", "five", "six", "seven",
+                                                "eight", "nine", "_silence_", "_unknown_"]}
+    at.run()
+    assert at.radio(key="kw_model").options[-1].startswith("Your model (zero, one")
+    inside = page("inside").run()
+    no_crash(inside)
+    inside.radio(key="in_model").set_value("commands").run()
+    no_crash(inside)
+    assert any("yes, no, up" in c.value for c in inside.caption)
+    train = page("train_own").run()
+    no_crash(train)
+    assert train.radio(key="tr_base").options == ["Digits", "Commands"]
+    train.radio(key="tr_base").set_value("commands").run()
+    assert any(c.value.startswith("Starting from: Listening for 10 keywords: yes") for c in train.caption)
+
+
 # ----------------------------------------------------------------------------- page 4: train your own keywords
 
 

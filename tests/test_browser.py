@@ -170,6 +170,20 @@ def test_keywords_upload_shows_the_right_label(server, page, tmp_path):
     assert "Error" in err and "Traceback" not in page.content()
 
 
+def test_commands_model_is_chosen_and_names_the_command(server, page):
+    """Pick Commands on the Keywords page: the page says what listens, and a command sample is named."""
+    open_page(page, server, "")
+    choose_radio(page, "Commands")
+    page.get_by_text("Listening for 10 keywords: yes, no, up").wait_for(timeout=60_000)
+    page.locator("[data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name="commands/stop.wav").click()
+    page.wait_for_function(
+        "() => { const m = document.querySelector(\"[data-testid='stMetricValue']\");"
+        " return m && m.innerText.trim() === 'stop'; }", timeout=60_000)
+    choose_radio(page, "Digits")
+    page.get_by_text("Listening for 10 keywords: zero, one, two").wait_for(timeout=60_000)
+
+
 def test_microphone_recording_is_decoded_and_classified(server, browser):
     """Chromium's fake microphone (a beep) through st.audio_input: decoded, featurised, classified."""
     ctx = browser.new_context(viewport=VIEWPORT, permissions=["microphone"])

@@ -175,19 +175,35 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def default_spotter_path() -> "os.PathLike":
-    """The shipped stream-trained spotter if present, else the shipped clip recognizer (window mode)."""
+# shipped vocabularies: (stream-trained spotter, clip model) folders under audio_rnn/pretrained/
+SPOTTERS = {"digits": ("spotter", "kws"), "commands": ("spotter_commands", "commands")}
+
+
+def spotter_path(model: str | os.PathLike | None = None, window: bool = False) -> "os.PathLike":
+    """What `--model` names: a shipped vocabulary (digits, the default, or commands) as its stream-trained
+    spotter if shipped, else its clip model (window mode; also when `window`); any other value is a path."""
+    from pathlib import Path
+
     from audio_rnn.training import checkpoint
 
-    p = checkpoint.pretrained_path("spotter")
-    return p if (p / checkpoint.CONFIG).is_file() else checkpoint.pretrained_path("kws")
+    name = "digits" if model is None or str(model) == "" else str(model)
+    if name not in SPOTTERS:
+        return Path(model)
+    stream, clip = (checkpoint.pretrained_path(n) for n in SPOTTERS[name])
+    return stream if not window and (stream / checkpoint.CONFIG).is_file() else clip
+
+
+def default_spotter_path() -> "os.PathLike":
+    """The shipped digit spotter (stream-trained if present, else the clip recognizer in window mode)."""
+    return spotter_path(None)
 
 
 def load_numpy_model(path: str | os.PathLike | None = None) -> tuple[NumpyKWS, dict[str, Any]]:
-    """(numpy network, config) from a `kws` checkpoint folder/file; default: the shipped model. No torch."""
+    """(numpy network, config) from a `kws` checkpoint folder/file or a shipped name; default: the digit spotter.
+    No torch."""
     from audio_rnn.training import checkpoint
 
-    folder = checkpoint.resolve(path or default_spotter_path())
+    folder = checkpoint.resolve(spotter_path(path))
     cfg = checkpoint.load_config(folder, kind="kws")
     weights = folder if folder.suffix == ".safetensors" else folder / checkpoint.WEIGHTS
     if not weights.is_file():

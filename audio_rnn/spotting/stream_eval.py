@@ -423,9 +423,9 @@ def run_make_streams(args) -> int:
 def save_tuned(model: str | None, best: dict[str, Any]) -> Path:
     """Write tuned detection settings into a stream-trained checkpoint's config (`streaming.detection`)."""
     from audio_rnn.training import checkpoint
-    from audio_rnn.spotting.network import default_spotter_path
+    from audio_rnn.spotting.network import spotter_path
 
-    folder = checkpoint.resolve(model or default_spotter_path())
+    folder = checkpoint.resolve(spotter_path(model))
     path = folder / checkpoint.CONFIG if folder.is_dir() else folder.with_suffix(".json")
     cfg = json.loads(path.read_text())
     if not cfg.get("streaming"):

@@ -45,7 +45,7 @@ from audio_rnn.errors import AudioError, CheckpointError, EmptyAudioError
 from audio_rnn.spotting.detection import (Detection, StreamConfig, decide, default_config, detect_posteriors,
                                           detection_lag, top_scores)
 from audio_rnn.spotting.frontend import FrontEnd, RunningNorm, stack_frames
-from audio_rnn.spotting.network import load_numpy_model, softmax
+from audio_rnn.spotting.network import load_numpy_model, softmax, spotter_path
 
 
 # ----------------------------------------------------------------------------- posteriors over a stream
@@ -298,8 +298,8 @@ def detect(source: Any, model: str | os.PathLike | None = None, config: StreamCo
 
 def configure_spot(p) -> None:
     p.add_argument("file", metavar="FILE", help="recording of any length (wav, flac, ogg, mp3, m4a, webm, ...)")
-    p.add_argument("--model", help="keyword checkpoint folder or file (default: the shipped stream-trained "
-                                   "spotter; with --mode window: the shipped clip recognizer)")
+    p.add_argument("--model", help="digits (default), commands, or a keyword checkpoint folder/file; a shipped "
+                                   "name is its stream-trained spotter (with --mode window: its clip recognizer)")
     p.add_argument("--json", action="store_true", help="one detection per line: label, start, end, score")
     p.add_argument("--mode", choices=("window", "state"), default=None,
                    help="window: restart a clip model on the last second every --hop; state: carried state "
@@ -324,12 +324,9 @@ def make_spotter(args) -> "Spotter":
     """A Spotter for `--model` with the command line's settings over the model's defaults (bad ones: one line)."""
     over = config_overrides(args)
     model, base = args.model, None
-    if over.get("mode") == "window":  # windows: a clip model's defaults (and the shipped recognizer by default)
+    if over.get("mode") == "window":  # windows: a clip model's defaults (a shipped name: its clip recognizer)
         base = StreamConfig()
-        if model is None:
-            from audio_rnn.training import checkpoint
-
-            model = str(checkpoint.pretrained_path("kws"))
+        model = str(spotter_path(model, window=True))
     try:
         return Spotter(model, base, **over)
     except ValueError as exc:

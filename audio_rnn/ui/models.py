@@ -79,11 +79,9 @@ def module(name: str) -> tuple[Any | None, str]:
 @st.cache_resource(show_spinner="Loading the keyword spotter...", max_entries=8)
 def spotter(path: str | None = None):
     """The streaming `Spotter` (numpy inference) for a keyword checkpoint, loaded once."""
-    from audio_rnn.keywords.recognize import model_path
     from audio_rnn.spotting.streaming import Spotter
 
-    chosen = kws_path(path)  # None: the shipped digit spotter; a name or folder: that clip model in windows
-    return Spotter(None if chosen is None else model_path(chosen))
+    return Spotter(kws_path(path))  # a shipped name: its spotter; a folder: that model
 
 
 @st.cache_data(max_entries=32, show_spinner="Spotting keywords...")
