@@ -177,12 +177,16 @@ def real_suite(recognizer, root: str | Path, split: str = "val", progress: bool 
 
     from audio_rnn.keywords.data import load_speech_commands_folder
 
+    from audio_rnn.keywords.recognize import decide
+
     labels = recognizer.labels
     clips = [c for c in load_speech_commands_folder(root, labels, progress=progress) if c.split == split]
     if not clips:
         raise ValueError(f"no {split} clips in {root}")
-    preds = [r.label for r in recognizer.classify_waves([c.wave for c in clips])]
+    results = recognizer.classify_waves([c.wave for c in clips])
+    preds = [r.label for r in results]
     true = [c.label for c in clips]
+    probs = np.asarray([[r.probs[lab] for lab in labels] for r in results])
     res = scores(true, preds, labels)
     kw = [(t, p) for t, p in zip(true, preds) if t not in (UNKNOWN, SILENCE)]
     other = [(c, p) for c, p in zip(clips, preds) if c.label == UNKNOWN]
@@ -196,8 +200,33 @@ def real_suite(recognizer, root: str | Path, split: str = "val", progress: bool 
         "silence_recall": round(float(np.mean([p == SILENCE for p in sil])), 4) if sil else None,
         "top_false_accepts": [{"word": w, "as": p, "n": n} for (w, p), n in fired.most_common(10)],
         "n_keywords": len(kw), "n_unknown": len(other), "n_silence": len(sil),
+        "keyword_threshold": recognizer.keyword_threshold,
+        "threshold_sweep": threshold_sweep(probs, true, labels, decide),
     })
     return res
+
+
+SWEEP = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def threshold_sweep(probs: np.ndarray, true: Sequence[str], labels: Sequence[str], decide,
+                    thresholds: Sequence[float] = SWEEP) -> list[dict[str, Any]]:
+    """Keyword accuracy, rejection of other words and silence recall if keywords below each threshold were
+    `_unknown_`: the trade-off a threshold buys, measured on the same clips."""
+    unknown = list(labels).index(UNKNOWN) if UNKNOWN in labels else None
+    is_kw = np.array([t not in (UNKNOWN, SILENCE) for t in true])
+    is_unk = np.array([t == UNKNOWN for t in true])
+    is_sil = np.array([t == SILENCE for t in true])
+    rows = []
+    for th in thresholds:
+        pred = np.array([labels[decide(p, labels, th, unknown)] for p in probs])
+        rows.append({"threshold": th,
+                     "keyword_accuracy": round(float((pred == np.array(true))[is_kw].mean()), 4) if is_kw.any() else None,
+                     "unknown_rejected": round(float(np.isin(pred[is_unk], [UNKNOWN, SILENCE]).mean()), 4)
+                     if is_unk.any() else None,
+                     "silence_recall": round(float((pred[is_sil] == SILENCE).mean()), 4) if is_sil.any() else None,
+                     "accuracy": round(float((pred == np.array(true)).mean()), 4)})
+    return rows
 
 
 def add_real(report: dict[str, Any], res: dict[str, Any], labels: Sequence[str]) -> None:
@@ -237,10 +266,28 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             fa = ", ".join(f"{f['word']}->{f['as']} {f['n']}" for f in c["top_false_accepts"][:5])
             lines.append(f"    keywords {c['keyword_accuracy']}  other words rejected {c['unknown_rejected']}  "
                          f"silence {c['silence_recall']}  ({c['speakers']} speakers){'  fires: ' + fa if fa else ''}")
+            lines.append("    keyword threshold -> keywords / other words rejected: " + ", ".join(
+                f"{r['threshold']}: {r['keyword_accuracy']}/{r['unknown_rejected']}" for r in c["threshold_sweep"]))
     return lines
 
 
 # ----------------------------------------------------------------------------- CLI
+
+
+def save_threshold(model: str | None, threshold: float) -> Path:
+    """Write `decision.keyword_threshold` into a keyword checkpoint's config (its weights stay untouched)."""
+    from audio_rnn.errors import DataError
+    from audio_rnn.keywords.recognize import model_path
+    from audio_rnn.training import checkpoint
+
+    if not 0.0 <= threshold < 1.0:
+        raise DataError(f"--save-threshold must be in [0, 1), got {threshold}")
+    folder = checkpoint.resolve(model_path(model))
+    path = folder / checkpoint.CONFIG if folder.is_dir() else folder.with_suffix(".json")
+    cfg = checkpoint.load_config(folder, kind="kws")
+    cfg["decision"] = {**(cfg.get("decision") or {}), "keyword_threshold": threshold}
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    return path
 
 
 def configure_eval_kws(p) -> None:
@@ -255,6 +302,9 @@ def configure_eval_kws(p) -> None:
                    help="also score a data folder (root/<label>/*.wav, Speech Commands, manifest); repeatable")
     p.add_argument("--out", help="write report.json and confusion.png here")
     p.add_argument("--seed", type=int, default=777)
+    p.add_argument("--save-threshold", type=float, default=None, metavar="P",
+                   help="store P as the model's keyword threshold (a keyword scored below it is _unknown_); "
+                        "choose it from the report's threshold_sweep on validation speakers")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -266,6 +316,8 @@ def run_eval_kws(args) -> int:
     from audio_rnn.keywords.recognize import Recognizer
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+    if args.save_threshold is not None:
+        save_threshold(args.model, args.save_threshold)
     rec = Recognizer(args.model)
     held = rec.config.get("training", {}).get("holdout_speakers", [])
     speakers = [s for s in (args.speakers.split(",") if args.speakers else held) if s]

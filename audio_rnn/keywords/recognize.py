@@ -21,6 +21,7 @@ import torch
 
 from audio_rnn.training import checkpoint
 from audio_rnn.errors import AudioError, AudioRnnError, CheckpointError
+from audio_rnn.keywords.data import UNKNOWN
 from audio_rnn.audio.features import MFCC, FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
@@ -74,6 +75,14 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[KeywordRNN, dict[
     return model.eval(), cfg
 
 
+def decide(p: np.ndarray, labels: Sequence[str], threshold: float = 0.0, unknown: int | None = None) -> int:
+    """The label index for one clip's probabilities: the argmax, unless it is a keyword below `threshold`."""
+    k = int(np.argmax(p))
+    if unknown is not None and p[k] < threshold and not labels[k].startswith("_"):
+        return unknown
+    return k
+
+
 class Recognizer:
     """A loaded keyword model: classify waveforms or files in batches, or get per-frame posteriors."""
 
@@ -86,12 +95,15 @@ class Recognizer:
         self.sample_rate = self.features.sample_rate
         self.window = int(round(float(self.config.get("window_seconds", 1.0)) * self.sample_rate))
         self.batch_size = batch_size
+        # a keyword scored below this is reported as `_unknown_` (tuned on validation speakers; 0: argmax)
+        self.keyword_threshold = float((self.config.get("decision") or {}).get("keyword_threshold", 0.0))
 
     def _results(self, logits: torch.Tensor) -> list[Result]:
         probs = torch.softmax(logits, dim=-1).numpy()
+        unknown = self.labels.index(UNKNOWN) if UNKNOWN in self.labels else None
         out = []
         for p in probs:
-            k = int(np.argmax(p))
+            k = decide(p, self.labels, self.keyword_threshold, unknown)
             out.append(Result(self.labels[k], round(float(p[k]), 6),
                               {lab: round(float(v), 6) for lab, v in zip(self.labels, p)}))
         return out
