@@ -426,6 +426,8 @@ def configure_train_spot(p) -> None:
     p.add_argument("--exclude-words", default="",
                    help="comma-separated espeak-ng non-keywords to leave out, e.g. 'tree' (how speakers who stop "
                         "'th' say 'three')")
+    p.add_argument("--real-repeat", type=int, default=1,
+                   help="Speech Commands keyword clips enter the word pool this many times (they are few)")
     p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="gru")
     p.add_argument("--hidden", type=int, default=160)
     p.add_argument("--layers", type=int, default=2)
@@ -469,6 +471,9 @@ def run_train_spot(args) -> int:
         clips = exclude_words(clips, excluded)
     if not clips:
         raise DataError("no training clips found")
+    if args.real_repeat > 1:  # many real speakers, few clips each: heard as often as the plentiful sources
+        clips += [c for c in clips if c.source == "speechcommands" and c.label not in (SILENCE, UNKNOWN)
+                  ] * (args.real_repeat - 1)
     tc = SpotTrainConfig(epochs=args.epochs, streams=args.streams, stream_s=args.stream_seconds,
                          chunk_s=args.chunk_seconds, lr=args.lr, patience=args.patience, pitch_prob=args.pitch_prob,
                          seed=args.seed, max_minutes=args.max_minutes,
@@ -476,6 +481,7 @@ def run_train_spot(args) -> int:
     sf = StreamFeatures(norm_s=args.norm_seconds, stack=args.stack)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "exclude_words": excluded,
+            "real_repeat": args.real_repeat,
             "command": "audio-rnn train-spot " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
     _, config = train(clips, args.out, labels, dims, tc, sf=sf, meta=meta, progress=not args.quiet,
                       threads=args.threads, device=args.device)
