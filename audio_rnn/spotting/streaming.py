@@ -297,7 +297,8 @@ def detect(source: Any, model: str | os.PathLike | None = None, config: StreamCo
 
 
 def configure_spot(p) -> None:
-    p.add_argument("file", metavar="FILE", help="recording of any length (wav, flac, ogg, mp3, m4a, webm, ...)")
+    p.add_argument("file", metavar="FILE", help="recording of any length (wav, flac, ogg, mp3, m4a, webm, ...); "
+                                                "- reads live audio from standard input (see --raw)")
     p.add_argument("--model", help="digits (default), commands, or a keyword checkpoint folder/file; a shipped "
                                    "name is its stream-trained spotter (with --mode window: its clip recognizer)")
     p.add_argument("--json", action="store_true", help="one detection per line: label, start, end, score")
@@ -311,6 +312,9 @@ def configure_spot(p) -> None:
     p.add_argument("--min-duration", type=float, default=None, help="s above threshold (default: the model's)")
     p.add_argument("--segment", type=float, default=None,
                    help="state mode: seconds per stretch run side by side; 0 = one exact pass (default 4)")
+    from audio_rnn.spotting.spot_stdin import configure_live
+
+    configure_live(p)
 
 
 def config_overrides(args) -> dict[str, Any]:
@@ -335,6 +339,10 @@ def make_spotter(args) -> "Spotter":
 
 def run_spot(args) -> int:
     from audio_rnn.audio.decode import probe
+    from audio_rnn.spotting.spot_stdin import check_live_args, run_live
+
+    if check_live_args(args):
+        return run_live(args, make_spotter(args))
 
     probe(args.file)  # a missing or non-audio file fails fast, before the model loads
     spotter = make_spotter(args)
