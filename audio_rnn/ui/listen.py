@@ -1,0 +1,121 @@
+"""Listen live page: the browser's microphone streams over WebRTC to a spotter with carried state.
+
+Wiring only: `streamlit-webrtc` receives the audio (SENDONLY, a no-drop sink
+callback on aiortc's loop) and pushes each frame into this browser session's
+`spotting.listen_session.ListenSession`; a refresh loop draws its snapshot.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from audio_rnn.ui.common import listening_caption, md_escape, pick_model, unavailable
+
+REFRESH_S = 0.1  # page refresh while listening: detections show within this of being decided
+CHART_EVERY = 3  # redraw the posterior chart every this many refreshes (the chart costs the browser most)
+WINDOW_S = 5.0
+CONSTRAINTS = {"audio": {"autoGainControl": False, "echoCancellation": False, "noiseSuppression": False},
+               "video": False}  # the browser's processing distorts and clips what the model hears
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _spotter(model: str):
+    """One loaded spotter per model, shared by every session (it holds no stream state)."""
+    from audio_rnn.spotting.network import spotter_path
+    from audio_rnn.spotting.streaming import Spotter
+
+    return Spotter(str(spotter_path(model)))
+
+
+def _session(model: str):
+    """This browser session's live stream for `model` (a new one when the model changes)."""
+    from audio_rnn.spotting.listen_session import ListenSession
+
+    held = st.session_state.get("live_session")
+    if held is None or held[0] != model:
+        if held is not None:
+            held[1].stop()
+        held = (model, ListenSession(_spotter(model)))
+        st.session_state["live_session"] = held
+    return held[1]
+
+
+def _words_md(words: list[dict]) -> str:
+    if not words:
+        return "_No keywords yet: say one._"
+    rows = ["| # | word | at (s) | score |", "|---:|---|---:|---:|"]
+    for i, w in enumerate(words):
+        rows.append(f"| {len(words) - i} | **{md_escape(w['label'])}** | {w['start']:.2f}-{w['end']:.2f} | "
+                    f"{w['score']:.2f} |")
+    return "\n".join(rows)
+
+
+def _chart(snap: dict):
+    import pandas as pd
+
+    keep = [i for i, lab in enumerate(snap["labels"]) if not lab.startswith("_")]
+    t = snap["times"]
+    frame = pd.DataFrame(snap["probs"][:, keep] if len(t) else None, columns=[snap["labels"][i] for i in keep],
+                         index=pd.Index((t - t[-1]) if len(t) else [], name="seconds ago"))
+    return frame
+
+
+def _draw(snap: dict, level, pending, words, chart, draw_chart: bool) -> None:
+    db = snap["level_db"]
+    level.progress(min(1.0, max(0.0, (db + 70) / 70)),
+                   text=f"Level {db:.0f} dBFS · heard {snap['heard_s']:.1f} s" if snap["active"] else "Not listening")
+    p = snap["pending"]
+    pending.markdown(f"Hearing **{md_escape(p['label'])}** ({p['score']:.2f})…" if p else "&nbsp;")
+    words.markdown(_words_md(snap["words"]))
+    if draw_chart and snap["active"]:
+        chart.line_chart(_chart(snap), height=260, y_label="posterior", x_label="seconds ago")
+
+
+def render() -> None:
+    st.title("Listen live")
+    st.caption("Press Start and speak: the spotter hears your microphone one 20 ms step at a time, with its "
+               "recurrent state carried, and lists each keyword as soon as it decides.")
+    try:
+        from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
+    except ImportError as exc:
+        unavailable("Listening live", f"streamlit-webrtc is not installed ({exc}); pip install -r requirements.txt")
+        return
+    model = pick_model("live_model", "Spotter")
+    from audio_rnn.errors import AudioRnnError
+
+    try:
+        session = _session(model)
+    except AudioRnnError as exc:
+        unavailable("Listening live with this model", exc.one_line())
+        return
+    how = session.spotter.describe()
+    st.caption(f"{listening_caption(session.labels)} {how[:1].upper()}{how[1:]}.")
+
+    def on_frame(frame) -> None:  # aiortc's loop: 48 kHz interleaved int16, 20 ms per frame
+        session.push(frame.to_ndarray(), frame.sample_rate, len(frame.layout.channels))
+
+    ctx = webrtc_streamer(
+        key="listen", mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": []},
+        media_stream_constraints=CONSTRAINTS,
+        sink_audio_track=create_audio_sink_track(on_frame, key="listen-sink", on_ended=session.stop))
+    level, pending = st.empty(), st.empty()
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Keyword posteriors, last 5 s")
+        chart = st.empty()
+    with right:
+        st.subheader("Heard, newest first")
+        words = st.container(key="live_words").empty()
+    if not ctx.state.playing:
+        if session.active:
+            session.stop()
+        _draw(session.snapshot(WINDOW_S), level, pending, words, chart, False)
+        return
+    turn = 0
+    while ctx.state.playing:  # touches elements every turn: a silent loop is torn down as a stale context
+        _draw(session.snapshot(WINDOW_S), level, pending, words, chart, turn % CHART_EVERY == 0)
+        turn += 1
+        time.sleep(REFRESH_S)
+    session.stop()

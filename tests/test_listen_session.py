@@ -1,0 +1,65 @@
+"""Five live listeners at once: each `ListenSession`, fed its own real stream as 48 kHz stereo 20 ms frames
+from its own thread (as WebRTC delivers them), gets exactly the detections of that stream alone."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_rnn.spotting.listen_session import ListenSession, interleaved_to_mono
+from audio_rnn.spotting.live import LiveSpotter
+from audio_rnn.spotting.streaming import Spotter
+
+from live_streams import real_stream
+
+
+def _frames(x: np.ndarray, sr: int):
+    """48 kHz interleaved stereo int16 frames of 20 ms."""
+    import soxr
+
+    y = np.clip(soxr.resample(x, sr, 48000) * 32767, -32768, 32767).astype(np.int16)
+    st = np.stack([y, y], axis=1).reshape(-1)
+    return [st[i:i + 1920] for i in range(0, len(st), 1920)]
+
+
+def test_interleaved_to_mono():
+    pcm = np.array([[16384, -16384], [32767, 32767]], np.int16).reshape(-1)
+    assert np.allclose(interleaved_to_mono(pcm, 2), [0.0, 32767 / 32768])
+
+
+def test_five_concurrent_sessions_keep_their_own_results(fsdd_dir, tmp_path):
+    spotter = Spotter()
+    streams = []
+    for k in range(5):  # different seeds: different voices' rates/pitches, noise; one stream reversed in order
+        words = real_stream(fsdd_dir, tmp_path / f"s{k}.wav", seed=10 + k, gap_s=0.9 + 0.1 * k)
+        x, sr = sf.read(tmp_path / f"s{k}.wav", dtype="float32")
+        if k % 2:
+            x = x[: len(x) // 2]  # two of them stop halfway: fewer words
+        streams.append(_frames(x, sr))
+    alone = []
+    for frames in streams:
+        live = LiveSpotter(spotter, rate=48000)
+        dets = [d.to_dict() for f in frames for d in live.feed(interleaved_to_mono(f, 2))]
+        alone.append(dets + [d.to_dict() for d in live.close()])
+    assert len({tuple(r["label"] for r in a) for a in alone}) >= 2  # the streams differ
+    sessions = [ListenSession(spotter) for _ in streams]
+    start = threading.Barrier(len(streams))
+
+    def run(s: ListenSession, frames) -> None:
+        start.wait()
+        for f in frames:
+            s.push(f, 48000, 2)
+        s.stop()
+
+    threads = [threading.Thread(target=run, args=(s, f)) for s, f in zip(sessions, streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    for s, a in zip(sessions, alone):
+        got = [{k: w[k] for k in ("label", "start", "end", "score")} for w in reversed(s.snapshot()["words"])]
+        assert got == a
+        assert not s.active and s.streams == 1
