@@ -22,7 +22,7 @@ import numpy as np
 from audio_rnn.spotting.live import HOLD_S, LiveSpotter
 from audio_rnn.spotting.streaming import Spotter
 
-ONSET_DB = -45.0  # the first frame this loud marks where speech starts (latency benchmarks align on it)
+ONSET_DB = -30.0  # the first frame this loud marks where speech starts (latency benchmarks align on it)
 LOG_ENV = "AUDIO_RNN_LIVE_LOG"  # a file: each stream's start and detections appended as JSON lines
 
 
@@ -77,7 +77,7 @@ class ListenSession:
         live = self._live
         assert live is not None
         for d, at in zip(dets, live.decided_at[len(live.decided_at) - len(dets):]):
-            row = {**d.to_dict(), "decided_at": round(at, 3), "wall": now}
+            row = {**d.to_dict(), "decided_at": round(at, 3), "heard_s": round(live.heard_s, 4), "wall": now}
             self._words.insert(0, row)
             self._log({"event": "detection", **row, "wall0": self._wall0, "onset_s": self.onset_s})
         del self._words[self.max_words:]

@@ -14,7 +14,7 @@ import streamlit as st
 from audio_rnn.ui.common import listening_caption, md_escape, pick_model, unavailable
 
 REFRESH_S = 0.1  # page refresh while listening: detections show within this of being decided
-CHART_EVERY = 3  # redraw the posterior chart every this many refreshes (the chart costs the browser most)
+CHART_EVERY = 5  # redraw the posterior chart every this many refreshes (the chart costs the browser most)
 WINDOW_S = 5.0
 CONSTRAINTS = {"audio": {"autoGainControl": False, "echoCancellation": False, "noiseSuppression": False},
                "video": False}  # the browser's processing distorts and clips what the model hears
