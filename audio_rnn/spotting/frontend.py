@@ -85,12 +85,10 @@ class FrontEnd:
         n = self.n_frames(len(x))
         if n == 0:
             return np.zeros((0, self.n_mels), np.float32)
-        from scipy.fft import rfft  # float32 in, complex64 out: ~3x numpy's rfft on the same float32 frames
-
         view = np.lib.stride_tricks.sliding_window_view(np.asarray(x, np.float32), self.win)[:: self.hop][:n]
         out = np.empty((n, self.n_mels), np.float32)
         for i in range(0, n, 2048):  # bounded scratch memory (~4 MB of spectra per 2048 frames)
-            spec = rfft(view[i:i + 2048] * self.window, self.n_fft)
+            spec = np.fft.rfft(view[i:i + 2048] * self.window, self.n_fft)
             power = np.square(spec.real)
             power += np.square(spec.imag)  # |X|^2 without the square root of abs()
             out[i:i + 2048] = np.log(np.maximum(power @ self.fb, 1e-30, dtype=np.float32))
