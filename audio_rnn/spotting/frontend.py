@@ -85,12 +85,13 @@ class FrontEnd:
         n = self.n_frames(len(x))
         if n == 0:
             return np.zeros((0, self.n_mels), np.float32)
-        view = np.lib.stride_tricks.sliding_window_view(np.asarray(x, np.float32), self.win)[:: self.hop][:n]
+        view = np.lib.stride_tricks.sliding_window_view(x, self.win)[:: self.hop][:n]
         out = np.empty((n, self.n_mels), np.float32)
         for i in range(0, n, 2048):  # bounded scratch memory (~4 MB of spectra per 2048 frames)
             spec = np.fft.rfft(view[i:i + 2048] * self.window, self.n_fft)
             power = np.square(spec.real)
             power += np.square(spec.imag)  # |X|^2 without the square root of abs()
+            power = power.astype(np.float32, copy=False)
             out[i:i + 2048] = np.log(np.maximum(power @ self.fb, 1e-30, dtype=np.float32))
         return out
 
