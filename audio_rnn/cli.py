@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("audio_rnn.keywords.recognize", "classify audio files with a keyword model"),
     "eval-kws": ("audio_rnn.keywords.evaluate", "evaluate a keyword model on a data folder or FSDD speakers"),
     "spot": ("audio_rnn.spotting.streaming", "detect keywords in a long recording, frame by frame"),
-    "make-streams": ("audio_rnn.spotting.stream_eval", "build long test streams with known word times"),
+    "make-streams": ("audio_rnn.spotting.make_streams", "build long test streams with known word times"),
     "eval-streams": ("audio_rnn.spotting.stream_eval", "score the spotter on test streams"),
     "prepare-corpus": ("audio_rnn.music.corpus", "split, normalise and split-by-tune an ABC (or text) corpus"),
     "train-gen": ("audio_rnn.music.train", "train the character-level sequence generator"),

@@ -122,6 +122,10 @@ def test_eval_streams_command_reports_the_figures(streams):
     assert summary["found_right_pct"] >= 60  # the shipped model on unseen voices, short noisy streams
     by = summary["found_right_by_source"]
     assert set(by) == {"fsdd", "espeak"} and sum(v["digits"] for v in by.values()) == summary["keywords"]
+    rows = summary["by_source"]  # every word's outcome and every false alarm counts for one source
+    assert set(rows) == {"fsdd", "espeak", "silence"}
+    assert sum(r["right"] for r in rows.values()) == round(summary["found_right_pct"] * summary["keywords"] / 100)
+    assert sum(r["false_alarms"] for r in rows.values()) == summary["false_alarms"]
 
 
 def test_eval_streams_tune_saves_the_best_settings_into_a_spotter(streams, tmp_path):

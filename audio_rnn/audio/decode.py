@@ -64,7 +64,8 @@ class AudioInfo:
 
 
 def _read_bytes(source: Source) -> tuple[bytes | None, Path | None, str]:
-    """(bytes or None, path or None, display name). Paths are not read into memory."""
+    """(bytes or None, path or None, display name). Paths are not read into memory; a file-like object is
+    named by its `name` (an upload's file name), bytes as "<bytes>"."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
@@ -80,9 +81,11 @@ def _read_bytes(source: Source) -> tuple[bytes | None, Path | None, str]:
         if size == 0:
             raise EmptyAudioError(f"file is empty: {path}")
         return None, path, str(path)
+    name = "<bytes>"
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif hasattr(source, "read"):
+        name = str(getattr(source, "name", "") or name)
         data = source.read()
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise AudioError("file-like object must be opened in binary mode ('rb')")
@@ -90,8 +93,8 @@ def _read_bytes(source: Source) -> tuple[bytes | None, Path | None, str]:
     else:
         raise AudioError(f"cannot read audio from a {type(source).__name__}; pass a path, bytes or a binary file")
     if not data:
-        raise EmptyAudioError("file is empty (0 bytes)")
-    return data, None, "<bytes>"
+        raise EmptyAudioError(f"{'' if name == '<bytes>' else name + ': '}file is empty (0 bytes)")
+    return data, None, name
 
 
 def _head(data: bytes | None, path: Path | None, n: int = 65536) -> tuple[bytes, int]:

@@ -87,8 +87,11 @@ class FrontEnd:
             return np.zeros((0, self.n_mels), np.float32)
         view = np.lib.stride_tricks.sliding_window_view(x, self.win)[:: self.hop][:n]
         out = np.empty((n, self.n_mels), np.float32)
-        for i in range(0, n, 2048):  # bounded scratch memory: the FFT works in float64 (~8 MB per 2048 frames)
-            power = np.square(np.abs(np.fft.rfft(view[i:i + 2048] * self.window, self.n_fft))).astype(np.float32)
+        for i in range(0, n, 2048):  # bounded scratch memory (~4 MB of spectra per 2048 frames)
+            spec = np.fft.rfft(view[i:i + 2048] * self.window, self.n_fft)
+            power = np.square(spec.real)
+            power += np.square(spec.imag)  # |X|^2 without the square root of abs()
+            power = power.astype(np.float32, copy=False)
             out[i:i + 2048] = np.log(np.maximum(power @ self.fb, 1e-30, dtype=np.float32))
         return out
 
@@ -171,13 +174,31 @@ class RunningNorm:
         if not fe.normalize:
             return x.astype(np.float32)
         full = np.concatenate([self.hist_x, x.astype(np.float64)])
-        c1 = np.concatenate([np.zeros((1, fe.dim)), np.cumsum(full, axis=0)])
-        c2 = np.concatenate([np.zeros((1, fe.dim)), np.cumsum(full**2, axis=0)])
+        c1, c2 = _prefix_sums(full), _prefix_sums(np.square(full))
         k = len(self.hist_x)
-        idx = np.arange(k + 1, len(full) + 1)
-        lo = np.maximum(0, idx - self.n)
-        cnt = (idx - lo)[:, None]
-        mean = (c1[idx] - c1[lo]) / cnt
-        var = np.maximum((c2[idx] - c2[lo]) / cnt - mean**2, 0.0)
+        if k + 1 >= self.n:  # a full window behind every new frame: plain slices (same numbers as the general case)
+            lo, cnt = slice(k + 1 - self.n, len(full) + 1 - self.n), self.n
+        else:
+            idx = np.arange(k + 1, len(full) + 1)
+            lo = np.maximum(0, idx - self.n)
+            cnt = (idx - lo)[:, None]
+        mean = c1[k + 1:] - c1[lo]
+        mean /= cnt
+        var = c2[k + 1:] - c2[lo]
+        var /= cnt
+        var -= np.square(mean)
+        np.maximum(var, 0.0, out=var)
         self.hist_x = full[-(self.n - 1):] if self.n > 1 else full[:0]
-        return ((x - mean) / (np.sqrt(var) + 1e-5)).astype(np.float32)
+        np.sqrt(var, out=var)
+        var += 1e-5
+        out = x - mean
+        out /= var
+        return out.astype(np.float32)
+
+
+def _prefix_sums(x: np.ndarray) -> np.ndarray:
+    """(T + 1, D) running sums of (T, D) float64 frames along time, starting at a zero row (one allocation)."""
+    out = np.empty((len(x) + 1, x.shape[1]), np.float64)
+    out[0] = 0.0
+    np.cumsum(x, axis=0, out=out[1:])
+    return out

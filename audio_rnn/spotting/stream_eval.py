@@ -17,7 +17,6 @@ silence, on non-keyword words, or a second one on the same word) is a false alar
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -264,42 +263,54 @@ class Score:
                 "fa_per_hour": round(self.false_alarms / max(1e-9, self.seconds / 3600), 2)}
 
 
-def score(detections: Iterable[Any], words: Sequence[dict[str, Any]], seconds: float,
-          tolerance: float = 0.75) -> Score:
-    """Match detections (label, start, end) to truth words (label, start, end) within +-tolerance.
+def _centres(detections: Iterable[Any]) -> list[tuple[str, float]]:
+    """(label, centre) of detections (objects or JSON rows), sorted by time."""
+    return sorted(((d.label, (d.start + d.end) / 2) if hasattr(d, "label") else (d["label"], (d["start"] + d["end"]) / 2)
+                   for d in detections), key=lambda x: x[1])
+
+
+def near(c: float, w: dict[str, Any], tolerance: float) -> bool:
+    """Whether time `c` lies within +-tolerance of word `w`'s span."""
+    return w["start"] - tolerance <= c <= w["end"] + tolerance
+
+
+def match(detections: Iterable[Any], words: Sequence[dict[str, Any]], tolerance: float = 0.75
+          ) -> tuple[dict[int, str], list[tuple[str, float]]]:
+    """({word index: 'right' | 'wrong'}, false alarms as (label, centre)) of detections against truth words.
 
     Right-label matches are made first (nearest word wins), then remaining
     detections take a still-unmatched keyword as a wrong answer; each word takes
     at most one detection; all other detections are false alarms.
     """
-    dets = sorted(((d.label, (d.start + d.end) / 2) if hasattr(d, "label") else (d["label"], (d["start"] + d["end"]) / 2)
-                   for d in detections), key=lambda x: x[1])
-    kw = [w for w in words if w["label"] != UNKNOWN]
-    taken: dict[int, str] = {}  # word index -> 'right' | 'wrong'
-    left = []
-
-    def near(c: float, w: dict[str, Any]) -> bool:
-        return w["start"] - tolerance <= c <= w["end"] + tolerance
+    taken: dict[int, str] = {}
+    left, fas = [], []
 
     def dist(c: float, w: dict[str, Any]) -> float:
         return abs(c - (w["start"] + w["end"]) / 2)
 
-    for lab, c in dets:  # pass 1: right labels
-        cands = [i for i, w in enumerate(words) if i not in taken and w["label"] == lab and near(c, w)]
+    for lab, c in _centres(detections):  # pass 1: right labels
+        cands = [i for i, w in enumerate(words) if i not in taken and w["label"] == lab and near(c, w, tolerance)]
         if cands:
             taken[min(cands, key=lambda i: dist(c, words[i]))] = "right"
         else:
             left.append((lab, c))
-    fa = fa_words = 0
     for lab, c in left:  # pass 2: wrong labels on unmatched keywords; the rest are false alarms
-        cands = [i for i, w in enumerate(words) if i not in taken and w["label"] != UNKNOWN and near(c, w)]
+        cands = [i for i, w in enumerate(words) if i not in taken and w["label"] != UNKNOWN and near(c, w, tolerance)]
         if cands:
             taken[min(cands, key=lambda i: dist(c, words[i]))] = "wrong"
         else:
-            fa += 1
-            fa_words += any(w["label"] == UNKNOWN and near(c, w) for w in words)
-    return Score(keywords=len(kw), others=len(words) - len(kw), right=sum(v == "right" for v in taken.values()),
-                 wrong=sum(v == "wrong" for v in taken.values()), false_alarms=fa, fa_on_words=fa_words,
+            fas.append((lab, c))
+    return taken, fas
+
+
+def score(detections: Iterable[Any], words: Sequence[dict[str, Any]], seconds: float,
+          tolerance: float = 0.75) -> Score:
+    """Counts of `match`: found-and-right, wrong, false alarms (and those on non-keyword words)."""
+    taken, fas = match(detections, words, tolerance)
+    n_kw = sum(w["label"] != UNKNOWN for w in words)
+    fa_words = sum(any(w["label"] == UNKNOWN and near(c, w, tolerance) for w in words) for _, c in fas)
+    return Score(keywords=n_kw, others=len(words) - n_kw, right=sum(v == "right" for v in taken.values()),
+                 wrong=sum(v == "wrong" for v in taken.values()), false_alarms=len(fas), fa_on_words=fa_words,
                  seconds=float(seconds))
 
 
@@ -318,23 +329,19 @@ def evaluate(folder: str | Path, spotter: Any, tolerance: float = 0.75, progress
     """(overall summary, per-stream summaries) of a spotter on a streams folder."""
     from tqdm import tqdm
 
-    total = Score()
-    by_source: dict[str, list[int]] = {}  # keyword source (fsdd / espeak) -> [found and right, spoken]
+    from audio_rnn.spotting.by_source import SourceTally, found_right_by_source
+
+    total, sources = Score(), SourceTally(tolerance)
     per = []
     for wav, truth in tqdm(load_streams(folder), desc="streams", disable=not progress, unit="stream"):
         dets = spotter.detect(str(wav))
         s = score(dets, truth["words"], truth["duration"], tolerance)
         total.add(s)
+        sources.add(dets, truth["words"], truth["duration"])
         per.append({"file": wav.name, "noise": truth.get("noise"), "snr_db": truth.get("snr_db"), **s.summary()})
-        for src in sorted({w.get("source", "?").split(":")[0] for w in truth["words"] if w["label"] != UNKNOWN}):
-            words = [w for w in truth["words"] if w["label"] == UNKNOWN or w.get("source", "?").startswith(src)]
-            part = score(dets, words, truth["duration"], tolerance)
-            row = by_source.setdefault(src, [0, 0])
-            row[0] += part.right
-            row[1] += part.keywords
     summary = total.summary()
-    summary["found_right_by_source"] = {k: {"found_right": r, "digits": n, "pct": round(100 * r / max(1, n), 2)}
-                                        for k, (r, n) in by_source.items()}
+    summary["by_source"] = sources.summary()
+    summary["found_right_by_source"] = found_right_by_source(summary["by_source"])
     return summary, per
 
 
@@ -370,54 +377,6 @@ def tune(cache: list[tuple[Any, dict[str, Any]]], spotter: Any, grid: dict[str, 
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def _default_speakers(model: str | None) -> list[str]:
-    """The FSDD speakers a keyword checkpoint held out of training (from its config), else george."""
-    from audio_rnn.training import checkpoint
-
-    try:
-        cfg = checkpoint.load_config(model or checkpoint.pretrained_path("kws"), kind="kws")
-    except Exception:
-        return ["george"]
-    found = (cfg.get("training") or {}).get("holdout_speakers") if isinstance(cfg.get("training"), dict) else None
-    return list(found) if found else ["george"]
-
-
-def _pair(text: str) -> tuple[float, float]:
-    a, _, b = text.partition(",")
-    return (float(a), float(b or a))
-
-
-def configure_make_streams(p) -> None:
-    d = StreamSpec()
-    p.add_argument("--out", required=True, help="folder for stream_NNN.wav/.json and manifest.json")
-    p.add_argument("--split", choices=("val", "test"), default=d.split,
-                   help="val: FSDD takes 0-24 + espeak val voices (tuning); test: takes 25-49 + test voices")
-    p.add_argument("--streams", type=int, default=d.streams)
-    p.add_argument("--minutes", type=float, default=d.minutes, help="length of each stream")
-    p.add_argument("--fsdd", default=None, help="FSDD recordings folder (default ../shared/data/fsdd)")
-    p.add_argument("--speakers", default=None,
-                   help="comma-separated held-out FSDD speakers (default: those the model held out, else george)")
-    p.add_argument("--model", help="keyword checkpoint whose held-out speakers to use")
-    p.add_argument("--keyword-fraction", type=float, default=d.keyword_fraction)
-    p.add_argument("--snr", default="10,30", help="background SNR range in dB, 'lo,hi' (default 10,30)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--quiet", action="store_true")
-
-
-def run_make_streams(args) -> int:
-    root = Path(__file__).resolve().parents[2]
-    fsdd = args.fsdd or os.environ.get("AUDIO_RNN_FSDD") or str(root.parent / "shared" / "data" / "fsdd")
-    speakers = [s for s in args.speakers.split(",") if s] if args.speakers else _default_speakers(args.model)
-    spec = StreamSpec(split=args.split, streams=args.streams, minutes=args.minutes,
-                      keyword_fraction=args.keyword_fraction, snr_db=_pair(args.snr), seed=args.seed)
-    man = make_streams(args.out, spec, fsdd, speakers, progress=not args.quiet)
-    m = json.loads(man.read_text())
-    n = sum(r["words"] for r in m["streams"])
-    print(f"wrote {len(m['streams'])} streams ({sum(r['duration'] for r in m['streams']) / 60:.1f} min, {n} words; "
-          f"speakers {speakers}, voices {m['voices']}) to {args.out}")
-    return 0
 
 
 def save_tuned(model: str | None, best: dict[str, Any]) -> Path:
@@ -478,11 +437,12 @@ def run_eval_streams(args) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
+        from audio_rnn.spotting.by_source import format_rows
+
         s = summary
-        print(f"{s['keywords']} digits, {s['other_words']} other words, {s['hours'] * 60:.1f} min: "
+        print(f"{s['keywords']} keywords, {s['other_words']} other words, {s['hours'] * 60:.1f} min: "
               f"found-and-right {s['found_right_pct']}%, wrong {s['wrong_pct']}%, missed {s['missed_pct']}%, "
               f"false alarms {s['false_alarms']} ({s['fa_per_word']}/word, {s['fa_per_hour']}/hour)")
-        print("found-and-right by source: " + ", ".join(f"{k} {v['pct']}% ({v['found_right']}/{v['digits']})"
-                                                       for k, v in s["found_right_by_source"].items()))
+        print("by source:\n" + "\n".join(format_rows(s["by_source"])))
     sys.stdout.flush()
     return 0

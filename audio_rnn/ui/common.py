@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import re
 import tempfile
@@ -13,11 +14,14 @@ import numpy as np
 import streamlit as st
 
 from audio_rnn.audio.decode import DEFAULT_SR
-from audio_rnn.errors import AudioRnnError
+from audio_rnn.errors import AudioError, AudioRnnError, TooLongError
 
 log = logging.getLogger("audio_rnn.ui")
 
-MAX_SECONDS = 600.0  # longest recording the app decodes (the CLI streams longer ones)
+MAX_SECONDS = 600.0  # longest recording the app decodes whole (Inside the RNN, Train your own)
+# longest recording the Keywords page spots (read in blocks): past any 16 kHz WAV under the 50 MB upload limit
+SPOT_MAX_SECONDS = 3600.0
+VIEW_SECONDS = 120.0  # waveform and MFCC views of a longer recording show its first two minutes
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 
@@ -31,12 +35,53 @@ def session_dir() -> Path:
     return Path(holder.name)
 
 
+def named(data: bytes, name: str) -> io.BytesIO:
+    """Upload bytes as a file object that carries the file's name, so decoding errors name the file."""
+    buf = io.BytesIO(data)
+    buf.name = name
+    return buf
+
+
+def too_long(name: str, seconds: float | None, limit: float, hint: str) -> TooLongError:
+    """The one-line error for a recording over a page's limit: the file, its length, the limit, what to do."""
+    length = f"{seconds / 60:.1f} min" if seconds else "it"
+    return TooLongError(f"{name}: {length} is longer than the {limit / 60:g} min this page takes; {hint}")
+
+
+def duration(data: bytes, name: str = "upload") -> float:
+    """The recording's length from its header (0.0 when the container does not say), without decoding it."""
+    from audio_rnn.audio.decode import probe
+
+    return probe(named(data, name)).duration
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def decode(data: bytes, sr: int = DEFAULT_SR) -> np.ndarray:
+def decode(data: bytes, sr: int = DEFAULT_SR, name: str = "upload", max_seconds: float = MAX_SECONDS) -> np.ndarray:
     """Decode uploaded bytes (never unpickled) to mono float32 at `sr`; cached by content."""
     from audio_rnn.audio.decode import load_audio
 
-    return load_audio(data, sr=sr, max_seconds=MAX_SECONDS)
+    try:
+        return load_audio(named(data, name), sr=sr, max_seconds=max_seconds)
+    except TooLongError:
+        raise too_long(name, duration(data, name), max_seconds,
+                       "trim it, or spot keywords in it on the Keywords page (up to "
+                       f"{SPOT_MAX_SECONDS / 60:g} min) or with `audio-rnn spot FILE`") from None
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def decode_head(data: bytes, sr: int = DEFAULT_SR, name: str = "upload", seconds: float = VIEW_SECONDS) -> np.ndarray:
+    """The first `seconds` of a long recording, read block by block (the rest is never decoded), DC removed."""
+    from audio_rnn.audio.decode import read_blocks, remove_dc
+
+    parts, n = [], 0
+    for b in read_blocks(named(data, name), sr=sr, block_seconds=10.0):
+        parts.append(b)
+        n += b.size
+        if n >= seconds * sr:
+            break
+    if not parts:
+        raise AudioError(f"{name}: no samples could be decoded")
+    return remove_dc(np.concatenate(parts)[: int(seconds * sr)])
 
 
 @contextlib.contextmanager

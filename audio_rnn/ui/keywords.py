@@ -6,11 +6,12 @@ import numpy as np
 import streamlit as st
 
 from audio_rnn.audio.decode import DEFAULT_SR
-from audio_rnn.ui import models, plots
-from audio_rnn.ui.common import SAMPLES, decode, listening_caption, md_escape, pick_model, unavailable, user_errors
+from audio_rnn.ui import charts, models, plots
+from audio_rnn.ui.common import (SAMPLES, SPOT_MAX_SECONDS, VIEW_SECONDS, decode, decode_head, duration,
+                                 listening_caption, md_escape, pick_model, too_long, unavailable, user_errors)
 from audio_rnn.ui.inputs import audio_source
 
-LONG_SECONDS = 2.0  # recordings longer than this also go through the streaming spotter
+LONG_SECONDS = 2.0  # recordings longer than this go through the streaming spotter instead of the clip recognizer
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -67,18 +68,38 @@ def render() -> None:
         st.info("Pick a sample, upload a file or record a word.")
         return
     with user_errors("audio"):
-        wave = decode(clip.data, DEFAULT_SR)
+        seconds = duration(clip.data, clip.name)
+        if seconds > SPOT_MAX_SECONDS:
+            raise too_long(clip.name, seconds, SPOT_MAX_SECONDS, "trim it, or spot keywords in the whole file "
+                           "on the command line: `audio-rnn spot FILE` (no length limit)")
+        if seconds <= VIEW_SECONDS:  # also when the header does not say: decoding is bounded by the page's limit
+            wave = decode(clip.data, DEFAULT_SR, clip.name, SPOT_MAX_SECONDS)
+            seconds = wave.size / DEFAULT_SR
+            wave = wave[: int(VIEW_SECONDS * DEFAULT_SR)]
+        else:
+            wave = decode_head(clip.data, DEFAULT_SR, clip.name, VIEW_SECONDS)
         st.session_state["current_clip"] = clip  # the Inside the RNN page looks at the same audio
-        _show(clip, wave, path)
+        _show(clip, wave, seconds, path)
 
 
-def _show(clip, wave: np.ndarray, path: str | None) -> None:
+def _show(clip, wave: np.ndarray, dur: float, path: str | None) -> None:
+    """A clip: its prediction and running belief; a longer recording: the spotter's timeline. Then the front-end."""
     name, sr = clip.name, DEFAULT_SR
-    dur = wave.size / sr
     st.audio(clip.data)
     st.caption(f"{md_escape(name)}: {dur:.2f} s at {sr} Hz after decoding (mono)")
 
     rec, why = models.kws(path)
+    if dur > LONG_SECONDS:
+        _spotter(rec, path, clip, dur)
+    else:
+        _prediction(rec, why, path, wave)
+    if wave.size < dur * sr - 1:
+        st.caption(f"The waveform and MFCC views show the first {wave.size / sr / 60:g} minutes.")
+    _front_end(rec, name, wave, sr)
+
+
+def _prediction(rec, why: str, path: str | None, wave: np.ndarray) -> None:
+    """The clip recognizer's one word with its probabilities, and its running belief frame by frame."""
     left, right = st.columns([2, 3])
     with left:
         st.subheader("Prediction")
@@ -91,19 +112,16 @@ def _show(clip, wave: np.ndarray, path: str | None) -> None:
             st.image(plots.prob_bars(labels, [res["probs"][k] for k in labels]))
     with right:
         st.subheader("Running belief")
-        if rec is not None and dur <= LONG_SECONDS:
+        if rec is not None:
             post, ends = models.posteriors(path, wave)
             st.image(plots.curves(post, rec.features.frame_rate, rec.labels,
                                   "per-frame posteriors: the prediction if the clip ended here", "probability",
                                   times=ends))
-        elif rec is not None and models.module("spotting.streaming")[0] is not None:
-            times, probs, labels, _ = models.spot(path, wave, DEFAULT_SR)
-            title = ("spotter posteriors: carried state, one step per 20 ms" if models.spotter(path).config.mode ==
-                     "state" else "spotter posteriors over the last second at each moment")
-            st.image(plots.curves(probs, 100.0, labels, title, "probability", times=times))
-    if dur > LONG_SECONDS:
-        _spotter(rec, path, reference_words(clip.name) if clip.source == "sample" else [], wave, dur)
 
+
+def _front_end(rec, name: str, wave: np.ndarray, sr: int) -> None:
+    """The waveform with its analysis frames in a zoomable region, and the MFCC features."""
+    dur = wave.size / sr
     st.subheader("Waveform and frames")
     width = st.select_slider("Zoom width (s)", options=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0], value=0.1, key="kw_zoom")
     width = min(width, dur)
@@ -127,17 +145,26 @@ def reference_words(name: str) -> list[dict]:
     return [{"label": r[2], "start": float(r[0]), "end": float(r[1])} for r in rows if len(r) == 3]
 
 
-def _spotter(rec, path: str | None, truth: list[dict], wave: np.ndarray, dur: float) -> None:
+def _spotter(rec, path: str | None, clip, dur: float) -> None:
+    """The streaming spotter over the whole recording, read in blocks with a progress bar; an interactive timeline."""
     st.subheader("Keyword spotting over time")
     streaming, why = models.module("spotting.streaming")
     if rec is None or streaming is None:
         unavailable("The streaming spotter", why or "it needs the keyword model")
         return
-    _, _, _, dets = models.spot(path, wave, DEFAULT_SR)
-    st.caption(f"Listening: {models.spotter(path).describe()}.")
-    st.image(plots.timeline(dur, dets, truth))
-    if dets:
-        st.table([{"keyword": d["label"], "start (s)": d["start"], "end (s)": d["end"], "score": round(d["score"], 3)}
-                  for d in dets])
-    else:
+    bar = st.progress(0.0, text=f"Spotting keywords in {dur / 60:.1f} min of audio...")
+    times, probs, labels, dets = models.spot_blocks(
+        path, clip.data, clip.name, dur, lambda f: bar.progress(f, text=f"Spotting keywords: {f:.0%} heard"))
+    bar.empty()
+    st.caption(f"Listening: {models.spotter(path).describe()}. {len(dets)} keyword"
+               f"{'' if len(dets) == 1 else 's'} detected in {dur / 60:.1f} min.")
+    truth = reference_words(clip.name) if clip.source == "sample" else []
+    st.altair_chart(charts.timeline(dur, dets, truth, times, probs, labels), width="stretch")
+    rows = [{"keyword": d["label"], "start (s)": d["start"], "end (s)": d["end"], "score": round(d["score"], 3)}
+            for d in dets]
+    if not rows:
         st.write("No keyword detected.")
+    elif len(rows) <= 30:
+        st.table(rows)
+    else:  # a long list scrolls
+        st.dataframe(rows, hide_index=True)

@@ -7,9 +7,10 @@ so pages can show a calm placeholder instead of failing.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
@@ -84,12 +85,29 @@ def spotter(path: str | None = None):
     return Spotter(kws_path(path))  # a shipped name: its spotter; a folder: that model
 
 
-@st.cache_data(max_entries=32, show_spinner="Spotting keywords...")
-def spot(path: str | None, wave: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, list[str], list[dict]]:
-    """(times, posteriors (T, C), labels, detections as dicts) over a whole recording."""
-    sp = spotter(path)
-    times, probs, labels = sp.posteriors(wave, sr)
-    return times, probs, labels, [d.to_dict() for d in sp.detect((times, probs))]
+def spot_blocks(path: str | None, data: bytes, name: str, seconds: float,
+                on_progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray, list[str], list[dict]]:
+    """(times, posteriors, labels, detections) of a whole recording through the block-reading spotter (the decoded
+    recording is never held whole), reporting the share heard so far; kept per session by model and content."""
+    from audio_rnn.errors import EmptyAudioError
+    from audio_rnn.ui.common import named
+
+    key = (str(path), hashlib.sha1(data).hexdigest())
+    done: dict = st.session_state.setdefault("_spotted", {})
+    if key not in done:
+        sp = spotter(path)
+        parts = []
+        for t, p in sp.iter_posteriors(named(data, name)):
+            parts.append((t, p))
+            if on_progress is not None and seconds > 0:
+                on_progress(min(1.0, float(t[-1]) / seconds))
+        if not parts:
+            raise EmptyAudioError(f"{name}: the recording is too short to analyse")
+        times, probs = np.concatenate([t for t, _ in parts]), np.concatenate([p for _, p in parts])
+        while len(done) >= 4:  # a few recordings per session
+            done.pop(next(iter(done)))
+        done[key] = (times, probs, list(sp.labels), [d.to_dict() for d in sp.detect((times, probs))])
+    return done[key]
 
 
 # ----------------------------------------------------------------------------- inside the network

@@ -140,23 +140,6 @@ def curves(y: np.ndarray, frame_rate: float, labels: Sequence[str], title: str, 
     return png(fig)
 
 
-def timeline(duration: float, detections: Sequence[dict], truth: Sequence[dict] = ()) -> bytes:
-    """Detections (label, start, end, score) as boxes on a time axis; reference words above if known."""
-    fig = Figure(figsize=(9, 1.6 if not truth else 2.2))
-    ax = fig.add_subplot()
-    rows = [("detected", detections, COLORS[1])] + ([("reference", truth, COLORS[2])] if truth else [])
-    for r, (name, events, color) in enumerate(rows):
-        for e in events:
-            ax.broken_barh([(e["start"], max(e["end"] - e["start"], 0.02))], (r - 0.35, 0.7), color=color, alpha=0.7)
-            score = f" {e['score']:.2f}" if "score" in e else ""
-            ax.text(e["start"], r, f" {e['label']}{score}", va="center", fontsize=9)
-    ax.set_yticks(range(len(rows)), [r[0] for r in rows])
-    ax.set_ylim(-0.6, len(rows) - 0.4)
-    ax.set_xlim(0, max(duration, 1e-3))
-    ax.set_xlabel("time (s)")
-    return png(fig)
-
-
 def gradflow(norms: dict[str, np.ndarray], title: str) -> bytes:
     """Gradient norm vs steps back in time, one line per cell type, log scale."""
     fig = Figure(figsize=(6.5, 3.4))
