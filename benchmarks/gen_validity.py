@@ -85,6 +85,7 @@ def main() -> int:
             files = t["files"]
             rows.append({"project_valid": t["valid"], "outside_valid": ok, "why": why,
                          "playable": "mid" in files and "wav" in files, "attempts": t["attempts"],
+                         "first_try_valid": bool(t.get("raw_valid")),
                          "repeat_fixes": t.get("repeat_fixes", 0), "backtracks": t["backtracks"]})
     n = len(rows)
     res = {
@@ -94,6 +95,7 @@ def main() -> int:
         "called_valid_unplayable": sum(r["project_valid"] and not r["playable"] for r in rows),
         "called_valid_outside_invalid": sum(r["project_valid"] and not r["outside_valid"] for r in rows),
         "mean_attempts": sum(r["attempts"] for r in rows) / n,
+        "project_valid_first_try": sum(r["first_try_valid"] for r in rows) / n,
         "tunes_with_repeat_fixes": sum(r["repeat_fixes"] > 0 for r in rows),
         "outside_failures": [r["why"] for r in rows if not r["outside_valid"]],
     }
@@ -110,6 +112,7 @@ def main() -> int:
         print(f"  outside check valid: {res['outside_valid']:.1%}; project valid: {res['project_valid']:.1%}")
         print(f"  called valid but no .mid/.wav: {res['called_valid_unplayable']}; "
               f"called valid, outside invalid: {res['called_valid_outside_invalid']}")
+        print(f"  project valid at the first try (before resampling): {res['project_valid_first_try']:.1%}")
         print(f"  mean attempts {res['mean_attempts']:.2f}; tunes with a repeat closed by the guard: "
               f"{res['tunes_with_repeat_fixes']}")
         if res["outside_failures"]:

@@ -86,7 +86,8 @@ class Generator:
         self._lock = threading.Lock()
         self._nl = int(self.vocab.encode("\n")[0])
         self._fast = FastStepper(self.model)
-        allowed_after_full = set(self.vocab.encode("|: \n\\)-").tolist())
+        # a full bar closes with a bar line before the line ends: music21 makes no bar at a line end
+        allowed_after_full = set(self.vocab.encode("|: )-").tolist())
         self._full_mask = [i for i in range(1, len(self.vocab)) if i not in allowed_after_full]
         self._bar_ids = [i for i in self.vocab.encode("|:") if i]
         self._bar_only = [i for i in self.vocab.encode("|") if i]

@@ -147,6 +147,7 @@ def written_bars(abc: str) -> list[tuple[float, float | None, bool]]:
 
 _METER = re.compile(r"M:([^\]\n\r%]*)")  # music21 takes M: fields mid-line too ("uz/M:999/1")
 MAX_METER = 32  # music21 partitions a meter's beats in time that grows steeply: M:999/1 takes minutes
+MAX_SHORT_SHARE = 0.2  # the outside check's rule too: at least 80% of the inner bars are full
 MAX_BAR_FACTOR = 8  # a bar this many times too long is invalid anyway; music21 re-barring it takes minutes
 
 
@@ -159,6 +160,35 @@ def _meter_problem(abc: str) -> str | None:
         if top > MAX_METER or (bottom and int(bottom.group(1)) > 2 * MAX_METER):
             return f"meter M:{m.group(1).strip()[:20]} is outside what is supported (at most {MAX_METER} beats)"
     return None
+
+
+def measure_problems(score) -> list[str]:
+    """What is wrong with the measures as music21 builds them (what is engraved and played).
+
+    A measure longer than its time signature is wrong (the written bars can differ: a line
+    that ends with a full bar and no bar line is a bar in Essen-style files, but music21
+    runs it on into the next line). Short inner measures, the halves of bars split at
+    repeats, may be at most MAX_SHORT_SHARE of the inner measures: beyond that a tune is
+    fragments rather than bars in its meter.
+    """
+    eps, out = 1e-6, []
+    parts = score.parts if hasattr(score, "parts") and score.parts else [score]
+    for part in parts:
+        measures = list(part.getElementsByClass("Measure"))
+        short = 0
+        for k, m in enumerate(measures):
+            ts = m.getContextByClass("TimeSignature")
+            if ts is None:
+                continue
+            d, full = float(m.duration.quarterLength), float(ts.barDuration.quarterLength)
+            if d > full + eps:
+                out.append(f"measure {m.number} lasts {d:g} quarters as music21 reads it, the meter says {full:g}")
+            elif d < full - eps and 0 < k < len(measures) - 1:
+                short += 1
+        inner = max(0, len(measures) - 2)
+        if inner and short > MAX_SHORT_SHARE * inner:
+            out.append(f"{short} of the {inner} inner bars are short (split at repeats): too few full bars")
+    return out
 
 
 def midi_problem(score) -> str | None:
@@ -226,6 +256,8 @@ def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
     meter_free = fields.get("M", "").lower() in ("none", "")
     if not bars and not meter_free and notes:
         reasons.append("no bars")
+    if not meter_free and notes:
+        reasons.extend(measure_problems(score)[:2])
     if not meter_free and bars:
         eps = 1e-6
         pickup = bars[0][0] if bars[0][1] and bars[0][0] < bars[0][1] - eps else 0.0
