@@ -159,6 +159,7 @@ def render() -> None:
 
 
 def _show(g: dict[str, Any]) -> None:
+    """One result: the ABC, score and player; the valid badge only once the tune has rendered to audio and MIDI."""
     text = g["text"]
     if g.get("unknown_chars"):
         st.warning(md_escape("The primer has characters the model has never seen (treated as unknown): "
@@ -192,58 +193,6 @@ def _show(g: dict[str, Any]) -> None:
                        icon=":material/warning:")
         else:
             st.warning(md_escape(f"Invalid tune{tries}: " + "; ".join(g["reasons"])), icon=":material/warning:")
-    c1, c2, c3 = st.columns(3)
-        with c1:
-            name = st.selectbox("Model", list(choices), key="gen_model")
-            temperature = st.slider("Temperature", 0.1, 1.5, DEFAULTS.temperature, step=0.05, key="gen_temp",
-                                    help="lower: safer, more repetitive; higher: more surprising")
-        with c2:
-            top_k = st.slider("Top-k (0 = off)", 0, 40, DEFAULTS.top_k, key="gen_topk")
-            length = st.slider("Maximum length (characters)", 100, 2000, DEFAULTS.length, step=50, key="gen_len")
-        with c3:
-            seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed"))
-            retries = st.slider("Resample invalid tunes (tries)", 0, 8, DEFAULTS.until_valid, key="gen_retries",
-                                help="an invalid tune is sampled again with a new seed, up to this many times")
-        primer = st.text_area("Primer (ABC header fields or the start of a tune)", DEFAULT_PRIMER, height=90,
-                              max_chars=2000, key="gen_primer")
-        go = st.form_submit_button("Generate", type="primary")
-    if go:
-        with user_errors("generation"):
-            st.session_state["gen_result"] = _generate(choices[name], float(temperature), int(top_k), int(length),
-                                                       primer, seed, int(retries))
-    result = st.session_state.get("gen_result")
-    if result:
-        _show(result)
-
-
-def _show(g: dict[str, Any]) -> None:
-    text = g["text"]
-    if g.get("unknown_chars"):
-        st.warning(md_escape("The primer has characters the model has never seen (treated as unknown): "
-                             + ", ".join(repr(c) for c in g["unknown_chars"])))
-    if not g.get("is_abc", True):
-        st.code(text, language=None, wrap_lines=True)
-        st.download_button("Download .txt", text.encode(), "generated.txt", "text/plain", key="gen_dl_txt")
-        return
-    tries = f" (after {g['attempts']} tries)" if g.get("attempts", 1) > 1 else ""
-    if g["valid"]:
-        st.success(f"Valid tune{tries}: headers present, music21 parses it, every bar fits the meter.",
-                   icon=":material/check_circle:")
-    else:
-        st.warning(md_escape(f"Invalid tune{tries}: " + "; ".join(g["reasons"])), icon=":material/warning:")
-    left, right = st.columns([2, 3])
-    with left:
-        st.subheader("ABC")
-        st.code(text, language=None, wrap_lines=True)
-    with right:
-        st.subheader("Score")
-        pages = _try("engrave the score", _score, text)
-        for svg in pages or []:
-            st.image(svg, width="stretch")
-        wav = _try("render audio", _wav, text)
-        if wav:
-            st.audio(wav, format="audio/wav")
-    midi = _try("write MIDI", _midi, text)
     c1, c2, c3 = st.columns(3)
     c1.download_button("Download .abc", text.encode(), "tune.abc", "text/vnd.abc", key="gen_dl_abc")
     if midi:
