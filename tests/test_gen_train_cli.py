@@ -158,3 +158,29 @@ def test_train_gen_unusable_device_is_one_clear_line(tmp_path, capsys, device):
     err = capsys.readouterr().err.strip()
     assert rc == 1 and err.startswith("DataError:") and "--device" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "m").exists()  # refused before any work
+
+
+def test_fine_tune_from_a_checkpoint_keeps_size_and_vocabulary(tiny_model, tmp_path, capsys):
+    out = tmp_path / "ft"
+    rc = main(["train-gen", "--corpus", str(tiny_model.parent / "corpus"), "--init", str(tiny_model), "--out", str(out),
+               "--batch", "8", "--steps", "6", "--eval-every", "3", "--lr", "1e-3", "--warmup", "2", "--quiet",
+               "--threads", "1"])
+    assert rc == 0
+    a, va, _ = load_model(tiny_model)
+    b, vb, _ = load_model(out)
+    assert a.dims == b.dims and va.chars == vb.chars
+    capsys.readouterr()
+    assert main(["train-gen", "--corpus", str(tiny_model.parent / "corpus"), "--init", str(tiny_model), "--out",
+                 str(tmp_path / "w"), "--weight", "ryansMammoth=3", "--steps", "2", "--quiet"]) == 1
+    assert "--weight needs" in capsys.readouterr().err
+
+
+def test_weighting_repeats_the_named_collections():
+    import random
+
+    from audio_rnn.music.train import parse_weight, training_docs
+
+    c = corpus.Corpus(["a", "b", "c"], ["v"], ["t"], "abc", {}, [], ["oneills1850", "essenFolksong", "ryansMammoth"])
+    assert parse_weight("oneills,ryans=3") == (("oneills", "ryans"), 3)
+    docs = training_docs(c, random.Random(0), 0.0, "oneills,ryans=3")
+    assert sorted(docs) == ["a", "a", "a", "b", "c", "c", "c"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from audio_rnn.music import corpus, notation, validity
+from audio_rnn.music import corpus, notation, repeats, validity
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_real_corpus_tunes_mostly_valid():
     files = [f for f in corpus.music21_abc_files() if "ryansMammoth" in str(f)][:15]
     tunes = corpus.prepare_abc(files).train[:15]
     rate = sum(validity.check_tune(t).valid for t in tunes) / len(tunes)
-    assert rate >= 0.8
+    assert rate >= 0.75  # 10 of these 13; one more (a segno tune) music21 cannot expand to MIDI, so not valid
 
 
 @pytest.mark.parametrize(
@@ -65,3 +65,67 @@ def test_bad_tunes_have_reasons(abc, reason):
 def test_header_fields():
     assert notation.header_fields(GOOD) == {"X": "1", "T": "Pickup and split bars at the repeat", "M": "6/8",
                                          "L": "1/8", "K": "G"}
+
+
+# ----------------------------------------------------------------------------- repeat structure
+
+_H = "X:1\nT:t\nM:4/4\nL:1/8\nK:G\n"
+_B = "GABc dedB"
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (f"|:{_B}|{_B}|{_B}|{_B}|", "repeat opened at bar 1 is never closed"),
+        (f"|:{_B}|{_B}:|\n|:{_B}|{_B}|]", "repeat opened at bar 3 is never closed"),  # the issue's typical case
+        (f"|:{_B}|:{_B}:|", "repeat opened at bar 1 is opened again at bar 2"),
+        (f"|:{_B}|{_B}:| :|{_B}|]", "':|' at bar 2 closes no repeat"),  # a stray ":|"
+        (f":|{_B}|{_B}|]", "':|' at bar 0 closes no repeat"),
+        (f"|{_B}|{_B}|]\n|1 {_B}:|2 {_B}|]", "ending 1 at bar 3 follows no repeat"),
+        (f"|{_B}|{_B}|2 {_B}|]", "ending 2 at bar 3 has no ending 1 before it"),
+        (f"|:{_B}|{_B}|1 {_B}|2 {_B}|]", "ending 1 at bar 3 is not closed with ':|' before ending 2"),
+        (f"|:{_B}|{_B}|1 {_B}|{_B}|]", "ending 1 at bar 3 is not closed with ':|'"),
+    ],
+)
+def test_bad_repeats_name_the_bar(body, reason):
+    abc = _H + body + "\n"
+    assert any(reason in p for p in repeats.repeat_problems(abc)), repeats.repeat_problems(abc)
+    v = validity.check_tune(abc)
+    assert not v.valid and any(reason in r for r in v.reasons), v.reasons
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f"|:{_B}|{_B}:|",
+        f"{_B}|{_B}:|{_B}|{_B}:|",  # ":|" without "|:" repeats from the start, then from the last ":|"
+        f"|:{_B}|{_B}::{_B}|{_B}:|",
+        f"|:{_B}|{_B}|1 {_B}:|2 {_B}|]",
+        f"|:{_B}|{_B}[1 {_B}:|\n[2 {_B}|]",
+        f"|:{_B}|{_B}||{_B}|{_B}:|]",  # a double bar inside a repeat is a phrase mark
+        f"|:{_B}|1 {_B}:|2 {_B}:|3 {_B}|]",
+    ],
+)
+def test_good_repeats_pass_and_render(body):
+    abc = _H + body + "\n"
+    assert repeats.repeat_problems(abc) == []
+    v = validity.check_tune(abc)
+    assert v.valid, v.reasons
+
+
+def test_unrenderable_repeats_are_never_valid():
+    """music21 cannot expand these repeats; the checker must say so rather than call the tune valid."""
+    from music21 import converter
+    from music21.repeat import ExpanderException
+
+    abc = _H + f"|:{_B}|{_B}:|\n|:{_B}|{_B}|]\n"
+    with pytest.raises(ExpanderException):
+        converter.parse(abc, format="abc", forceSource=True).expandRepeats()
+    v = validity.check_tune(abc)
+    assert not v.valid and any("MIDI" in r for r in v.reasons), v.reasons
+
+
+def test_corpus_repeat_structure_mostly_clean():
+    files = [f for f in corpus.music21_abc_files() if "ryansMammoth" in str(f)][:15]
+    tunes = corpus.prepare_abc(files).train[:200]
+    assert sum(bool(repeats.repeat_problems(t)) for t in tunes) <= 0.03 * len(tunes)

@@ -199,6 +199,7 @@ class Corpus:
     source: str = "abc"
     stats: dict = field(default_factory=dict)
     train_raw: list[str] = field(default_factory=list)  # train tunes in their raw header style (augmentation)
+    train_from: list[str] = field(default_factory=list)  # the collection (folder) each train tune came from
 
     def text(self, split: str) -> str:
         """A split as one string; tunes are separated by one blank line."""
@@ -222,6 +223,7 @@ def prepare_abc(
     files = list(files) if files is not None else music21_abc_files()
     tunes: list[str] = []
     raws: list[str] = []
+    origins: list[str] = []
     seen: set[str] = set()
     raw_count = dropped = dupes = 0
     for f in files:
@@ -239,6 +241,7 @@ def prepare_abc(
             seen.add(key)
             tunes.append(tune)
             raws.append(raw_style_tune(raw) or tune)
+            origins.append(Path(f).parent.name)
     if len(tunes) < 3:
         raise CorpusError(f"only {len(tunes)} usable tunes in {len(files)} files")
     order = list(range(len(tunes)))
@@ -249,8 +252,9 @@ def prepare_abc(
     val = [tunes[i] for i in order[n_test : n_test + n_val]]
     train = [tunes[i] for i in order[n_test + n_val :]]
     train_raw = [raws[i] for i in order[n_test + n_val :]]
+    train_from = [origins[i] for i in order[n_test + n_val :]]
     stats = {"files": len(files), "raw_tunes": raw_count, "unusable": dropped, "duplicates": dupes, "seed": seed}
-    return Corpus(train, val, test, "abc", stats, train_raw)
+    return Corpus(train, val, test, "abc", stats, train_raw, train_from)
 
 
 def prepare_text(path: str | Path) -> Corpus:

@@ -10,29 +10,27 @@ complete tunes. Unknown characters are mapped to the unknown token.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import re
-import sys
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from audio_rnn.errors import AudioRnnError, CorpusError
+from audio_rnn.errors import CorpusError
 from audio_rnn.music.meter_guard import MeterGuard
 from audio_rnn.music.notation import KEEP_HEADERS
+from audio_rnn.music.settings import DEFAULTS
 from audio_rnn.music.stepper import FastStepper, one_blas_thread, sample_logits
+from audio_rnn.music.structure_guard import StructureGuard
 from audio_rnn.music.text import UNK
 
 X_LINE = "X:1\n"
 ABC_PRIMER = X_LINE + "T:"  # the default: the model writes the title, the header and the tune
-DEFAULT_TEMPERATURE = 0.7
-DEFAULT_LENGTH = 2000
+DEFAULT_TEMPERATURE = DEFAULTS.temperature
+DEFAULT_LENGTH = DEFAULTS.length
 TITLE_MAX = 80
 BAR_RETRIES = 10
 _FIELD_LINE = re.compile(r"^[A-Za-z]:")
@@ -54,6 +52,7 @@ class Generation:
     seed: int | None = None
     meter_guard: bool = False  # bars were checked while sampling and redrawn when they did not fit
     backtracks: int = 0  # how many bars the meter guard redrew
+    repeat_fixes: int = 0  # how many bar lines the structure guard closed with ":" (repeats left open)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,7 +86,8 @@ class Generator:
         self._lock = threading.Lock()
         self._nl = int(self.vocab.encode("\n")[0])
         self._fast = FastStepper(self.model)
-        allowed_after_full = set(self.vocab.encode("|: \n\\)-").tolist())
+        # a full bar closes with a bar line before the line ends: music21 makes no bar at a line end
+        allowed_after_full = set(self.vocab.encode("|: )-").tolist())
         self._full_mask = [i for i in range(1, len(self.vocab)) if i not in allowed_after_full]
         self._bar_ids = [i for i in self.vocab.encode("|:") if i]
         self._bar_only = [i for i in self.vocab.encode("|") if i]
@@ -112,6 +112,7 @@ class Generator:
         stop_at_end: bool | None = None,
         meter_guard: bool | None = None,
         normal_header: bool | None = None,
+        fixes_out: list[int] | None = None,
     ) -> list[tuple[str, bool, int]]:
         """n sequences (text, ended, backtracks) sampled as one batch; `length` caps the sampled characters.
 
@@ -121,6 +122,9 @@ class Generator:
         With the meter guard (ABC models, default on) a bar that closes too long or
         too short is sampled again from its start (up to BAR_RETRIES times per bar):
         the model's state is restored to the bar line and a new bar is drawn.
+        The same guard keeps the repeats well formed (`StructureGuard`): a bar line that would
+        leave a repeat open gets its ":" (the model's state is restored and ":|" fed instead), and
+        a repeat still open at the end of the tune is closed; `fixes_out` gets how many per stream.
         """
         if n < 1:
             raise CorpusError("--n must be at least 1")
@@ -147,6 +151,9 @@ class Generator:
         done = [False] * n
         backtracks = [0] * n
         guards = [MeterGuard() for _ in range(n)]
+        structure = [StructureGuard() for _ in range(n)]
+        fixes = [0] * n
+        colon_id = int(self.vocab.encode(":")[0])
         line_start = [0] * n
         bar_start = [0] * n
         retries = [0] * n
@@ -171,11 +178,25 @@ class Generator:
                     line_start[b] -= 1
                 return input_id
 
+            def forced_done(b: int) -> None:
+                """The forced text (primer, or a rewritten bar line) is in: the guard reads its lines."""
+                t, g = texts[b], guards[b]
+                last_nl = len(t) - 1 - t[::-1].index("\n") if "\n" in t else -1
+                for line in "".join(t[line_start[b] : last_nl + 1]).split("\n"):
+                    if _FIELD_LINE.match(line):
+                        g.header_line(line)
+                line_start[b] = max(line_start[b], last_nl + 1)
+                if g.in_body:
+                    bars = [k for k in range(line_start[b], len(t)) if t[k] == "|"]
+                    bar_start[b] = bars[-1] + 1 if bars else line_start[b]
+                    snaps[b], retries[b] = snapshot(b, ids[b]), 0
+
             ids = [self._nl] * n
             while live:
                 logits = step(ids)
                 if guard_on:
                     self._mask_bar(logits, texts, guards, bar_start, forced, pending, done)
+                    self._mask_structure(logits, texts, structure, guards, forced, pending, done)
                 if header_on:
                     self._mask_header(logits, texts, in_header, forced, pending, done)
                 nxt = sample_logits(logits, temperature, top_k, top_p, rng)
@@ -187,6 +208,8 @@ class Generator:
                         ids[b] = forced[b].pop(0)
                         if not forced[b]:
                             floor[b] = len(texts[b])
+                            if guard_on:
+                                forced_done(b)
                         continue  # primer text is already in texts[b]
                     i = int(nxt[b])
                     ch = chars[i]
@@ -201,11 +224,24 @@ class Generator:
                         pending[b] = ""
                         ch = extra[-1]
                     elif stop and ch == "\n" and len(t) > 1 and t[-2] == "\n":
+                        if guard_on:
+                            closed = structure[b].close_at_end("".join(t))
+                            if closed != "".join(t):
+                                texts[b], fixes[b] = list(closed), fixes[b] + 1
                         ended[b] = done[b] = True
                         live -= 1
                         continue
                     if guard_on and not pending[b] and not forced[b]:
                         g = guards[b]
+                        p = self._bar_before(t) if g.in_body and ch in "]:0123456789" else -1
+                        if p >= 0 and snaps[b] is not None and snaps[b][3] == p + 1 >= floor[b] \
+                                and structure[b].needs_close("".join(t[:p]), "".join(t[p + 1 :])):
+                            tail = t[p + 1 :]
+                            restore(b, snaps[b])  # back to the bar line, before the model read its "|"
+                            t[p:] = [":", "|"] + tail
+                            ids[b], forced[b] = colon_id, list(self.vocab.encode("|" + "".join(tail)))
+                            fixes[b] += 1
+                            continue
                         if ch == "\n":
                             line = "".join(t[line_start[b] : -1])
                             is_field = bool(_FIELD_LINE.match(line))
@@ -231,6 +267,8 @@ class Generator:
                     if sampled[b] >= length:
                         done[b] = True
                         live -= 1
+        if fixes_out is not None:
+            fixes_out[:] = fixes
         out = []
         for t, e, k in zip(texts, ended, backtracks):
             text = "".join(t)
@@ -253,6 +291,24 @@ class Generator:
                 logits[b, self._not_colon] = -np.inf
             elif re.search(r"(?:^|\n)[A-Za-z]:$", tail):
                 logits[b, self._no_value_gap] = -np.inf
+
+    @staticmethod
+    def _bar_before(t: list[str]) -> int:
+        """Index of the "|" just before the last character ("|]", "|:", "|2") or before "[2" ("|[2"), else -1."""
+        if len(t) >= 2 and t[-2] == "|":
+            return len(t) - 2
+        if len(t) >= 3 and t[-1].isdigit() and t[-2] == "[" and t[-3] == "|":
+            return len(t) - 3
+        return -1
+
+    def _mask_structure(self, logits, texts, structure, guards, forced, pending, done) -> None:
+        """Structure guard, character level: no ending number without a repeat, no ":" that closes nothing."""
+        for b, sg in enumerate(structure):
+            if done[b] or forced[b] or pending[b] or not guards[b].in_body:
+                continue
+            banned = sg.banned("".join(texts[b]))
+            if banned:
+                logits[b, [i for i in self.vocab.encode(banned) if i]] = -np.inf
 
     def _mask_bar(self, logits, texts, guards, bar_start, forced, pending, done) -> None:
         """Meter guard, character level: a full bar can only close (bar line, space, newline, tie, slur end);
@@ -284,9 +340,9 @@ class Generator:
         primer: str | None = None,
         length: int = DEFAULT_LENGTH,
         seed: int | None = None,
-        until_valid: int = 0,
+        until_valid: int = DEFAULTS.until_valid,
         check: bool = True,
-        meter_guard: bool = True,
+        meter_guard: bool = DEFAULTS.guard,
     ) -> list[Generation]:
         """Sample n sequences and check each (ABC models); `until_valid` > 0 resamples invalid ones that many times."""
         if seed is None:
@@ -294,18 +350,20 @@ class Generator:
         unknown = self.vocab.unknown(primer or "")
         results: list[Generation] = []
         guard = meter_guard and self.is_abc
-        triples = self.sample(n, temperature, top_k, top_p, primer, length, seed, meter_guard=guard)
+        fixes: list[int] = []
+        fixes2: list[int] = []
+        triples = self.sample(n, temperature, top_k, top_p, primer, length, seed, meter_guard=guard, fixes_out=fixes)
         for k, (text, ended, backs) in enumerate(triples):
             g = self._judge(text, ended, check)
-            g.backtracks, g.meter_guard = backs, guard
+            g.backtracks, g.meter_guard, g.repeat_fixes = backs, guard, fixes[k]
             g.raw_valid, g.unknown_chars, g.seed = g.valid, unknown, seed
             attempt = 1
             while not g.valid and attempt <= until_valid:
                 retry_seed = seed + 1000003 * attempt + k
                 text2, ended2, backs2 = self.sample(1, temperature, top_k, top_p, primer, length, retry_seed,
-                                                    meter_guard=guard)[0]
+                                                    meter_guard=guard, fixes_out=fixes2)[0]
                 g2 = self._judge(text2, ended2, check)
-                g2.backtracks, g2.meter_guard = backs2, guard
+                g2.backtracks, g2.meter_guard, g2.repeat_fixes = backs2, guard, fixes2[0]
                 attempt += 1
                 g2.raw_valid, g2.unknown_chars, g2.seed = g.raw_valid, unknown, retry_seed
                 g = g2
@@ -390,83 +448,3 @@ def get_generator(model: str | Path | None = None) -> Generator:
 def generate(model: str | Path | None = None, **kwargs) -> list[Generation]:
     """Convenience for the app: `generate(n=1, temperature=..., primer=...)` with a cached model."""
     return get_generator(model).generate(**kwargs)
-
-
-# ----------------------------------------------------------------------------- commands
-
-
-def _unescape(s: str) -> str:
-    """Primers typed on a shell: `\\n` means a newline."""
-    return s.replace("\\n", "\n").replace("\\t", "\t")
-
-
-def configure_generate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="charlm checkpoint folder (default: the shipped ABC model)")
-    p.add_argument("--n", type=int, default=1, help="how many sequences (sampled as one batch)")
-    p.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
-    p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest characters (0: all)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
-    p.add_argument("--primer", default=None, help=r"text to start from, e.g. 'M:6/8\nK:D\n' (\n = newline)")
-    p.add_argument("--length", type=int, default=DEFAULT_LENGTH, help="maximum characters to sample")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--until-valid", type=int, default=0, help="resample an invalid tune up to this many times")
-    p.add_argument("--no-guard", action="store_true",
-                   help="raw sampling: do not redraw bars whose length does not fit the meter")
-    p.add_argument("--json", action="store_true", help="one JSON object per sequence per line")
-    p.add_argument("--out", default=None, help="folder for .abc, .mid, .wav, .svg of each tune")
-
-
-def run_generate(args: argparse.Namespace) -> int:
-    gen = Generator(args.model)
-    primer = _unescape(args.primer) if args.primer is not None else None
-    t0 = time.perf_counter()
-    results = gen.generate(args.n, args.temperature, args.top_k, args.top_p, primer, args.length, args.seed,
-                           args.until_valid, meter_guard=not args.no_guard)
-    seconds = time.perf_counter() - t0
-    for k, g in enumerate(results):
-        files = {}
-        if args.out:
-            stem = f"tune_{k + 1:03d}" if gen.is_abc else f"text_{k + 1:03d}"
-            if gen.is_abc:
-                from audio_rnn.music.render import render_files
-
-                files = render_files(g.text, args.out, stem)
-            else:
-                Path(args.out).mkdir(parents=True, exist_ok=True)
-                (Path(args.out) / f"{stem}.txt").write_text(g.text, encoding="utf-8")
-                files = {"txt": str(Path(args.out) / f"{stem}.txt")}
-        if args.json:
-            print(json.dumps({**g.to_dict(), "index": k, "files": files}, ensure_ascii=False))
-        else:
-            status = "valid" if g.valid else "INVALID: " + "; ".join(g.reasons)
-            print(f"% tune {k + 1}: {status}" if gen.is_abc else f"--- {k + 1}")
-            print(g.text.rstrip("\n"))
-            for kind, path in files.items():
-                print(f"% {kind}: {path}")
-            print()
-    if not args.json:
-        valid = sum(g.valid for g in results)
-        print(f"% {len(results)} sequence(s) in {seconds:.1f} s; {valid} valid", file=sys.stderr)
-    return 0
-
-
-def configure_score(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a UTF-8 text (or ABC) file")
-    p.add_argument("--model", default=None, help="charlm checkpoint folder (default: the shipped ABC model)")
-    p.add_argument("--no-cache", action="store_true",
-                   help="the network alone (default: mixed with a match model that copies repeats already read)")
-    p.add_argument("--json", action="store_true", help='print {"chars": int, "bits_per_char": float, ...}')
-
-
-def run_score(args: argparse.Namespace) -> int:
-    from audio_rnn.music.text import read_text
-
-    text = read_text(args.file)
-    result = Generator(args.model).score(text, cache=not args.no_cache)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"{result['chars']} characters, {result['bits_per_char']:.4f} bits/char"
-              + (f" (network alone {result['network_bits_per_char']:.4f})" if result["cache"] else "")
-              + (f" ({result['unknown_chars']} unknown)" if result["unknown_chars"] else ""))
-    return 0

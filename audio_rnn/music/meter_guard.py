@@ -98,6 +98,7 @@ def bar_quarters(bar: str, unit: Fraction) -> Fraction | None:
     return sum(lengths, Fraction(0)) * unit * 4
 
 
+_OPEN_GROUP = re.compile(r"\[[^\]]*$|\{[^}]*$")  # a "[" or "{" still open at the end of the bar
 _BAR_LEAD = re.compile(r"^(?:[:|\]]|\[(?=\d))*\d*(?:[,-]\d+)*")  # bar-line rests and ending numbers
 
 
@@ -142,8 +143,8 @@ class MeterGuard:
             return "accept"
         body = _BAR_LEAD.sub("", bar_text)
         d = bar_quarters(body, self._unit())
-        if d is None:
-            return "accept"
+        if d is None:  # a chord or grace group left open at the bar line is a mistake ("[|" is a bar line)
+            return "reject" if _OPEN_GROUP.search(body) and not body.rstrip().endswith("[") else "accept"
         if d == 0:
             return "empty"
         if d > self.full:

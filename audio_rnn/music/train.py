@@ -55,6 +55,8 @@ class TrainGenConfig:
     threads: int = 0  # 0: leave torch's default
     device: str = "cpu"  # cpu | cuda (under torchrun: cuda:LOCAL_RANK per process, nccl)
     header_aug: float = 0.4  # share of ABC training tunes shown in a raw/varied header style (val/test stay normalised)
+    init: str = ""  # a charlm checkpoint to start from (its weights, size and vocabulary): a fine-tune
+    weight: str = ""  # "oneills1850,ryansMammoth=4": train tunes from these collections shown 4 times an epoch
 
 
 def streams(ids: np.ndarray, batch: int) -> "torch.Tensor":
@@ -75,12 +77,32 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def training_docs(corpus, rng: random.Random, header_aug: float) -> list[str]:
-    """One epoch's training documents: shuffled; for ABC, a `header_aug` share shown in a raw/varied header style."""
+def parse_weight(spec: str) -> tuple[tuple[str, ...], int]:
+    """'a,b=4' -> (('a', 'b'), 4): collections whose folder name contains a or b, shown 4 times an epoch."""
+    if not spec:
+        return (), 1
+    names, _, times = spec.partition("=")
+    try:
+        k = int(times or 2)
+    except ValueError:
+        raise CorpusError(f"--weight must look like 'name,name=K', not {spec!r}") from None
+    if k < 1:
+        raise CorpusError("--weight: K must be at least 1")
+    return tuple(n.strip() for n in names.split(",") if n.strip()), k
+
+
+def training_docs(corpus, rng: random.Random, header_aug: float, weight: str = "") -> list[str]:
+    """One epoch's training documents: shuffled; for ABC, a `header_aug` share shown in a raw/varied header style.
+
+    With `weight` the tunes of the named collections appear that many times (see `parse_weight`).
+    """
     from audio_rnn.music.corpus import augment_tune
 
     raws = corpus.train_raw if len(corpus.train_raw) == len(corpus.train) else [None] * len(corpus.train)
     docs = list(zip(corpus.train, raws))
+    names, times = parse_weight(weight)
+    if names and len(corpus.train_from) == len(corpus.train):
+        docs += [d for d, src in zip(docs, corpus.train_from) if any(n in src for n in names)] * (times - 1)
     rng.shuffle(docs)
     if corpus.source != "abc" or header_aug <= 0:
         return [t for t, _ in docs]
@@ -150,18 +172,28 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     rng = random.Random(cfg.seed)
 
     corpus = load_corpus(cfg.corpus, seed=cfg.seed)
-    vocab = Vocab.build([corpus.text("train"), *corpus.train_raw], cfg.min_count)
-    val_ids = vocab.encode(corpus.text("val"))
-    dims = CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
+    if parse_weight(cfg.weight)[0] and len(corpus.train_from) != len(corpus.train):
+        raise CorpusError("--weight needs the 'abc' corpus, which knows the collection of every tune")
     dev = ctx.device if ctx.is_distributed else torch.device(cfg.device)
-    model = CharLM(dims).to(dev)
+    if cfg.init:
+        from audio_rnn.music.charrnn import load_model
+
+        model, vocab, _ = load_model(cfg.init)  # a fine-tune keeps the size and the vocabulary
+        model = model.to(dev)
+        cfg.cell, cfg.embed, cfg.hidden, cfg.layers = model.dims.cell, model.dims.embed, model.dims.hidden, \
+            model.dims.layers
+    else:
+        vocab = Vocab.build([corpus.text("train"), *corpus.train_raw], cfg.min_count)
+        dims = CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
+        model = CharLM(dims).to(dev)
+    val_ids = vocab.encode(corpus.text("val"))
     net = distributed.wrap(model, ctx)
     if ctx.is_distributed:
         torch.manual_seed(cfg.seed + 1000 * ctx.rank)  # dropout masks differ per rank (weights came from rank 0)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def epoch_data() -> torch.Tensor:
-        docs = training_docs(corpus, rng, cfg.header_aug)
+        docs = training_docs(corpus, rng, cfg.header_aug, cfg.weight)
         data = streams(vocab.encode("\n".join(docs) + "\n"), cfg.batch)
         mine = data[distributed.shard(torch.arange(data.shape[0]), ctx)]  # this rank's streams (all in one process)
         return mine.to(dev)
@@ -330,6 +362,10 @@ def configure_train_gen(p: argparse.ArgumentParser) -> None:
     p.add_argument("--header-aug", type=float, default=d.header_aug,
                    help="share of ABC training tunes shown with their raw or a randomly varied header style "
                         "(X: 1, K: Gmaj, Z:/S:/N: fields, field order); validation and test stay normalised")
+    p.add_argument("--init", default=d.init, help="fine-tune: start from this charlm checkpoint (size and vocabulary too)")
+    p.add_argument("--weight", default=d.weight,
+                   help="'oneills1850,ryansMammoth=4': train tunes from music21 collections whose folder name holds "
+                        "one of these names are shown 4 times an epoch")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     from audio_rnn.training.resume import add_arguments

@@ -1,4 +1,5 @@
-"""Is a tune valid? Headers present, music21 parses it, every bar lasts what the meter says.
+"""Is a tune valid? Headers present, repeats well formed, music21 parses it and writes it as MIDI
+(repeats expanded), and every bar lasts what the meter says.
 
 The first bar (a pickup) and the last may be short; meters music21 cannot
 parse quickly are refused up front. music21's reader warnings are collected
@@ -12,6 +13,7 @@ import threading
 from dataclasses import asdict, dataclass
 
 from audio_rnn.music.notation import BODY_FIELDS, FIELD_LINE, REQUIRED_HEADERS, header_fields
+from audio_rnn.music.repeats import repeat_problems, repeat_spans
 
 
 @dataclass
@@ -145,6 +147,7 @@ def written_bars(abc: str) -> list[tuple[float, float | None, bool]]:
 
 _METER = re.compile(r"M:([^\]\n\r%]*)")  # music21 takes M: fields mid-line too ("uz/M:999/1")
 MAX_METER = 32  # music21 partitions a meter's beats in time that grows steeply: M:999/1 takes minutes
+MAX_SHORT_SHARE = 0.2  # the outside check's rule too: at least 80% of the inner bars are full
 MAX_BAR_FACTOR = 8  # a bar this many times too long is invalid anyway; music21 re-barring it takes minutes
 
 
@@ -159,8 +162,59 @@ def _meter_problem(abc: str) -> str | None:
     return None
 
 
+def measure_problems(score) -> list[str]:
+    """What is wrong with the measures as music21 builds them (what is engraved and played).
+
+    A measure longer than its time signature is wrong (the written bars can differ: a line
+    that ends with a full bar and no bar line is a bar in Essen-style files, but music21
+    runs it on into the next line). Short inner measures, the halves of bars split at
+    repeats, may be at most MAX_SHORT_SHARE of the inner measures: beyond that a tune is
+    fragments rather than bars in its meter.
+    """
+    eps, out = 1e-6, []
+    parts = score.parts if hasattr(score, "parts") and score.parts else [score]
+    for part in parts:
+        measures = list(part.getElementsByClass("Measure"))
+        short = 0
+        for k, m in enumerate(measures):
+            ts = m.getContextByClass("TimeSignature")
+            if ts is None:
+                continue
+            d, full = float(m.duration.quarterLength), float(ts.barDuration.quarterLength)
+            if d > full + eps:
+                out.append(f"measure {m.number} lasts {d:g} quarters as music21 reads it, the meter says {full:g}")
+            elif d < full - eps and 0 < k < len(measures) - 1:
+                short += 1
+        inner = max(0, len(measures) - 2)
+        if inner and short > MAX_SHORT_SHARE * inner:
+            out.append(f"{short} of the {inner} inner bars are short (split at repeats): too few full bars")
+    return out
+
+
+def midi_problem(score) -> str | None:
+    """Why music21 cannot write a parsed tune as MIDI (it expands the repeats first), or None."""
+    from music21 import midi
+
+    try:
+        midi.translate.music21ObjectToMidiFile(score).writestr()
+    except Exception as exc:  # ExpanderException on badly formed repeats, and others on odd streams
+        return f"music21 cannot write it as MIDI: {type(exc).__name__}: {str(exc)[:120]}"
+    return None
+
+
+def _fragment_repeats(abc: str, bars: list[tuple[float, float | None, bool]]) -> list[str]:
+    """Repeats that hold no full bar (a repeated fragment, not a part in the meter)."""
+    eps = 1e-6
+    out = []
+    for first, last in repeat_spans(abc):
+        span = bars[first - 1 : last]
+        if span and last <= len(bars) and all(f is not None and d < f - eps for d, f, _ in span):
+            out.append(f"the repeat of bars {first}-{last} holds no full bar")
+    return out
+
+
 def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
-    """Headers X: T: M: K: present, music21 parses it, every bar matches the meter.
+    """Headers X: T: M: K: present, repeats well formed, music21 parses it and writes MIDI, bars match the meter.
 
     The first bar (pickup) and the last bar may be short. A short bar at a section
     boundary (repeat, double bar or ending) is accepted when it completes a bar with
@@ -181,6 +235,7 @@ def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
     meter = _meter_problem(abc)
     if meter:
         return Validity(False, reasons + [meter])
+    reasons.extend(repeat_problems(abc))
     warned: list[str] = []
     try:
         bars = written_bars(abc)  # first: fast, and it finds the giant bars that make music21's parse crawl
@@ -196,9 +251,13 @@ def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
     notes = len(list(score.recurse().notes))
     if notes == 0:
         reasons.append("no notes")
+    else:
+        reasons.extend(filter(None, [midi_problem(score)]))
     meter_free = fields.get("M", "").lower() in ("none", "")
     if not bars and not meter_free and notes:
         reasons.append("no bars")
+    if not meter_free and notes:
+        reasons.extend(measure_problems(score)[:2])
     if not meter_free and bars:
         eps = 1e-6
         pickup = bars[0][0] if bars[0][1] and bars[0][0] < bars[0][1] - eps else 0.0
@@ -218,4 +277,6 @@ def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
                 bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
         if bad:
             reasons.append(f"{len(bad)} bar(s) do not match the meter: " + "; ".join(bad[:3]))
+        else:
+            reasons.extend(_fragment_repeats(abc, bars)[:1])
     return Validity(not reasons, reasons, len(bars), notes)

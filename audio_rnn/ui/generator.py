@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from audio_rnn.music.settings import DEFAULTS
 from audio_rnn.ui import models
 from audio_rnn.ui.common import md_escape, unavailable, user_errors
 
@@ -52,8 +53,9 @@ def _generator(path: str):
 @st.cache_data(max_entries=64, show_spinner="Sampling...")
 def _generate(path: str, temperature: float, top_k: int, length: int, primer: str, seed: int,
               retries: int) -> dict[str, Any]:
-    g = _generator(path).generate(n=1, temperature=temperature, top_k=top_k, primer=primer or None, length=length,
-                                  seed=seed, until_valid=retries)[0]
+    g = _generator(path).generate(n=1, temperature=temperature, top_k=top_k, top_p=DEFAULTS.top_p,
+                                  primer=primer or None, length=length, seed=seed, until_valid=retries,
+                                  meter_guard=DEFAULTS.guard)[0]
     return {**g.to_dict(), "is_abc": _generator(path).is_abc}
 
 
@@ -107,12 +109,15 @@ def _midi(abc: str) -> bytes:
     return abc_to_midi(abc)
 
 
-def _try(what: str, fn, *args):
-    """Run a renderer; a tune music21/verovio cannot handle gets a warning, not a traceback."""
+def _try(what: str, fn, arg, failed: list[str] | None = None):
+    """Run a renderer; a tune music21/verovio cannot handle gets a warning (and a line in `failed`), not a traceback."""
     try:
-        return fn(*args)
+        return fn(arg)
     except Exception as exc:  # music21 and verovio raise many types on odd ABC
-        st.warning(md_escape(f"Could not {what}: {type(exc).__name__}: {str(exc)[:200]}"))
+        why = f"could not {what}: {type(exc).__name__}: {str(exc)[:200]}"
+        st.warning(md_escape(why[0].upper() + why[1:]))
+        if failed is not None:
+            failed.append(why)
         return None
 
 
@@ -132,14 +137,14 @@ def render() -> None:
         c1, c2, c3 = st.columns(3)
         with c1:
             name = st.selectbox("Model", list(choices), key="gen_model")
-            temperature = st.slider("Temperature", 0.1, 1.5, 0.8, step=0.05, key="gen_temp",
+            temperature = st.slider("Temperature", 0.1, 1.5, DEFAULTS.temperature, step=0.05, key="gen_temp",
                                     help="lower: safer, more repetitive; higher: more surprising")
         with c2:
-            top_k = st.slider("Top-k (0 = off)", 0, 40, 0, key="gen_topk")
-            length = st.slider("Maximum length (characters)", 100, 2000, 800, step=50, key="gen_len")
+            top_k = st.slider("Top-k (0 = off)", 0, 40, DEFAULTS.top_k, key="gen_topk")
+            length = st.slider("Maximum length (characters)", 100, 2000, DEFAULTS.length, step=50, key="gen_len")
         with c3:
             seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed"))
-            retries = st.slider("Resample invalid tunes (tries)", 0, 8, 4, key="gen_retries",
+            retries = st.slider("Resample invalid tunes (tries)", 0, 8, DEFAULTS.until_valid, key="gen_retries",
                                 help="an invalid tune is sampled again with a new seed, up to this many times")
         primer = st.text_area("Primer (ABC header fields or the start of a tune)", DEFAULT_PRIMER, height=90,
                               max_chars=2000, key="gen_primer")
@@ -154,6 +159,7 @@ def render() -> None:
 
 
 def _show(g: dict[str, Any]) -> None:
+    """One result: the ABC, score and player; the valid badge only once the tune has rendered to audio and MIDI."""
     text = g["text"]
     if g.get("unknown_chars"):
         st.warning(md_escape("The primer has characters the model has never seen (treated as unknown): "
@@ -163,24 +169,30 @@ def _show(g: dict[str, Any]) -> None:
         st.download_button("Download .txt", text.encode(), "generated.txt", "text/plain", key="gen_dl_txt")
         return
     tries = f" (after {g['attempts']} tries)" if g.get("attempts", 1) > 1 else ""
-    if g["valid"]:
-        st.success(f"Valid tune{tries}: headers present, music21 parses it, every bar fits the meter.",
-                   icon=":material/check_circle:")
-    else:
-        st.warning(md_escape(f"Invalid tune{tries}: " + "; ".join(g["reasons"])), icon=":material/warning:")
+    badge = st.empty()  # filled once we know whether the tune renders: no valid badge without a player
     left, right = st.columns([2, 3])
     with left:
         st.subheader("ABC")
         st.code(text, language=None, wrap_lines=True)
+    failed: list[str] = []
     with right:
         st.subheader("Score")
         pages = _try("engrave the score", _score, text)
         for svg in pages or []:
             st.image(svg, width="stretch")
-        wav = _try("render audio", _wav, text)
+        wav = _try("render audio", _wav, text, failed)
         if wav:
             st.audio(wav, format="audio/wav")
-    midi = _try("write MIDI", _midi, text)
+    midi = _try("write MIDI", _midi, text, failed)
+    with badge.container():
+        if g["valid"] and wav and midi:
+            st.success(f"Valid tune{tries}: headers present, repeats well formed, music21 parses it and plays it, "
+                       "every bar fits the meter.", icon=":material/check_circle:")
+        elif g["valid"]:
+            st.warning(md_escape(f"Not playable{tries}: the checks passed but rendering failed: " + "; ".join(failed)),
+                       icon=":material/warning:")
+        else:
+            st.warning(md_escape(f"Invalid tune{tries}: " + "; ".join(g["reasons"])), icon=":material/warning:")
     c1, c2, c3 = st.columns(3)
     c1.download_button("Download .abc", text.encode(), "tune.abc", "text/vnd.abc", key="gen_dl_abc")
     if midi:
