@@ -72,7 +72,8 @@ def test_early_decisions_give_the_same_words_within_a_third_of_a_second(stream, 
     live = LiveSpotter(spotter)
     got = _feed(live, x, seed=1)
     assert [d.label for d in got] == [d.label for d in exact]
-    assert all(a.end == b.end and abs(a.start - b.start) <= 0.2 and b.score - 0.15 <= a.score <= b.score + 1e-4
+    # the early score is the highest smoothed posterior heard when deciding; the run may still rise after it
+    assert all(a.end == b.end and abs(a.start - b.start) <= 0.2 and b.score - 0.25 <= a.score <= b.score + 1e-4
                for a, b in zip(got, exact)), (got, exact)
     lags = [t - w["end"] for t, w in zip(live.decided_at, keywords(words))]
     assert max(lags) <= 0.35, lags
