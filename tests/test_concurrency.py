@@ -169,8 +169,12 @@ def test_five_app_sessions_at_once_keep_their_own_results(kws_model, monkeypatch
     want = {s: (r.label, f"p = {r.score:.2f}") for s in samples for r in rec.classify_files([SAMPLES / s])}
     assert len(set(want.values())) == N  # every session expects something different
     gen = Generator(None, threads=1)
-    want_tune = {s: gen.generate(n=1, temperature=0.8, top_k=0, primer="M:6/8\nK:G\n", length=300, seed=s,
-                                 until_valid=0)[0].text for s in seeds}
+    from audio_rnn.music.settings import DEFAULTS
+
+    # what the page asks for: its slider defaults (generate's defaults), with the length and retries set above
+    want_tune = {s: gen.generate(n=1, temperature=DEFAULTS.temperature, top_k=DEFAULTS.top_k, top_p=DEFAULTS.top_p,
+                                 primer="M:6/8\nK:G\n", length=300, seed=s, until_valid=0,
+                                 meter_guard=DEFAULTS.guard)[0].text for s in seeds}
 
     def session(i: int):
         return _keywords_session(samples[i]), _generator_session(seeds[i])
