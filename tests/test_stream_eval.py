@@ -136,12 +136,21 @@ def test_eval_streams_tune_saves_the_best_settings_into_a_spotter(streams, tmp_p
     out, _ = streams
     model = tmp_path / "spotter"
     shutil.copytree(pretrained_path("spotter"), model)
+    # a tight tolerance: a detection placed with the wrong lag lands outside its word
     res = subprocess.run([sys.executable, "-m", "audio_rnn", "eval-streams", str(out), "--model", str(model),
-                          "--tune", "--save-tuned", "--quiet"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+                          "--tune", "--save-tuned", "--quiet", "--tolerance", "0.1"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert res.returncode == 0, res.stderr
     best = json.loads(res.stdout.splitlines()[0])
     saved = json.loads((model / "config.json").read_text())["streaming"]["detection"]
     assert saved == {k: best[k] for k in ("threshold", "smooth_s", "min_s", "suppress_s")}
+    # what --tune reported for the best settings is what eval-streams then measures with them
+    ev = subprocess.run([sys.executable, "-m", "audio_rnn", "eval-streams", str(out), "--model", str(model),
+                         "--json", "--quiet", "--tolerance", "0.1"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert ev.returncode == 0, ev.stderr
+    got = json.loads(ev.stdout.splitlines()[-1])
+    for k in ("found_right_pct", "wrong_pct", "false_alarms", "fa_per_word", "fa_per_hour"):
+        assert got[k] == best[k], (k, got[k], best[k])
     clip = subprocess.run([sys.executable, "-m", "audio_rnn", "eval-streams", str(out), "--model",
                            str(pretrained_path("kws")), "--tune", "--save-tuned", "--quiet"],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -152,3 +161,20 @@ def test_eval_streams_without_manifest_is_one_error_line(tmp_path):
     res = subprocess.run([sys.executable, "-m", "audio_rnn", "eval-streams", str(tmp_path)],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 1 and "DataError" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_tune_reports_what_evaluate_measures_with_those_settings(streams):
+    """`tune` scores cached posteriors with the lag of the spotter's own kind (a stream-trained one here): each
+    row's figures are what `evaluate` measures with that row's settings, even with a tight tolerance."""
+    from audio_rnn.spotting.stream_eval import cache_posteriors, evaluate, tune
+    from audio_rnn.spotting.streaming import Spotter
+
+    out, _ = streams
+    spotter = Spotter()
+    assert spotter.trained_on_streams
+    rows = tune(cache_posteriors(out, spotter, progress=False), spotter,
+                {"threshold": [0.3, 0.5], "smooth_s": [0.2, 0.75]}, tolerance=0.05)
+    for r in rows:
+        got, _ = evaluate(out, Spotter(threshold=r["threshold"], smooth_s=r["smooth_s"]), 0.05, progress=False)
+        for k in ("found_right_pct", "wrong_pct", "false_alarms", "fa_per_word"):
+            assert got[k] == r[k], (r, k, got[k])

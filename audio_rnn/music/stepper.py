@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from audio_rnn.training.threads import limit_blas_threads
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)
@@ -110,14 +112,7 @@ class FastStepper:
 
 def one_blas_thread():
     """Small matrix products are fastest on one BLAS thread (and do not spin on a busy machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(1, user_api="blas")
-    except ImportError:  # threadpoolctl comes with scikit-learn (librosa); without it, run as is
-        import contextlib
-
-        return contextlib.nullcontext()
+    return limit_blas_threads(1)
 
 
 def sample_logits(logits: np.ndarray, temperature: float, top_k: int, top_p: float, rng) -> np.ndarray:

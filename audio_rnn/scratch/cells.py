@@ -3,18 +3,19 @@
 The equations, gate order and parameter names/shapes are torch's (`weight_ih_l0`, `weight_hh_l0`,
 `bias_ih_l0`, `bias_hh_l0`; LSTM gates i,f,g,o; GRU gates r,z,n), so weights copy both ways
 (`torch_bridge`). Also the optimiser pieces the numpy models train with (gradient norm and
-clipping, Adam, softmax cross-entropy). Only numpy is imported here.
+clipping, Adam, softmax cross-entropy). Only numpy is imported here (and threadpoolctl, to keep BLAS on one thread).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
+
+from audio_rnn.training.threads import limit_blas_threads
 
 
 CELLS = ("rnn", "lstm", "gru")
@@ -26,13 +27,9 @@ PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def one_blas_thread() -> contextlib.AbstractContextManager:
-    """Limit BLAS to one thread while inside: these matrices are tiny, and threads only contend."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it numpy keeps its own thread setting
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+def one_blas_thread():
+    """Small matrix products are fastest on one BLAS thread (and do not spin on a busy machine)."""
+    return limit_blas_threads(1)
 
 
 def single_blas_thread(fn: F) -> F:

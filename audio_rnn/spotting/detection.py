@@ -10,7 +10,7 @@ the word's span. Pure numpy, in bounded memory over blocks (`top_scores`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
 
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
+MODES = ("window", "state", "vad")
 
 
 # ----------------------------------------------------------------------------- settings
@@ -27,9 +28,11 @@ UNKNOWN = "_unknown_"
 class StreamConfig:
     """How posteriors are computed over a stream and turned into detections (defaults tuned on val streams)."""
 
-    mode: str = "window"  # "window" (restart every hop_s on the last context_s) or "state" (carried state)
-    context_s: float = 1.0  # window mode: seconds of audio each restart sees (the training window)
-    hop_s: float = 0.25  # window mode: restart stride = output lag bound (0.1 s: same accuracy, 2.5x slower)
+    mode: str = "window"  # "window" (restart every hop_s on the last context_s), "state" (carried state) or
+    # "vad" (a voice-activity detector gates the clip model: one clip-like window per speech segment)
+    context_s: float = 1.0  # window and vad modes: seconds of audio each window sees (the training window)
+    hop_s: float = 0.25  # window mode: restart stride = output lag bound (0.1 s: same accuracy, 2.5x slower);
+    # vad mode: stride of the windows along a segment longer than context_s
     norm_s: float = 3.0  # state mode: running normalisation over this many past seconds
     smooth_s: float = 0.5  # posterior averaging window (RecognizeCommands: 500 ms)
     threshold: float = 0.5  # averaged keyword probability needed to fire (tuned: RecognizeCommands uses ~0.7)
@@ -38,19 +41,36 @@ class StreamConfig:
     block_s: float = 120.0  # audio decoded per block (memory ~ block_s, not file length; ~30 stretches a batch)
     segment_s: float = 4.0  # state mode: each block is cut into stretches of this length run side by side ...
     warm_s: float = 1.0  # ... each first hearing this much audio before it (0 segment_s: one exact pass)
+    shifts_s: tuple[float, ...] = (-0.25, -0.1, 0.0, 0.1, 0.25)  # vad mode: window placements averaged
+    vad_aggressiveness: int = 3  # vad mode: webrtcvad's 0 (lenient) .. 3 (strict about what is speech)
+    vad_gap_s: float = 0.2  # vad mode: a segment ends after this much non-speech
+    vad_min_s: float = 0.1  # vad mode: shorter segments are not words
+    max_segment_s: float = 5.0  # vad mode: longer speech is cut (bounds memory and latency)
+    keyword_thresholds: dict[str, float] = field(default_factory=dict)  # per-keyword `threshold` overrides
 
     def __post_init__(self) -> None:
-        if self.mode not in ("window", "state"):
-            raise ValueError(f"mode must be 'window' or 'state', got {self.mode!r}")
-        if not (0 < self.hop_s <= self.context_s) and self.mode == "window":
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        object.__setattr__(self, "shifts_s", tuple(float(v) for v in self.shifts_s))  # a JSON list -> tuple
+        object.__setattr__(self, "keyword_thresholds", {str(k): float(v) for k, v in self.keyword_thresholds.items()})
+        if not (0 < self.hop_s <= self.context_s) and self.mode != "state":
             raise ValueError(f"need 0 < hop_s <= context_s, got {self.hop_s}, {self.context_s}")
         for name in ("norm_s", "smooth_s", "block_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         if self.segment_s < 0 or self.warm_s < 0:
             raise ValueError("segment_s and warm_s must not be negative")
-        if not 0 <= self.threshold <= 1:
-            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        for name, t in [("threshold", self.threshold), *self.keyword_thresholds.items()]:
+            if not 0 <= t <= 1:
+                raise ValueError(f"threshold of {name} must be in [0, 1], got {t}")
+        if self.vad_aggressiveness not in (0, 1, 2, 3):
+            raise ValueError(f"vad_aggressiveness must be 0-3, got {self.vad_aggressiveness}")
+        if self.vad_gap_s <= 0 or self.vad_min_s < 0 or self.max_segment_s < self.context_s:
+            raise ValueError("need vad_gap_s > 0, vad_min_s >= 0 and max_segment_s >= context_s")
+
+    def thresholds(self, labels: list[str]) -> np.ndarray:
+        """The firing threshold of each label: its `keyword_thresholds` entry, else `threshold`."""
+        return np.array([self.keyword_thresholds.get(lab, self.threshold) for lab in labels], np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,13 +105,16 @@ def default_config(ckpt: dict[str, Any]) -> StreamConfig:
 
 
 def detection_lag(c: StreamConfig, trained: bool = False) -> tuple[float, float]:
-    """(start, end) offsets from a detection's high-posterior run [a, b] to the word: start = b - s, end = a - e.
+    """(start, end) offsets from a detection's high-posterior run [a, b] to the word: start = b - s, end = a - e
+    (`word_span`); in vad mode the run is the word, so start = a - s, end = b - e.
 
     Window mode: a window scores the word once the word is wholly inside it, so
     the run spans word end .. word start + context, shifted by half the smoothing;
     measured on validation streams the run starts 0.03 s and ends 0.08 s earlier
     than that (medians), which the offsets include.
     """
+    if c.mode == "vad":  # the run is the speech segment itself: (start, end) = (a - frame length, b)
+        return (0.025, 0.0)
     if c.mode == "window":
         return (c.context_s + c.smooth_s / 2 - 0.08, c.smooth_s / 2 - 0.03)
     if trained:  # stream-trained: targets from 0.15 s before the word's end to 0.3 s after it; the run starts
@@ -150,7 +173,7 @@ def decide(times: np.ndarray, top: np.ndarray, score: np.ndarray, labels: list[s
     if len(times) == 0:
         return []
     keyword = np.array([lab not in (SILENCE, UNKNOWN) for lab in labels])
-    fire = keyword[top] & (score >= config.threshold)
+    fire = keyword[top] & (score >= config.thresholds(labels)[top])
     step = float(np.median(np.diff(times[:1000]))) if len(times) > 1 else 0.01
     key = np.where(fire, top, -1)
     edges = np.flatnonzero(np.diff(key)) + 1
@@ -168,12 +191,16 @@ def decide(times: np.ndarray, top: np.ndarray, score: np.ndarray, labels: list[s
                 kept[-1] = [lab, a, b, s]
             continue  # a weaker one is suppressed
         kept.append([lab, a, b, s])
-    out = []
-    for lab, a, b, s in kept:
-        start = max(b - lag[0], 0.0)
-        end = max(a - lag[1], start + 0.05)
-        out.append(Detection(labels[lab], round(start, 3), round(end, 3), round(s, 4)))
-    return out
+    return [Detection(labels[lab], *word_span(a, b, config, lag), round(s, 4)) for lab, a, b, s in kept]
+
+
+def word_span(a: float, b: float, config: StreamConfig, lag: tuple[float, float]) -> tuple[float, float]:
+    """(start, end) of the word behind a run of firing steps [a, b] (see `detection_lag`), rounded to ms."""
+    if config.mode == "vad":
+        start, end = max(a - lag[0], 0.0), b - lag[1]
+    else:
+        start, end = max(b - lag[0], 0.0), a - lag[1]
+    return round(start, 3), round(max(end, start + 0.05), 3)
 
 
 def detect_posteriors(times: np.ndarray, probs: np.ndarray, labels: list[str], config: StreamConfig = StreamConfig(),

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from audio_rnn.spotting.detection import SILENCE, UNKNOWN, Detection, StreamConfig
+from audio_rnn.spotting.detection import SILENCE, UNKNOWN, Detection, StreamConfig, word_span
 
 
 class RunningTop:
@@ -74,15 +74,17 @@ class Decider:
         self.committed: _Run | None = None  # early mode: the last announced run
         self.cand: _Run | None = None  # early mode: the qualified run waiting for its announcement
         self.keyword = np.array([lab not in (SILENCE, UNKNOWN) for lab in labels])
+        self.thresholds = config.thresholds(self.labels)
         self.open: _Run | None = None  # the run of fired steps in progress
         self.kept: _Run | None = None  # the last kept run, not yet final
         self.decided_at: list[float] = []  # stream time at which each returned detection became final
 
     def _detection(self, r: _Run, running: bool = False) -> Detection:
-        end = r.first - self.lag[1]
-        start = max(end - WORD_S if running else r.last - self.lag[0], 0.0)
-        end = max(end, start + 0.05)
-        return Detection(self.labels[r.label], round(start, 3), round(end, 3), round(r.peak, 4))
+        if running and self.config.mode != "vad":  # the run's end is still to come: assume a typical word
+            end = r.first - self.lag[1]
+            start = max(end - WORD_S, 0.0)
+            return Detection(self.labels[r.label], round(start, 3), round(max(end, start + 0.05), 3), round(r.peak, 4))
+        return Detection(self.labels[r.label], *word_span(r.first, r.last, self.config, self.lag), round(r.peak, 4))
 
     def _close_open(self, out: list[Detection], now: float) -> None:
         """The open run ended: drop it if too short, else merge, replace, suppress or keep it as `decide` does."""
@@ -149,7 +151,7 @@ class Decider:
 
     def step(self, times: np.ndarray, top: np.ndarray, score: np.ndarray) -> list[Detection]:
         out: list[Detection] = []
-        fire = self.keyword[top] & (score >= self.config.threshold)
+        fire = self.keyword[top] & (score >= self.thresholds[top])
         for t, lab, s, f in zip(times.tolist(), top.tolist(), score.tolist(), fire.tolist()):
             if self.hold_s is not None:
                 self._early(out, t, lab if f else -1, s)

@@ -53,6 +53,10 @@ def configure_make_streams(p) -> None:
     p.add_argument("--model", help="keyword checkpoint whose held-out speakers to use")
     p.add_argument("--keyword-fraction", type=float, default=d.keyword_fraction)
     p.add_argument("--snr", default="10,30", help="background SNR range in dB, 'lo,hi' (default 10,30)")
+    p.add_argument("--gap", default=",".join(f"{v:g}" for v in d.gap_s),
+                   help="pause between words in seconds, 'lo,hi' (default %(default)s)")
+    p.add_argument("--gain", default=",".join(f"{v:g}" for v in d.gain_db),
+                   help="word level in dB below the peak-normalised take, 'lo,hi' (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--quiet", action="store_true")
 
@@ -68,7 +72,8 @@ def run_make_streams(args) -> int:
     fsdd = args.fsdd or os.environ.get("AUDIO_RNN_FSDD") or str(root.parent / "shared" / "data" / "fsdd")
     speakers = [s for s in args.speakers.split(",") if s] if args.speakers else _default_speakers(args.model)
     spec = StreamSpec(split=args.split, streams=args.streams, minutes=args.minutes,
-                      keyword_fraction=args.keyword_fraction, snr_db=_pair(args.snr), seed=args.seed)
+                      keyword_fraction=args.keyword_fraction, snr_db=_pair(args.snr), gap_s=_pair(args.gap),
+                      gain_db=_pair(args.gain), seed=args.seed)
     man = make_streams(args.out, spec, fsdd, speakers, progress=not args.quiet)
     m = json.loads(man.read_text())
     n = sum(r["words"] for r in m["streams"])
@@ -82,7 +87,8 @@ def run_make_sc_streams(args, root: str) -> int:
     from audio_rnn.spotting.real_streams import make_sc_streams
 
     spec = StreamSpec(split=args.split, streams=args.streams, minutes=args.minutes,
-                      keyword_fraction=args.keyword_fraction, snr_db=_pair(args.snr), seed=args.seed)
+                      keyword_fraction=args.keyword_fraction, snr_db=_pair(args.snr), gap_s=_pair(args.gap),
+                      gain_db=_pair(args.gain), seed=args.seed)
     m = json.loads(make_sc_streams(args.out, spec, root, args.vocab, progress=not args.quiet).read_text())
     n = sum(r["words"] for r in m["streams"])
     print(f"wrote {len(m['streams'])} {args.vocab} streams ({sum(r['duration'] for r in m['streams']) / 60:.1f} min, "

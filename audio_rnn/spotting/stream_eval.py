@@ -361,7 +361,7 @@ def tune(cache: list[tuple[Any, dict[str, Any]]], spotter: Any, grid: dict[str, 
     """
     import itertools
 
-    from audio_rnn.spotting.detection import detect_posteriors, detection_lag
+    from audio_rnn.spotting.detection import detect_posteriors
 
     keys = list(grid)
     rows = []
@@ -369,7 +369,7 @@ def tune(cache: list[tuple[Any, dict[str, Any]]], spotter: Any, grid: dict[str, 
         cfg = replace(spotter.config, **dict(zip(keys, values)))
         total = Score()
         for (times, probs), truth in cache:
-            total.add(score(detect_posteriors(times, probs, spotter.labels, cfg, lag=detection_lag(cfg)), truth["words"],
+            total.add(score(detect_posteriors(times, probs, spotter.labels, cfg, lag=spotter.lag(cfg)), truth["words"],
                             truth["duration"], tolerance))
         rows.append({**dict(zip(keys, values)), **total.summary()})
     rows.sort(key=lambda r: (r["fa_per_word"] > max_fa_per_word, -r["found_right_pct"], r["fa_per_word"]))

@@ -44,25 +44,13 @@ import numpy as np
 from audio_rnn.errors import AudioError, CheckpointError, EmptyAudioError
 from audio_rnn.spotting.detection import (Detection, StreamConfig, decide, default_config, detect_posteriors,
                                           detection_lag, top_scores)
-from audio_rnn.spotting.frontend import FrontEnd, RunningNorm, stack_frames
-from audio_rnn.spotting.network import load_numpy_model, softmax, spotter_path
+from audio_rnn.spotting.frontend import FrontEnd
+from audio_rnn.spotting.network import load_numpy_model, spotter_path
+from audio_rnn.spotting.runner import FrameStream, StreamRunner
+from audio_rnn.training.threads import limit_blas_threads
 
 
 # ----------------------------------------------------------------------------- posteriors over a stream
-
-
-def _limit_blas_threads(n: int | None):
-    """Context limiting BLAS threads (oversubscribed BLAS threads are ~20x slower on a loaded machine)."""
-    import contextlib
-
-    if not n:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(n, user_api="blas")
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn/librosa
-        return contextlib.nullcontext()
 
 
 class Spotter:
@@ -97,121 +85,13 @@ class Spotter:
         self.sample_rate = self.front.sr
         self.window_s = float(self.ckpt.get("window_seconds") or 1.0)
 
-    # -- blocks of samples -> blocks of log-mel frames, exactly as for the whole signal
-    def _log_mel_blocks(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        fe = self.front
-        carry = np.zeros(0, np.float32)
-        total = 0
-        for b in blocks:
-            x = np.concatenate([carry, np.asarray(b, dtype=np.float32).reshape(-1)])
-            total += len(b)
-            n = fe.n_frames(len(x))
-            if n:
-                yield fe.log_mel(x)
-            carry = x[n * fe.hop:]
-        if total == 0:
-            raise EmptyAudioError("the recording holds no samples")
-        if total < fe.win:  # shorter than one frame: zero-pad to one, as features.MFCC does
-            yield fe.log_mel(np.pad(carry, (0, fe.win - len(carry))))
+    def frame_stream(self) -> FrameStream:
+        """Samples -> log-mel frames (and speech flags in vad mode) for one stream."""
+        return FrameStream(self.front, self.config.vad_aggressiveness if self.config.mode == "vad" else None)
 
-    def _window_probs(self, lm_blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Window mode: every `hop` frames, rerun the network on the last `context` frames.
-
-        The first window [0, context) reports all its frames; window [e - context, e)
-        then reports frames [e - hop, e); a last window ends at the stream's last frame.
-        """
-        fe, cfg = self.front, self.config
-        ctx = max(1, fe.n_frames(int(round(cfg.context_s * fe.sr))))
-        hop = max(1, min(ctx, int(round(cfg.hop_s * fe.sr / fe.hop))))
-        batch = 200  # windows per network call: bounds memory (~40 MB of gate activations)
-        buf = np.zeros((0, fe.n_mels), np.float32)
-        base = 0  # stream index of buf[0]
-        done = 0  # frames reported so far
-
-        def run(s: int, e: int, keep: int) -> np.ndarray:
-            logits, _ = self.model.frame_logits(fe.finish(buf[None, s - base:e - base]), keep_from=keep)
-            return softmax(logits[0])
-
-        for lm in lm_blocks:
-            buf = np.concatenate([buf, lm])
-            avail = base + len(buf)
-            if done == 0 and avail >= ctx:
-                yield run(0, ctx, 0)
-                done = ctx
-            ends = list(range(done + hop, avail + 1, hop)) if done else []
-            for i in range(0, len(ends), batch):
-                chunk = ends[i:i + batch]
-                wins = np.stack([buf[e - ctx - base:e - base] for e in chunk])
-                logits, _ = self.model.frame_logits(fe.finish(wins), keep_from=ctx - hop)
-                yield softmax(logits).reshape(-1, logits.shape[-1])
-            if ends:
-                done = ends[-1]
-            if done:
-                keep_from = max(base, done + 1 - ctx)  # room for the tail window
-                buf = buf[keep_from - base:]
-                base = keep_from
-        avail = base + len(buf)
-        if done < avail:  # a stream shorter than one window, or the frames after the last stride
-            s = max(0, avail - ctx)
-            yield run(s, avail, done - s)
-
-    def _state_steps(self, lm_blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Causal features per recurrent step: running normalisation, then `stack` frames side by side."""
-        fe = self.front
-        norm = RunningNorm(fe, int(round(self.config.norm_s * fe.sr / fe.hop)))
-        left = np.zeros((0, fe.dim), np.float32)
-        for lm in lm_blocks:
-            if len(lm):
-                x = np.concatenate([left, norm(lm)])
-                k = len(x) // self.stack * self.stack
-                left = x[k:]
-                if k:
-                    yield stack_frames(x[:k], self.stack)
-
-    def _state_probs(self, lm_blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """State mode: the network runs over the stream with carried state.
-
-        With `segment_s` = 0 it is one exact pass, step by step. Otherwise each block is
-        cut into stretches of `segment_s` that run side by side as one batch, each starting
-        from zero state `warm_s` earlier (its outputs there are dropped): one matrix product
-        per step serves the whole batch, which is what makes hours of audio fast.
-        """
-        cfg = self.config
-        step_s = self.stack * self.front.hop / self.front.sr
-        if cfg.segment_s <= 0:
-            state = None
-            for x in self._state_steps(lm_blocks):
-                logits, state = self.model.frame_logits(x[None], state)
-                yield softmax(logits[0])
-            return
-        seg = max(1, int(round(cfg.segment_s / step_s)))
-        warm = int(round(cfg.warm_s / step_s))
-        # stretches start at multiples of `seg` steps from the stream's start, whatever the block size
-        buf = np.zeros((0, self.model.n_in), np.float32)  # up to `warm` steps already reported, then pending ones
-        h = 0  # how many rows of buf are warm-up context
-
-        def run(starts: list[int], n: int) -> np.ndarray:
-            groups: dict[int, list[int]] = {}
-            for a in starts:
-                groups.setdefault(min(warm, a), []).append(a)
-            out = np.empty((len(starts), n, self.model.n_classes), np.float32)
-            pos = {a: i for i, a in enumerate(starts)}
-            for w, group in groups.items():
-                logits, _ = self.model.frame_logits(np.stack([buf[a - w:a + n] for a in group]), keep_from=w)
-                for a, lg in zip(group, softmax(logits)):
-                    out[pos[a]] = lg
-            return out.reshape(-1, self.model.n_classes)
-
-        for x in self._state_steps(lm_blocks):
-            buf = np.concatenate([buf, x])
-            k = (len(buf) - h) // seg
-            if k:
-                yield run([h + i * seg for i in range(k)], seg)
-                end = h + k * seg
-                keep = min(warm, end)
-                buf, h = buf[end - keep:], keep
-        if len(buf) > h:
-            yield run([h], len(buf) - h)
+    def runner(self, config: StreamConfig | None = None) -> StreamRunner:
+        """Frames -> posterior rows for one stream (the loop `LiveSpotter` runs too)."""
+        return StreamRunner(self.model, self.front, config or self.config, self.labels, self.stack)
 
     def _blocks(self, source: Any, sr: int | None) -> Iterable[np.ndarray]:
         if isinstance(source, np.ndarray):
@@ -231,16 +111,18 @@ class Spotter:
 
     def iter_posteriors(self, source: Any, sr: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (times (n,), probs (n, C)) block by block; times are the end of the audio each row has heard."""
-        fe = self.front
-        lm_blocks = self._log_mel_blocks(self._blocks(source, sr))
-        gen = self._window_probs(lm_blocks) if self.config.mode == "window" else self._state_probs(lm_blocks)
-        stack = self.stack if self.config.mode == "state" else 1
-        n = 0
-        with _limit_blas_threads(self.threads):
-            for p in gen:
-                idx = np.arange(n, n + len(p))
-                n += len(p)
-                yield ((idx * stack + stack - 1) * fe.hop + fe.win) / fe.sr, p.astype(np.float32)
+        frames, run = self.frame_stream(), self.runner()
+        with limit_blas_threads(self.threads):
+            for block in self._blocks(source, sr):
+                p = run.push(*frames.push(block))
+                if len(p):
+                    yield run.times(run.rows - len(p), len(p)), p
+            if frames.total == 0:
+                raise EmptyAudioError("the recording holds no samples")
+            p = run.push(*frames.flush())
+            p = np.concatenate([p, run.flush()])
+            if len(p):
+                yield run.times(run.rows - len(p), len(p)), p
 
     def posteriors(self, source: Any, sr: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(times (T,), probs (T, C), labels) for a path, bytes, file-like or waveform (at `sr`, default model rate).
@@ -258,11 +140,15 @@ class Spotter:
         """Keyword detections in a recording (or in a `(times, probs)` pair already computed)."""
         if isinstance(source, tuple) and len(source) >= 2:
             return detect_posteriors(source[0], source[1], self.labels, self.config, lag=self.lag())
-        step = self.front.hop / self.front.sr * (self.stack if self.config.mode == "state" else 1)
-        tts = top_scores(self.iter_posteriors(source, sr), self.config.smooth_s, step)
+        tts = top_scores(self.iter_posteriors(source, sr), self.config.smooth_s, self.step_s)
         if not len(tts[0]):
             raise EmptyAudioError("the recording is too short to analyse")
         return decide(*tts, self.labels, self.config, lag=self.lag())
+
+    @property
+    def step_s(self) -> float:
+        """Seconds between posterior rows."""
+        return self.front.hop / self.front.sr * (self.stack if self.config.mode == "state" else 1)
 
     def describe(self) -> str:
         """One line on what listens: the network and how it runs over the stream."""
@@ -270,12 +156,16 @@ class Spotter:
         net = f"{m.cell.upper()} {m.layers}x{m.hidden}"
         if c.mode == "window":
             return f"clip model ({net}) restarted on the last {c.context_s:g} s every {c.hop_s:g} s"
+        if c.mode == "vad":
+            return (f"clip model ({net}) on each speech segment a voice-activity detector finds, "
+                    f"{len(c.shifts_s)} placements of a {c.context_s:g} s window averaged")
         step = self.stack * self.front.hop * 1000 // self.front.sr
         kind = "stream-trained spotter" if self.trained_on_streams else "clip model"
         return f"{kind} ({net}) with carried state, one step per {step} ms"
 
-    def lag(self) -> tuple[float, float]:
-        return detection_lag(self.config, self.trained_on_streams)
+    def lag(self, config: StreamConfig | None = None) -> tuple[float, float]:
+        """How detections map back to word spans under `config` (default: this spotter's settings)."""
+        return detection_lag(config or self.config, self.trained_on_streams)
 
 
 # ----------------------------------------------------------------------------- module-level API for the app
