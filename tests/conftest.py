@@ -35,7 +35,7 @@ def fsdd_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def speech_commands_dir() -> Path:
-    """The real Speech Commands clips (../shared/data/speech_commands, 121 speakers); CI has them too."""
+    """The real Speech Commands clips (../shared/data/speech_commands, 162 speakers); CI has them too."""
     if not (SPEECH_COMMANDS / "yes").is_dir():
         pytest.fail(f"Speech Commands clips not found at {SPEECH_COMMANDS} (set AUDIO_RNN_SPEECH_COMMANDS)")
     return SPEECH_COMMANDS

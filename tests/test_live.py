@@ -18,9 +18,12 @@ import soundfile as sf
 
 from audio_rnn.audio.pcm_stream import PcmStream
 from audio_rnn.spotting.live import LiveSpotter
+from audio_rnn.spotting.network import spotter_path
 from audio_rnn.spotting.streaming import Spotter
 
 from live_streams import keywords, real_stream
+
+STATE = str(spotter_path("digits", mode="state"))  # the stream-trained digit spotter (carried state)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +37,7 @@ def stream(fsdd_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spotter():
-    return Spotter()
+    return Spotter(STATE)  # the stream-trained spotter: carried state, early and final decisions
 
 
 def _feed(live: LiveSpotter, x: np.ndarray, seed: int = 0) -> list:
@@ -51,7 +54,7 @@ def _feed(live: LiveSpotter, x: np.ndarray, seed: int = 0) -> list:
 def test_final_decisions_equal_the_offline_exact_pass_and_the_default(stream, spotter):
     path, words = stream
     x, _ = sf.read(path, dtype="float32")
-    exact = Spotter(segment_s=0).detect(path)
+    exact = Spotter(STATE, segment_s=0).detect(path)
     live = LiveSpotter(spotter, hold_s=None)
     got = _feed(live, x)
     assert got == exact  # same labels, spans and scores, value for value
@@ -68,7 +71,7 @@ def test_final_decisions_equal_the_offline_exact_pass_and_the_default(stream, sp
 def test_early_decisions_give_the_same_words_within_a_third_of_a_second(stream, spotter):
     path, words = stream
     x, _ = sf.read(path, dtype="float32")
-    exact = Spotter(segment_s=0).detect(path)
+    exact = Spotter(STATE, segment_s=0).detect(path)
     live = LiveSpotter(spotter)
     got = _feed(live, x, seed=1)
     assert [d.label for d in got] == [d.label for d in exact]
@@ -87,7 +90,7 @@ def test_a_48_khz_input_is_resampled_as_offline(stream, spotter, tmp_path):
     y = soxr.resample(x, 16000, 48000).astype(np.float32)
     sf.write(tmp_path / "48k.wav", y, 48000, subtype="FLOAT")
     got = _feed(LiveSpotter(spotter, rate=48000, hold_s=None), y)
-    assert got == Spotter(segment_s=0).detect(tmp_path / "48k.wav")
+    assert got == Spotter(STATE, segment_s=0).detect(tmp_path / "48k.wav")
 
 
 def test_window_mode_clip_model_matches_offline(stream):
@@ -96,13 +99,36 @@ def test_window_mode_clip_model_matches_offline(stream):
 
     path, words = stream
     x, _ = sf.read(path, dtype="float32")
-    clip = Spotter(str(spotter_path("digits", window=True)), StreamConfig())
+    clip = Spotter(str(spotter_path("digits", mode="window")), StreamConfig())
     assert clip.config.mode == "window"
     offline = clip.detect(path)
     got = _feed(LiveSpotter(clip, hold_s=None), x, seed=2)
     assert [(d.label, d.start, d.end) for d in got] == [(d.label, d.start, d.end) for d in offline]
     assert np.allclose([d.score for d in got], [d.score for d in offline], atol=1e-3)
     assert len(got) >= 5
+
+
+def test_vad_mode_live_equals_offline_and_hears_every_keyword(stream):
+    """The clip model gated by the voice-activity detector: live (random chunks, 48 kHz resampled too) gives
+    the offline detections value for value, each final within a second of its word's end."""
+    import soxr
+
+    from audio_rnn.spotting.detection import VAD_DEFAULTS
+    from audio_rnn.spotting.network import spotter_path
+
+    path, words = stream
+    x, _ = sf.read(path, dtype="float32")
+    vad = Spotter(str(spotter_path("digits", mode="vad")), VAD_DEFAULTS)
+    offline = vad.detect(path)
+    live = LiveSpotter(vad)
+    got = _feed(live, x, seed=3)
+    assert got == offline
+    assert [d.label for d in got] == [w["label"] for w in keywords(words)]
+    lags = [t - w["end"] for t, w in zip(live.decided_at, keywords(words))]
+    assert all(0 < lag < 1.0 for lag in lags), lags
+    y = soxr.resample(x, 16000, 48000).astype(np.float32)
+    got48 = _feed(LiveSpotter(vad, rate=48000), y, seed=4)
+    assert [d.label for d in got48] == [d.label for d in offline]
 
 
 def test_posteriors_level_and_pending(stream, spotter):
@@ -224,7 +250,7 @@ def test_spot_stdin_wav_stream_and_final_mode(stream):
     out = _spot_stdin(path.read_bytes(), "--json", "--final")
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert rows == [d.to_dict() for d in Spotter(segment_s=0).detect(path)]
+    assert rows == [d.to_dict() for d in Spotter().detect(path)]  # the shipped spotter: its offline detections
 
 
 @pytest.mark.parametrize("data,args,message", [

@@ -170,11 +170,14 @@ def test_tune_reports_what_evaluate_measures_with_those_settings(streams):
     from audio_rnn.spotting.streaming import Spotter
 
     out, _ = streams
-    spotter = Spotter()
+    from audio_rnn.spotting.network import spotter_path
+
+    state = str(spotter_path("digits", mode="state"))
+    spotter = Spotter(state)
     assert spotter.trained_on_streams
     rows = tune(cache_posteriors(out, spotter, progress=False), spotter,
                 {"threshold": [0.3, 0.5], "smooth_s": [0.2, 0.75]}, tolerance=0.05)
     for r in rows:
-        got, _ = evaluate(out, Spotter(threshold=r["threshold"], smooth_s=r["smooth_s"]), 0.05, progress=False)
+        got, _ = evaluate(out, Spotter(state, threshold=r["threshold"], smooth_s=r["smooth_s"]), 0.05, progress=False)
         for k in ("found_right_pct", "wrong_pct", "false_alarms", "fa_per_word"):
             assert got[k] == r[k], (r, k, got[k])

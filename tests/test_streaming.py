@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -119,6 +120,75 @@ def test_window_mode_rows_equal_the_torch_recognizer_on_that_window(random_model
         with torch.no_grad():
             ref = torch.softmax(model(mfcc(torch.from_numpy(seg))), -1)[0].numpy()
         np.testing.assert_allclose(probs[end - 1], ref, atol=1e-5)
+
+
+def _words_in_silence(seed: int = 0) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Three tone-and-noise bursts (~0.4, 0.7 and 1.6 s) between quiet stretches: what a voice-activity
+    detector calls speech, and where."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(SR * 7) * 1e-4).astype(np.float32)
+    spans = [(SR // 2, SR // 2 + 6400), (2 * SR, 2 * SR + 11200), (4 * SR, 4 * SR + 25600)]
+    t = np.arange(SR * 7) / SR
+    for a, b in spans:
+        x[a:b] += (0.3 * np.sin(2 * np.pi * 220 * t[a:b]) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t[a:b]))).astype(np.float32)
+        x[a:b] += (rng.standard_normal(b - a) * 0.05).astype(np.float32)
+    return x, spans
+
+
+def test_vad_mode_rows_are_the_recognizer_on_windows_around_each_speech_segment(random_model):
+    """vad mode: outside speech the rows are _silence_; each segment's rows are the torch recognizer's
+    posteriors on its 1 s windows, averaged over the shifted placements; blocks of any size give the same."""
+    import torch
+
+    from audio_rnn.audio.features import MFCC, FeatureConfig
+
+    folder, model = random_model
+    x, spans = _words_in_silence()
+    cfg = StreamConfig(mode="vad", shifts_s=(-0.1, 0.0, 0.1), smooth_s=0.01, min_s=0.0, suppress_s=0.1)
+    times, probs, labels = Spotter(folder, cfg).posteriors(x)
+    assert probs.shape == (1 + (len(x) - 400) // 160, len(LABELS))
+    silence = probs[:, labels.index("_silence_")] == 1.0
+    speech = ~silence
+    for a, b in spans:  # each burst is speech (the detector's hangover may add a little around it) ...
+        assert speech[a // 160 + 5:b // 160 - 5].all()
+    assert speech.sum() < sum(b - a for a, b in spans) / 160 + 3 * 60  # ... and the quiet stretches are not
+    mfcc = MFCC(FeatureConfig())
+    frames = np.flatnonzero(np.diff(np.concatenate([[0], speech.astype(int), [0]])))
+    segs = list(zip(frames[::2], frames[1::2] - 1))
+    assert len(segs) == 3
+    a, b = segs[0]  # a short segment: one window centred on it, at three shifts
+    ref = []
+    for d in (-10, 0, 10):
+        s = max(0, int(round((a + b + 1) / 2 - 49)) + d)
+        with torch.no_grad():
+            ref.append(torch.softmax(model(mfcc(torch.from_numpy(x[s * 160:(s + 97) * 160 + 400]))), -1)[0].numpy())
+    np.testing.assert_allclose(probs[a:b + 1], np.mean(ref, axis=0)[None].repeat(b - a + 1, 0), atol=1e-5)
+    a, b = segs[2]  # a long segment: several windows along it
+    assert len({tuple(np.round(r, 5)) for r in probs[a:b + 1]}) >= 3
+    small = Spotter(folder, replace(cfg, block_s=0.37))
+    import io
+
+    buf = io.BytesIO()
+    sf.write(buf, x, SR, format="WAV", subtype="FLOAT")
+    np.testing.assert_allclose(small.posteriors(buf.getvalue())[1], probs, atol=1e-5)
+
+
+def test_vad_detections_span_the_segment():
+    """A vad-mode run of firing rows is the word itself: the detection spans it."""
+    cfg = StreamConfig(mode="vad", smooth_s=0.01, min_s=0.0, suppress_s=0.1, threshold=0.5)
+    times = (np.arange(300) * 160 + 400) / SR
+    probs = np.zeros((300, len(LABELS)), np.float32)
+    probs[:, LABELS.index("_silence_")] = 1.0
+    probs[100:150] = 0.0
+    probs[100:150, 0] = 0.8
+    probs[100:150, LABELS.index("_silence_")] = 0.2
+    from audio_rnn.spotting.detection import detection_lag
+
+    (d,) = detect_posteriors(times, probs, LABELS, cfg, lag=detection_lag(cfg))
+    assert d.label == LABELS[0] and d.score == pytest.approx(0.8)
+    assert d.start == pytest.approx(times[100] - 0.025, abs=1e-3) and d.end == pytest.approx(times[149], abs=1e-3)
+    assert not detect_posteriors(times, probs, LABELS, replace(cfg, keyword_thresholds={LABELS[0]: 0.9}),
+                                 lag=detection_lag(cfg))
 
 
 def test_state_mode_refuses_pooling_over_the_whole_stream(tmp_path):

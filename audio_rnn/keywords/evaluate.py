@@ -286,7 +286,7 @@ def save_threshold(model: str | None, threshold: float) -> Path:
     path = folder / checkpoint.CONFIG if folder.is_dir() else folder.with_suffix(".json")
     cfg = checkpoint.load_config(folder, kind="kws")
     cfg["decision"] = {**(cfg.get("decision") or {}), "keyword_threshold": threshold}
-    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    checkpoint.write_json_atomic(path, cfg)
     return path
 
 

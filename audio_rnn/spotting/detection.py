@@ -76,6 +76,11 @@ class StreamConfig:
         return asdict(self)
 
 
+# a clip model gated by a voice-activity detector: each segment's rows are one classification, so no smoothing,
+# no minimum run, and suppression only merges a word cut in two (tuned: `eval-streams --tune --mode vad`)
+VAD_DEFAULTS = StreamConfig(mode="vad", smooth_s=0.01, min_s=0.0, suppress_s=0.1, threshold=0.6)
+
+
 @dataclass(frozen=True)
 class Detection:
     """A keyword found in a stream: label, estimated word span in seconds, averaged probability."""
@@ -95,13 +100,30 @@ class Detection:
 
 def default_config(ckpt: dict[str, Any]) -> StreamConfig:
     """The settings a checkpoint was tuned with: state mode and its `streaming.detection` for a spotter
-    trained on streams, else the window-mode defaults."""
-    stream = ckpt.get("streaming") or {}
-    if not stream:
-        return StreamConfig()
+    trained on streams; a clip model's tuned `spotting` settings (vad mode); else the window-mode defaults."""
     fields = set(StreamConfig.__dataclass_fields__)
-    tuned = {k: v for k, v in (stream.get("detection") or {}).items() if k in fields}
-    return replace(StreamConfig(mode="state", norm_s=float(stream.get("norm_s", 3.0))), **tuned)
+    stream = ckpt.get("streaming") or {}
+    if stream:
+        tuned = {k: v for k, v in (stream.get("detection") or {}).items() if k in fields}
+        return replace(StreamConfig(mode="state", norm_s=float(stream.get("norm_s", 3.0))), **tuned)
+    spotting = ckpt.get("spotting") or {}
+    if spotting:
+        return replace(VAD_DEFAULTS, **{k: v for k, v in spotting.items() if k in fields})
+    return StreamConfig()
+
+
+def mode_defaults(mode: str) -> StreamConfig:
+    """The built-in settings of a clip model in `mode` (window or vad) before any tuning."""
+    return VAD_DEFAULTS if mode == "vad" else StreamConfig()
+
+
+def with_sensitivity(c: StreamConfig, sensitivity: float) -> StreamConfig:
+    """`c` with its threshold at 1 - sensitivity, and every per-keyword threshold moved by the same amount."""
+    if not 0 <= sensitivity <= 1:
+        raise ValueError(f"sensitivity must be in [0, 1], got {sensitivity}")
+    delta = (1 - sensitivity) - c.threshold
+    return replace(c, threshold=round(1 - sensitivity, 4),
+                   keyword_thresholds={k: round(min(1.0, max(0.0, t + delta)), 4) for k, t in c.keyword_thresholds.items()})
 
 
 def detection_lag(c: StreamConfig, trained: bool = False) -> tuple[float, float]:

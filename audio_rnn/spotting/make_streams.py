@@ -57,6 +57,9 @@ def configure_make_streams(p) -> None:
                    help="pause between words in seconds, 'lo,hi' (default %(default)s)")
     p.add_argument("--gain", default=",".join(f"{v:g}" for v in d.gain_db),
                    help="word level in dB below the peak-normalised take, 'lo,hi' (default %(default)s)")
+    p.add_argument("--no-speech", action="store_true",
+                   help="with --speech-commands: the recorded background alone, at the level words would put it "
+                        "(false alarms per hour when nobody speaks)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--quiet", action="store_true")
 
@@ -88,7 +91,7 @@ def run_make_sc_streams(args, root: str) -> int:
 
     spec = StreamSpec(split=args.split, streams=args.streams, minutes=args.minutes,
                       keyword_fraction=args.keyword_fraction, snr_db=_pair(args.snr), gap_s=_pair(args.gap),
-                      gain_db=_pair(args.gain), seed=args.seed)
+                      gain_db=_pair(args.gain), seed=args.seed, speech=not args.no_speech)
     m = json.loads(make_sc_streams(args.out, spec, root, args.vocab, progress=not args.quiet).read_text())
     n = sum(r["words"] for r in m["streams"])
     print(f"wrote {len(m['streams'])} {args.vocab} streams ({sum(r['duration'] for r in m['streams']) / 60:.1f} min, "

@@ -179,9 +179,12 @@ def softmax(x: np.ndarray) -> np.ndarray:
 SPOTTERS = {"digits": ("spotter", "kws"), "commands": ("spotter_commands", "commands")}
 
 
-def spotter_path(model: str | os.PathLike | None = None, window: bool = False) -> "os.PathLike":
-    """What `--model` names: a shipped vocabulary (digits, the default, or commands) as its stream-trained
-    spotter if shipped, else its clip model (window mode; also when `window`); any other value is a path."""
+def spotter_path(model: str | os.PathLike | None = None, mode: str | None = None) -> "os.PathLike":
+    """What `--model` names: a shipped vocabulary (digits, the default, or commands) as the network that listens
+    in `mode` (state: its stream-trained spotter; window or vad: its clip model; None: the shipped choice, the
+    clip model when its config holds tuned `spotting` settings, else the stream-trained spotter); any other
+    value is a path."""
+    import json
     from pathlib import Path
 
     from audio_rnn.training import checkpoint
@@ -190,11 +193,17 @@ def spotter_path(model: str | os.PathLike | None = None, window: bool = False) -
     if name not in SPOTTERS:
         return Path(model)
     stream, clip = (checkpoint.pretrained_path(n) for n in SPOTTERS[name])
-    return stream if not window and (stream / checkpoint.CONFIG).is_file() else clip
+    if mode in ("window", "vad"):
+        return clip
+    has_stream = (stream / checkpoint.CONFIG).is_file()
+    if mode == "state":
+        return stream if has_stream else clip
+    clip_tuned = "spotting" in json.loads((clip / checkpoint.CONFIG).read_text())
+    return clip if clip_tuned or not has_stream else stream
 
 
 def default_spotter_path() -> "os.PathLike":
-    """The shipped digit spotter (stream-trained if present, else the clip recognizer in window mode)."""
+    """The shipped digit spotter (see `spotter_path`)."""
     return spotter_path(None)
 
 

@@ -100,7 +100,7 @@ def build_sc_stream(spec: StreamSpec, pool: HeldOut, rng: np.random.Generator,
     pieces: list[tuple[int, np.ndarray]] = []
     words: list[dict[str, Any]] = []
     t = int(rng.uniform(0.5, 1.5) * SR)
-    while True:
+    while spec.speech:
         is_kw = not pool.others or rng.random() < spec.keyword_fraction
         clip = decks[0 if is_kw else 1].draw()
         x = _trimmed(clip.wave) * np.float32(10 ** (rng.uniform(*spec.gain_db) / 20))

@@ -53,6 +53,7 @@ class StreamSpec:
     snr_db: tuple[float, float] = (10.0, 30.0)
     gain_db: tuple[float, float] = (-12.0, 0.0)
     seed: int = 0
+    speech: bool = True  # False: background only (false alarms per hour with nobody speaking)
 
 
 # ----------------------------------------------------------------------------- word sources
@@ -259,7 +260,7 @@ class Score:
                 "found_right_pct": round(100 * self.right / kw, 2), "wrong_pct": round(100 * self.wrong / kw, 2),
                 "missed_pct": round(100 * (self.keywords - self.right - self.wrong) / kw, 2),
                 "false_alarms": self.false_alarms, "fa_on_other_words": self.fa_on_words,
-                "fa_per_word": round(self.false_alarms / max(1, words), 4),
+                "fa_per_word": round(self.false_alarms / words, 4) if words else None,
                 "fa_per_hour": round(self.false_alarms / max(1e-9, self.seconds / 3600), 2)}
 
 
@@ -314,17 +315,20 @@ def score(detections: Iterable[Any], words: Sequence[dict[str, Any]], seconds: f
                  seconds=float(seconds))
 
 
-def load_streams(folder: str | Path) -> list[tuple[Path, dict[str, Any]]]:
-    """(wav path, truth) for every stream of a `make-streams` folder."""
-    folder = Path(folder)
-    man = folder / "manifest.json"
-    if not man.is_file():
-        raise DataError(f"no manifest.json in {folder} (make it with `make-streams`)")
-    rows = json.loads(man.read_text())["streams"]
-    return [(folder / r["file"], json.loads((folder / r["truth"]).read_text())) for r in rows]
+def load_streams(folders: str | Path | Sequence[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """(wav path, truth) for every stream of one or more `make-streams` folders."""
+    out = []
+    for folder in [folders] if isinstance(folders, (str, Path)) else folders:
+        folder = Path(folder)
+        man = folder / "manifest.json"
+        if not man.is_file():
+            raise DataError(f"no manifest.json in {folder} (make it with `make-streams`)")
+        rows = json.loads(man.read_text())["streams"]
+        out += [(folder / r["file"], json.loads((folder / r["truth"]).read_text())) for r in rows]
+    return out
 
 
-def evaluate(folder: str | Path, spotter: Any, tolerance: float = 0.75, progress: bool = True
+def evaluate(folder: str | Path | Sequence[str | Path], spotter: Any, tolerance: float = 0.75, progress: bool = True
              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(overall summary, per-stream summaries) of a spotter on a streams folder."""
     from tqdm import tqdm
@@ -345,7 +349,7 @@ def evaluate(folder: str | Path, spotter: Any, tolerance: float = 0.75, progress
     return summary, per
 
 
-def cache_posteriors(folder: str | Path, spotter: Any, progress: bool = True) -> list[tuple[Any, dict[str, Any]]]:
+def cache_posteriors(folder: str | Path | Sequence[str | Path], spotter: Any, progress: bool = True) -> list[tuple[Any, dict[str, Any]]]:
     """[((times, probs), truth)] for every stream of a folder: compute once, score many settings."""
     from tqdm import tqdm
 
@@ -372,32 +376,59 @@ def tune(cache: list[tuple[Any, dict[str, Any]]], spotter: Any, grid: dict[str, 
             total.add(score(detect_posteriors(times, probs, spotter.labels, cfg, lag=spotter.lag(cfg)), truth["words"],
                             truth["duration"], tolerance))
         rows.append({**dict(zip(keys, values)), **total.summary()})
-    rows.sort(key=lambda r: (r["fa_per_word"] > max_fa_per_word, -r["found_right_pct"], r["fa_per_word"]))
+    rows.sort(key=lambda r: ((r["fa_per_word"] or 0) > max_fa_per_word, -r["found_right_pct"], r["fa_per_word"] or 0))
     return rows
 
 
 # ----------------------------------------------------------------------------- CLI
 
 
-def save_tuned(model: str | None, best: dict[str, Any]) -> Path:
-    """Write tuned detection settings into a stream-trained checkpoint's config (`streaming.detection`)."""
+TUNED_KEYS = ("threshold", "smooth_s", "min_s", "suppress_s")
+
+
+def tune_grid(mode: str) -> dict[str, list[Any]]:
+    """The detection settings `eval-streams --tune` searches for a spotter in `mode`."""
+    if mode == "vad":  # one classification per segment: the threshold is the whole trade-off
+        return {"threshold": [round(0.2 + 0.05 * i, 2) for i in range(16)], "suppress_s": [0.1, 0.3]}
+    return {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "smooth_s": [0.1, 0.2, 0.35, 0.5, 0.75],
+            "min_s": [0.0, 0.05, 0.1, 0.2, 0.3], "suppress_s": [0.5, 1.0]}
+
+
+def threshold_curve(rows: Sequence[dict[str, Any]], best: dict[str, Any]) -> list[dict[str, Any]]:
+    """The validation trade-off at the best row's other settings: one point per threshold, low to high."""
+    others = [k for k in TUNED_KEYS if k != "threshold" and k in best]
+    pts = [r for r in rows if all(r.get(k) == best[k] for k in others)]
+    return [{"threshold": r["threshold"], "found_right_pct": r["found_right_pct"], "fa_per_word": r["fa_per_word"],
+             "fa_per_hour": r["fa_per_hour"]} for r in sorted(pts, key=lambda r: r["threshold"])]
+
+
+def save_tuned(model: str | None, mode: str | None, best: dict[str, Any], curve: list[dict[str, Any]],
+               streams: Sequence[str]) -> Path:
+    """Store tuned detection settings as a checkpoint's defaults: `streaming.detection` of a stream-trained
+    spotter, or `spotting` (mode, settings, validation curve) of a clip model."""
     from audio_rnn.training import checkpoint
     from audio_rnn.spotting.network import spotter_path
 
-    folder = checkpoint.resolve(spotter_path(model))
+    folder = checkpoint.resolve(spotter_path(model, mode))
     path = folder / checkpoint.CONFIG if folder.is_dir() else folder.with_suffix(".json")
     cfg = json.loads(path.read_text())
-    if not cfg.get("streaming"):
-        raise DataError("--save-tuned needs a spotter trained by train-spot (a clip model keeps the built-in defaults)")
-    cfg["streaming"]["detection"] = {k: best[k] for k in ("threshold", "smooth_s", "min_s", "suppress_s")}
-    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    tuned = {k: best[k] for k in TUNED_KEYS if k in best}
+    if cfg.get("streaming"):
+        cfg["streaming"]["detection"] = {**cfg["streaming"].get("detection", {}), **tuned}
+        cfg["streaming"]["curve"] = curve
+    else:
+        if mode not in ("vad", "window"):
+            raise DataError("--save-tuned on a clip model needs --mode vad or --mode window")
+        cfg["spotting"] = {**(cfg.get("spotting") if (cfg.get("spotting") or {}).get("mode") == mode else {}),
+                           "mode": mode, **tuned, "curve": curve, "tuned_on": [Path(f).name for f in streams]}
+    checkpoint.write_json_atomic(path, cfg)
     return path
 
 
 def configure_eval_streams(p) -> None:
     from audio_rnn.spotting.streaming import configure_spot
 
-    p.add_argument("streams", metavar="DIR", help="folder written by make-streams")
+    p.add_argument("streams", metavar="DIR", nargs="+", help="folders written by make-streams (scored together)")
     p.add_argument("--tolerance", type=float, default=0.75, help="seconds around each word (default 0.75)")
     p.add_argument("--per-stream", action="store_true", help="also print one line per stream")
     p.add_argument("--tune", action="store_true", help="grid-search threshold/smoothing/min/suppression")
@@ -417,17 +448,17 @@ def run_eval_streams(args) -> int:
 
     load_streams(args.streams)  # a clear error for a wrong folder before the model loads
     spotter = make_spotter(args)
-    if args.save_tuned and not (args.tune and spotter.trained_on_streams):
-        raise DataError("--save-tuned goes with --tune and a spotter trained by train-spot "
-                        "(a clip model keeps the built-in defaults)")
+    if args.save_tuned and not (args.tune and (spotter.trained_on_streams or args.mode in ("vad", "window"))):
+        raise DataError("--save-tuned goes with --tune, and with a spotter trained by train-spot or a clip model "
+                        "in --mode vad or --mode window")
     if args.tune:
-        grid = {"threshold": [0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "smooth_s": [0.1, 0.2, 0.35, 0.5, 0.75],
-                "min_s": [0.0, 0.05, 0.1, 0.2, 0.3], "suppress_s": [0.5, 1.0]}
-        rows = tune(cache_posteriors(args.streams, spotter, not args.quiet), spotter, grid, tolerance=args.tolerance)
+        rows = tune(cache_posteriors(args.streams, spotter, not args.quiet), spotter, tune_grid(spotter.config.mode),
+                    tolerance=args.tolerance)
         for r in rows[:15]:
             print(json.dumps(r))
         if args.save_tuned:
-            print(f"saved the best settings as defaults of {save_tuned(args.model, rows[0])}")
+            path = save_tuned(args.model, args.mode, rows[0], threshold_curve(rows, rows[0]), args.streams)
+            print(f"saved the best settings as defaults of {path}")
         return 0
     summary, per = evaluate(args.streams, spotter, args.tolerance, progress=not args.quiet)
     summary = {"streams": args.streams, "config": spotter.config.to_dict(), **summary}
@@ -442,7 +473,8 @@ def run_eval_streams(args) -> int:
         s = summary
         print(f"{s['keywords']} keywords, {s['other_words']} other words, {s['hours'] * 60:.1f} min: "
               f"found-and-right {s['found_right_pct']}%, wrong {s['wrong_pct']}%, missed {s['missed_pct']}%, "
-              f"false alarms {s['false_alarms']} ({s['fa_per_word']}/word, {s['fa_per_hour']}/hour)")
+              f"false alarms {s['false_alarms']} ({s['fa_per_word'] if s['fa_per_word'] is not None else '-'}/word, "
+              f"{s['fa_per_hour']}/hour)")
         print("by source:\n" + "\n".join(format_rows(s["by_source"])))
     sys.stdout.flush()
     return 0

@@ -43,7 +43,7 @@ import numpy as np
 
 from audio_rnn.errors import AudioError, CheckpointError, EmptyAudioError
 from audio_rnn.spotting.detection import (Detection, StreamConfig, decide, default_config, detect_posteriors,
-                                          detection_lag, top_scores)
+                                          detection_lag, top_scores, with_sensitivity)
 from audio_rnn.spotting.frontend import FrontEnd
 from audio_rnn.spotting.network import load_numpy_model, spotter_path
 from audio_rnn.spotting.runner import FrameStream, StreamRunner
@@ -146,6 +146,11 @@ class Spotter:
         return decide(*tts, self.labels, self.config, lag=self.lag())
 
     @property
+    def keywords(self) -> list[str]:
+        """The labels that are words to find (not _silence_ or _unknown_)."""
+        return [lab for lab in self.labels if lab not in ("_silence_", "_unknown_")]
+
+    @property
     def step_s(self) -> float:
         """Seconds between posterior rows."""
         return self.front.hop / self.front.sr * (self.stack if self.config.mode == "state" else 1)
@@ -192,9 +197,15 @@ def configure_spot(p) -> None:
     p.add_argument("--model", help="digits (default), commands, or a keyword checkpoint folder/file; a shipped "
                                    "name is its stream-trained spotter (with --mode window: its clip recognizer)")
     p.add_argument("--json", action="store_true", help="one detection per line: label, start, end, score")
-    p.add_argument("--mode", choices=("window", "state"), default=None,
-                   help="window: restart a clip model on the last second every --hop; state: carried state "
-                        "(default: state for a stream-trained spotter, window for a clip model)")
+    p.add_argument("--mode", choices=("vad", "window", "state"), default=None,
+                   help="vad: a voice-activity detector finds speech and the clip model classifies each segment; "
+                        "window: restart a clip model on the last second every --hop; state: the stream-trained "
+                        "spotter with carried state (default: the model's tuned mode)")
+    p.add_argument("--keyword-threshold", action="append", default=None, metavar="WORD=T",
+                   help="a threshold for one keyword (repeatable), over the model's tuned per-keyword thresholds")
+    p.add_argument("--sensitivity", type=float, default=None,
+                   help="0-1: higher finds more keywords and costs more false alarms (sets every threshold to "
+                        "1 - S, per-keyword ones moved alike; default: the model's tuned thresholds)")
     p.add_argument("--hop", type=float, default=None, help="window mode stride in seconds (default 0.25)")
     p.add_argument("--threshold", type=float, default=None, help="default: the model's tuned value")
     p.add_argument("--smooth", type=float, default=None, help="averaging window, s (default: the model's)")
@@ -211,18 +222,44 @@ def config_overrides(args) -> dict[str, Any]:
     """StreamConfig fields set on the command line (the rest come from the model's tuned defaults)."""
     names = {"mode": "mode", "hop": "hop_s", "threshold": "threshold", "smooth": "smooth_s", "suppress": "suppress_s",
              "min_duration": "min_s", "segment": "segment_s"}
-    return {f: getattr(args, a) for a, f in names.items() if getattr(args, a, None) is not None}
+    over = {f: getattr(args, a) for a, f in names.items() if getattr(args, a, None) is not None}
+    if getattr(args, "keyword_threshold", None):
+        pairs = {}
+        for item in args.keyword_threshold:
+            word, sep, value = item.partition("=")
+            try:
+                pairs[word.strip()] = float(value)
+            except ValueError:
+                raise AudioError(f"--keyword-threshold takes WORD=T (a number in [0, 1]), got {item!r}") from None
+            if not sep or not word.strip():
+                raise AudioError(f"--keyword-threshold takes WORD=T, got {item!r}")
+        over["keyword_thresholds"] = pairs
+    return over
 
 
 def make_spotter(args) -> "Spotter":
     """A Spotter for `--model` with the command line's settings over the model's defaults (bad ones: one line)."""
     over = config_overrides(args)
-    model, base = args.model, None
-    if over.get("mode") == "window":  # windows: a clip model's defaults (a shipped name: its clip recognizer)
-        base = StreamConfig()
-        model = str(spotter_path(model, window=True))
+    mode = over.get("mode")
+    model, base = str(spotter_path(args.model, mode)), None
+    if mode in ("window", "vad"):  # a clip model: its tuned settings if tuned in this mode, else the built-in ones
+        from audio_rnn.spotting.detection import mode_defaults
+        from audio_rnn.training import checkpoint
+
+        tuned = default_config(checkpoint.load_config(checkpoint.resolve(model), kind="kws"))
+        base = tuned if tuned.mode == mode else mode_defaults(mode)
     try:
-        return Spotter(model, base, **over)
+        pairs = over.pop("keyword_thresholds", None)
+        spotter = Spotter(model, base, **over)
+        if pairs:
+            unknown = sorted(set(pairs) - set(spotter.labels))
+            if unknown:
+                raise AudioError(f"--keyword-threshold: {', '.join(unknown)} is not a keyword of this model "
+                                 f"({', '.join(spotter.keywords)})")
+            spotter.config = replace(spotter.config, keyword_thresholds={**spotter.config.keyword_thresholds, **pairs})
+        if getattr(args, "sensitivity", None) is not None:
+            spotter.config = with_sensitivity(spotter.config, args.sensitivity)
+        return spotter
     except ValueError as exc:
         raise AudioError(f"bad setting: {exc}") from None
 

@@ -64,7 +64,7 @@ def _files(folder: Path) -> tuple[Path, Path]:
     return folder / WEIGHTS, folder / CONFIG
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
@@ -81,6 +81,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """A config written whole or not at all (a crash mid-write never leaves half a file)."""
+    atomic_write(Path(path), (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
 def save(folder: str | os.PathLike, tensors: dict[str, Any], config: dict[str, Any]) -> Path:
     """Save torch tensors (a state_dict) and a JSON-serialisable config; returns the folder."""
     from safetensors.torch import save as st_save
@@ -90,8 +95,8 @@ def save(folder: str | os.PathLike, tensors: dict[str, Any], config: dict[str, A
     if "kind" not in cfg:
         raise ValueError("checkpoint config needs a 'kind'")
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    _atomic_write(folder / WEIGHTS, st_save(tensors, metadata={"format": FORMAT, "kind": str(cfg["kind"])}))
-    _atomic_write(folder / CONFIG, (json.dumps(cfg, indent=2, sort_keys=False) + "\n").encode())
+    atomic_write(folder / WEIGHTS, st_save(tensors, metadata={"format": FORMAT, "kind": str(cfg["kind"])}))
+    write_json_atomic(folder / CONFIG, cfg)
     return folder
 
 

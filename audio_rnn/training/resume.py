@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
-from audio_rnn.training.checkpoint import _atomic_write, read_header
+from audio_rnn.training.checkpoint import atomic_write, read_header
 from audio_rnn.errors import CheckpointError
 
 FORMAT = "audio_rnn-train-state"
@@ -309,8 +309,8 @@ class TrainState:
         weights = f"state-{int(step):09d}.safetensors"
         record["weights"] = weights
         record["sha256"] = hashlib.sha256(blob).hexdigest()
-        _atomic_write(folder / weights, blob)
-        _atomic_write(folder / STATE_JSON, (json.dumps(record, indent=1) + "\n").encode())  # the commit
+        atomic_write(folder / weights, blob)
+        atomic_write(folder / STATE_JSON, (json.dumps(record, indent=1) + "\n").encode())  # the commit
         _fsync_dir(folder)
         olds = sorted(p for p in folder.glob("state-*.safetensors") if p.name != weights)
         for p in olds[: max(0, len(olds) - max(0, keep - 1))]:
