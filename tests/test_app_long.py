@@ -72,3 +72,20 @@ def test_too_long_and_bad_files_are_refused_naming_the_file():
     at = upload(at, "notes.wav", b"this is not audio at all" * 10)
     errs = [e.value.replace("\\", "") for e in at.error]
     assert len(errs) == 1 and "notes.wav: not an audio file" in errs[0], errs
+
+
+def test_the_sensitivity_slider_trades_keywords_found_for_false_alarms_and_says_what_it_costs():
+    data, words = long_recording(1.0, every_s=4.0, seed=1)
+    at = upload(page().run(), "one_minute.wav", data)
+    slider = at.slider(key="kw_sensitivity")
+    shipped = slider.value
+    assert any("false alarms per hour" in c.value and "(the tuned setting)" in c.value for c in at.caption)
+    counts = {}
+    for value in (0.05, shipped, 0.95):
+        at.slider(key="kw_sensitivity").set_value(value).run()
+        assert not at.exception, [e.value for e in at.exception]
+        counts[value] = next(int(c.value.split(" keyword")[0].rsplit(". ", 1)[1]) for c in at.caption
+                             if "detected in" in c.value)
+        costs = [c.value for c in at.caption if "false alarms per hour" in c.value]
+        assert costs and f"At sensitivity {value:.2f}" in costs[0]
+    assert counts[0.05] < counts[shipped] <= counts[0.95], counts

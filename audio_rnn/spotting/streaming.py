@@ -146,6 +146,35 @@ class Spotter:
         return decide(*tts, self.labels, self.config, lag=self.lag())
 
     @property
+    def sensitivity(self) -> float:
+        """1 - threshold: higher finds more keywords and costs more false alarms."""
+        return round(1 - self.config.threshold, 4)
+
+    def with_sensitivity(self, sensitivity: float) -> "Spotter":
+        """This loaded spotter at another sensitivity (shares the network; a Spotter holds no stream state)."""
+        import copy
+
+        out = copy.copy(self)
+        out.config = with_sensitivity(self.config, sensitivity)
+        return out
+
+    @property
+    def validation_curve(self) -> list[dict[str, Any]]:
+        """What each threshold cost on the validation streams it was tuned on (`eval-streams --tune --save-tuned`):
+        [{threshold, found_right_pct, fa_per_word, fa_per_hour}], low to high; [] if never tuned."""
+        tuned = self.ckpt.get("streaming") if self.trained_on_streams else self.ckpt.get("spotting")
+        if not tuned or (not self.trained_on_streams and tuned.get("mode") != self.config.mode):
+            return []
+        return list(tuned.get("curve") or [])
+
+    def expected(self) -> dict[str, Any] | None:
+        """The validation point nearest this spotter's threshold, or None (see `validation_curve`)."""
+        curve = self.validation_curve
+        if not curve:
+            return None
+        return min(curve, key=lambda r: abs(r["threshold"] - self.config.threshold))
+
+    @property
     def keywords(self) -> list[str]:
         """The labels that are words to find (not _silence_ or _unknown_)."""
         return [lab for lab in self.labels if lab not in ("_silence_", "_unknown_")]

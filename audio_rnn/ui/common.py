@@ -133,3 +133,20 @@ def listening_caption(labels: list[str]) -> str:
     """Which vocabulary listens: the keywords, then the two background classes."""
     words = [lab for lab in labels if not lab.startswith("_")]
     return f"Listening for {len(words)} keywords: {', '.join(words)} (anything else is unknown or silence)."
+
+
+def sensitivity_slider(spotter, key: str):
+    """A sensitivity slider under a spotter, with what the setting cost on its validation streams; the spotter
+    at the chosen sensitivity."""
+    default = min(0.95, max(0.05, round(spotter.sensitivity * 20) / 20))
+    value = st.slider("Sensitivity", 0.05, 0.95, default, step=0.05, key=key,
+                      help="Higher finds more keywords and raises more false alarms (the detection threshold is "
+                           "1 - sensitivity).")
+    tuned = spotter.with_sensitivity(value)
+    point = tuned.expected()
+    if point:
+        st.caption(f"At sensitivity {value:.2f}, on the validation recordings of held-out speakers: about "
+                   f"{point['found_right_pct']:.0f}% of keywords found and right, "
+                   f"{point['fa_per_hour']:.0f} false alarms per hour of speech"
+                   f"{' (the tuned setting)' if abs(value - default) < 1e-9 else ''}.")
+    return tuned

@@ -8,7 +8,8 @@ import streamlit as st
 from audio_rnn.audio.decode import DEFAULT_SR
 from audio_rnn.ui import charts, models, plots
 from audio_rnn.ui.common import (SAMPLES, SPOT_MAX_SECONDS, VIEW_SECONDS, decode, decode_head, duration,
-                                 listening_caption, md_escape, pick_model, too_long, unavailable, user_errors)
+                                 listening_caption, md_escape, pick_model, sensitivity_slider, too_long, unavailable,
+                                 user_errors)
 from audio_rnn.ui.inputs import audio_source
 
 LONG_SECONDS = 2.0  # recordings longer than this go through the streaming spotter instead of the clip recognizer
@@ -153,10 +154,12 @@ def _spotter(rec, path: str | None, clip, dur: float) -> None:
         unavailable("The streaming spotter", why or "it needs the keyword model")
         return
     bar = st.progress(0.0, text=f"Spotting keywords in {dur / 60:.1f} min of audio...")
-    times, probs, labels, dets = models.spot_blocks(
+    times, probs, labels = models.spot_blocks(
         path, clip.data, clip.name, dur, lambda f: bar.progress(f, text=f"Spotting keywords: {f:.0%} heard"))
     bar.empty()
-    st.caption(f"Listening: {models.spotter(path).describe()}. {len(dets)} keyword"
+    sp = sensitivity_slider(models.spotter(path), "kw_sensitivity")
+    dets = [d.to_dict() for d in sp.detect((times, probs))]
+    st.caption(f"Listening: {sp.describe()}. {len(dets)} keyword"
                f"{'' if len(dets) == 1 else 's'} detected in {dur / 60:.1f} min.")
     truth = reference_words(clip.name) if clip.source == "sample" else []
     st.altair_chart(charts.timeline(dur, dets, truth, times, probs, labels), width="stretch")

@@ -1,4 +1,4 @@
-"""Listen live page: the browser's microphone streams over WebRTC to a spotter with carried state.
+"""Listen live page: the browser's microphone streams over WebRTC to the spotter (the same runner as for files).
 
 Wiring only: `streamlit-webrtc` receives the audio (SENDONLY, a no-drop sink
 callback on aiortc's loop) and pushes each frame into this browser session's
@@ -11,7 +11,7 @@ import time
 
 import streamlit as st
 
-from audio_rnn.ui.common import listening_caption, md_escape, pick_model, unavailable
+from audio_rnn.ui.common import listening_caption, md_escape, pick_model, sensitivity_slider, unavailable
 
 REFRESH_S = 0.1  # page refresh while listening: detections show within this of being decided
 CHART_EVERY = 5  # redraw the posterior chart every this many refreshes (the chart costs the browser most)
@@ -29,15 +29,16 @@ def _spotter(model: str):
     return Spotter(str(spotter_path(model)))
 
 
-def _session(model: str):
-    """This browser session's live stream for `model` (a new one when the model changes)."""
+def _session(model: str, spotter):
+    """This browser session's live stream for `model` at the spotter's settings (a new one when they change)."""
     from audio_rnn.spotting.listen_session import ListenSession
 
+    want = (model, spotter.config)
     held = st.session_state.get("live_session")
-    if held is None or held[0] != model:
+    if held is None or held[0] != want:
         if held is not None:
             held[1].stop()
-        held = (model, ListenSession(_spotter(model)))
+        held = (want, ListenSession(spotter))
         st.session_state["live_session"] = held
     return held[1]
 
@@ -75,8 +76,8 @@ def _draw(snap: dict, level, pending, words, chart, draw_chart: bool) -> None:
 
 def render() -> None:
     st.title("Listen live")
-    st.caption("Press Start and speak: the spotter hears your microphone one 20 ms step at a time, with its "
-               "recurrent state carried, and lists each keyword as soon as it decides.")
+    st.caption("Press Start and speak: the spotter hears your microphone as it arrives and lists each keyword "
+               "as soon as it decides.")
     try:
         from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
     except ImportError as exc:
@@ -86,7 +87,7 @@ def render() -> None:
     from audio_rnn.errors import AudioRnnError
 
     try:
-        session = _session(model)
+        session = _session(model, sensitivity_slider(_spotter(model), "live_sensitivity"))
     except AudioRnnError as exc:
         unavailable("Listening live with this model", exc.one_line())
         return

@@ -86,8 +86,8 @@ def spotter(path: str | None = None):
 
 
 def spot_blocks(path: str | None, data: bytes, name: str, seconds: float,
-                on_progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray, list[str], list[dict]]:
-    """(times, posteriors, labels, detections) of a whole recording through the block-reading spotter (the decoded
+                on_progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(times, posteriors, labels) of a whole recording through the block-reading spotter (the decoded
     recording is never held whole), reporting the share heard so far; kept per session by model and content."""
     from audio_rnn.errors import EmptyAudioError
     from audio_rnn.ui.common import named
@@ -106,7 +106,7 @@ def spot_blocks(path: str | None, data: bytes, name: str, seconds: float,
         times, probs = np.concatenate([t for t, _ in parts]), np.concatenate([p for _, p in parts])
         while len(done) >= 4:  # a few recordings per session
             done.pop(next(iter(done)))
-        done[key] = (times, probs, list(sp.labels), [d.to_dict() for d in sp.detect((times, probs))])
+        done[key] = (times, probs, list(sp.labels))  # detections follow from them at any sensitivity
     return done[key]
 
 
