@@ -31,6 +31,7 @@ def main() -> int:
     ap.add_argument("--base", default="digits", help="digits, commands or a checkpoint folder")
     ap.add_argument("--examples", type=int, default=5, help="examples per word, each by another speaker")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--calibrate-folds", type=int, default=5, help="0: the threshold is not calibrated")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -56,7 +57,7 @@ def main() -> int:
     test = [c for c in clips if c.split == "val"]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        res = train(examples, tmp, FinetuneConfig(seed=args.seed), base=args.base)
+        res = train(examples, tmp, FinetuneConfig(seed=args.seed, calibrate_folds=args.calibrate_folds), base=args.base)
         seconds = time.perf_counter() - t0
         rec = Recognizer(tmp)
         preds = [r.label for r in rec.classify_waves([c.wave for c in test])]
@@ -66,7 +67,7 @@ def main() -> int:
     sil = [p for t, p in zip(truth, preds) if t == SILENCE]
     out = {
         "words": words, "base": args.base, "examples_per_word": args.examples, "seconds": round(seconds, 1),
-        "mode": res.mode, "epochs": res.epochs,
+        "mode": res.mode, "epochs": res.epochs, "calibration": res.calibration,
         "keywords_right": round(float(np.mean([t == p for t, p in kw])), 4), "n_keywords": len(kw),
         "other_words_rejected": round(float(np.mean([p in (UNKNOWN, SILENCE) for p in other])), 4),
         "n_other": len(other),

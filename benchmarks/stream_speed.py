@@ -8,7 +8,8 @@ tiled to `--minutes`, written block by block to a temporary folder.
 * end-to-end: `python -m audio_rnn spot FILE --json` in a fresh process (start-up,
   model load, decoding, features, network, detection), wall clock and peak RSS;
 * model only: time inside the network calls of the same run (in-process);
-* peers, same run: the torch `KeywordRNN` on the same inputs; for a window
+* peers, same run: for the shipped vad mode, the stream-trained spotter (state) and
+  the clip model in windows, end to end; else the torch `KeywordRNN` on the same inputs; for a window
   model the numpy network with a 0.1 s stride; for a stream-trained spotter
   the exact one-pass carried state (no side-by-side stretches) and the shipped
   clip recognizer in window mode (model alone and end to end);
@@ -56,13 +57,13 @@ def write_long(path: Path, minutes: float, seed: int = 0) -> float:
     return total / 16000
 
 
-def run_cli(path: Path, model: str | None) -> tuple[float, float, int, float]:
+def run_cli(path: Path, model: str | None, *extra: str) -> tuple[float, float, int, float]:
     """(wall seconds, peak RSS MB, detections, CPU seconds) of `spot --json` in a fresh process."""
     # peak RSS as VmHWM: ru_maxrss would carry over the forking parent's peak (Linux keeps it across exec)
     code = ("import re, sys; from audio_rnn.cli import main; rc = main(sys.argv[1:]); "
             "print('RSS', int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024, "
             "file=sys.stderr); sys.exit(rc)")
-    cmd = [sys.executable, "-c", code, "spot", str(path), "--json"] + (["--model", model] if model else [])
+    cmd = [sys.executable, "-c", code, "spot", str(path), "--json", *extra] + (["--model", model] if model else [])
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -125,7 +126,9 @@ def torch_peer(sp, model_path: str | None, path: Path, seconds: float = 120.0) -
         ends = list(range(ctx, len(lm) + 1, hop))
         batches = [fe.finish(np.stack([lm[e - ctx:e] for e in ends[i:i + 200]])) for i in range(0, len(ends), 200)]
     else:
-        steps = np.concatenate(list(sp._state_steps([lm])))
+        from audio_rnn.spotting.frontend import RunningNorm, stack_frames
+
+        steps = stack_frames(RunningNorm(fe, int(round(cfg.norm_s * fe.sr / fe.hop)))(lm), sp.stack)
         step_s = sp.stack * fe.hop / fe.sr
         seg, warm = int(round(cfg.segment_s / step_s)), int(round(cfg.warm_s / step_s))
         starts = list(range(warm, len(steps) - seg + 1, seg))
@@ -159,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         res.update(posteriors_seconds=round(total, 2), posteriors_x_realtime=round(secs / total, 1),
                    model_seconds=round(net, 2), model_x_realtime=round(secs / net, 1),
                    model_x_realtime_per_cpu_second=round(secs / sp.model_cpu_seconds, 1),
-                   mode=(f"window: context {c.context_s} s, hop {c.hop_s} s" if c.mode == "window" else
-                         f"state: {sp.stack} frames per step, stretches of {c.segment_s} s + {c.warm_s} s warm-up"))
-        if not args.no_peers:
+                   mode=sp.describe())
+        if not args.no_peers and c.mode == "vad":  # the other ways to listen, end to end on the same file
+            for mode in ("state", "window"):
+                w, r, _, _ = run_cli(path, args.model, "--mode", mode)
+                res.update({f"{mode}_e2e_x_realtime": round(secs / w, 1), f"{mode}_e2e_peak_rss_mb": round(r, 1)})
+        elif not args.no_peers:
             peer = torch_peer(sp, args.model, path)
             res.update(torch_same_inputs_x_realtime=round(120.0 / peer, 1))
             if c.mode == "window":

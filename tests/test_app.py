@@ -217,6 +217,8 @@ def test_train_page_trains_tests_and_offers_the_download():
     at = page("train_own").run()
     no_crash(at)
     assert at.button(key="tr_train").disabled
+    assert at.number_input(key="tr_n").value == 1  # one wake word is enough; two here
+    at.number_input(key="tr_n").set_value(2).run()
     for i, (w, files) in enumerate(clips.items()):
         at.text_input(key=f"tr_word_{i}").set_value(w)
         at.file_uploader(key=f"tr_up_{i}").set_value(files[:4])
@@ -233,6 +235,8 @@ def test_train_page_trains_tests_and_offers_the_download():
     at.button(key="tr_train").click().run(timeout=300)
     no_crash(at)
     assert at.metric[0].value == "lights, music"
+    assert at.metric[1].label == "Takes it never trained on, right"  # an estimate, not training accuracy
+    assert at.metric[1].value.endswith("%") and "other real words rejected" in at.metric[1].proto.delta
     assert len(at.get("download_button")) == 1
     at.radio(key="tr_test_source").set_value("Upload").run()
     at.file_uploader(key="tr_test_upload").set_value(clips["music"][0]).run()

@@ -245,6 +245,10 @@ def test_train_your_own_keywords(server, page, tmp_path):
             sf.write(path, speak(w, v, s, p), 16000, subtype="PCM_16")
             words[w].append(str(path))
     open_page(page, server, "train")
+    count = page.get_by_label("Number of keywords")
+    count.fill("2")  # one (a wake word) is the default
+    count.press("Enter")
+    wait_idle(page)
     for i, (w, files) in enumerate(words.items()):
         box = page.get_by_label(f"Keyword {i + 1}", exact=True)
         box.fill(w)

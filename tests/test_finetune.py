@@ -14,6 +14,7 @@ from audio_rnn.keywords import finetune
 from audio_rnn.errors import DataError
 
 VOICES = [("", 150, 50), ("m1", 170, 40), ("f1", 140, 60), ("m3", 160, 35), ("f2", 180, 70)]
+NEW_VOICES = [("m2", 155, 45), ("f3", 165, 65), ("m4", 145, 55)]  # never among the examples
 
 
 def speak(word: str, variant: str, speed: int, pitch: int) -> np.ndarray:
@@ -27,10 +28,16 @@ def examples() -> dict[str, list[np.ndarray]]:
     return {w: [speak(w, *v) for v in VOICES] for w in ("lights", "music")}
 
 
+@pytest.fixture(scope="module")
+def new_voices() -> dict[str, list[np.ndarray]]:
+    return {w: [speak(w, *v) for v in NEW_VOICES] for w in ("lights", "music", "window")}
+
+
 def test_examples_are_checked_with_clear_messages():
     five = [np.full(8000, 0.1, np.float32)] * 5
-    with pytest.raises(DataError, match="at least 2 keywords"):
-        finetune.check_examples({"lights": five})
+    with pytest.raises(DataError, match="at least 1 keyword"):
+        finetune.check_examples({})
+    assert list(finetune.check_examples({"lights": five})) == ["lights"]  # one wake word
     with pytest.raises(DataError, match="at least 5"):
         finetune.check_examples({"lights": five, "music": five[:4]})
     with pytest.raises(DataError, match="silent or empty"):
@@ -49,20 +56,25 @@ def test_unknown_words_never_include_the_users_words():
     assert len(waves) == 6 and all(w.dtype == np.float32 and w.size > 1600 for w in waves)
 
 
-def test_trained_model_loads_in_recognizer_and_cli(examples, tmp_path, capsys):
+def test_trained_model_hears_new_voices_and_loads_in_recognizer_and_cli(examples, new_voices, tmp_path, capsys):
+    """Calibrated leaving one take out, the model names voices it never heard (not only its own takes)."""
     from audio_rnn.cli import main
     from audio_rnn.keywords.recognize import Recognizer
 
     steps: list[tuple[float, str]] = []
-    cfg = finetune.FinetuneConfig(mode="scratch", budget_s=12, epochs=20, copies=3, unknown_pool=16)
+    cfg = finetune.FinetuneConfig(mode="scratch", budget_s=12, epochs=20, copies=3, unknown_pool=16,
+                                  calibrate_folds=5, calibrate_budget_s=3)
     res = finetune.train(examples, tmp_path / "model", cfg, progress=lambda f, m: steps.append((f, m)))
     assert res.labels == ["lights", "music", "_silence_", "_unknown_"]
     assert res.mode == "scratch" and 1 <= res.epochs <= 20
     assert steps[-1][0] == 1.0 and all(a[0] <= b[0] for a, b in zip(steps, steps[1:]))
-    assert res.train_accuracy >= 0.8, res.history
-    # the checkpoint is an ordinary kws model
-    rec = Recognizer(res.folder)
-    assert rec.labels == res.labels
+    cal = res.calibration  # the estimate on held-out takes, and the threshold chosen on them
+    assert cal["folds"] == 5 and cal["heldout_takes"] == 10 and cal["negatives"] > 100
+    assert 0.05 <= cal["threshold"] <= 0.95 and cal["other_words_rejected"] >= 0.8, cal
+    rec = Recognizer(res.folder)  # the checkpoint is an ordinary kws model, with the calibrated decision
+    assert rec.labels == res.labels and rec.rule == "keyword_score" and rec.keyword_threshold == cal["threshold"]
+    heard = [r.label for r in rec.classify_waves(new_voices["lights"] + new_voices["music"])]
+    assert sum(h == w for h, w in zip(heard, ["lights"] * 3 + ["music"] * 3)) >= 5, heard
     files = []
     for w in ("lights", "music"):
         path = tmp_path / f"{w}.wav"
@@ -76,3 +88,18 @@ def test_trained_model_loads_in_recognizer_and_cli(examples, tmp_path, capsys):
     assert sorted(z.namelist()) == ["my_keywords/config.json", "my_keywords/model.safetensors"]
     z.extractall(tmp_path / "unzipped")
     assert Recognizer(tmp_path / "unzipped" / "my_keywords").labels == res.labels
+
+
+def test_one_wake_word_against_everything_else(examples, new_voices, tmp_path):
+    """One word is enough: a wake word, heard in new voices, and another word is not taken for it."""
+    from audio_rnn.keywords.recognize import Recognizer
+
+    cfg = finetune.FinetuneConfig(budget_s=12, epochs=20, copies=3, unknown_pool=16, calibrate_folds=5,
+                                  calibrate_budget_s=3)
+    res = finetune.train({"lights": examples["lights"]}, tmp_path / "wake", cfg)
+    assert res.labels == ["lights", "_silence_", "_unknown_"] and res.mode == "finetune"
+    rec = Recognizer(res.folder)
+    heard = [r.label for r in rec.classify_waves(new_voices["lights"])]
+    others = [r.label for r in rec.classify_waves(new_voices["music"] + new_voices["window"])]
+    assert heard.count("lights") >= 2, heard
+    assert others.count("lights") <= 1, others

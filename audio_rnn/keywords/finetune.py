@@ -1,6 +1,6 @@
 """Train your own keywords: a few examples per word become a keyword model in well under a minute.
 
-Given at least 5 recordings of each of at least 2 words, the background
+Given at least 5 recordings of each of one or more words, the background
 classes are added automatically: `_silence_` from the noise generator of
 `audio_rnn.keywords.data` and the shipped recorded backgrounds, and `_unknown_` from real
 words by real people (the shipped `word_bank`, Speech Commands cepstra) plus
@@ -10,6 +10,9 @@ knows are kept), or, when there is none, a small GRU is trained from scratch.
 The loss weighs every class equally, so a few hundred real `_unknown_` clips
 teach rejection without drowning five examples of a word. Every epoch draws fresh
 augmentations (`audio_rnn.audio.augment`), and training stops at a wall-clock budget.
+Before the final run, short leave-one-take-out runs score takes they never heard
+against real words they never heard, and the keyword threshold is chosen on
+those scores: what the model will say to a new speaker, not to the takes it learnt.
 The result is an ordinary `kws` checkpoint (safetensors + JSON) that
 `classify --model` and `Recognizer` load.
 """
@@ -28,7 +31,7 @@ import numpy as np
 
 from audio_rnn.errors import DataError
 
-MIN_WORDS = 2
+MIN_WORDS = 1  # one wake word against everything else
 MIN_EXAMPLES = 5
 MAX_WORDS = 10
 WORD_RE = re.compile(r"^[a-z0-9][a-z0-9_'-]{0,23}$")
@@ -52,6 +55,8 @@ class FinetuneConfig:
     unknown_ratio: float = 1.5  # unknown clips relative to one keyword's clips
     unknown_pool: int = 40  # distinct espeak-ng unknown clips synthesised once
     real_words: bool = True  # add the shipped real-word bank (Speech Commands cepstra) to `_unknown_`/`_silence_`
+    calibrate_folds: int = 5  # leave one take out: short runs that choose the keyword threshold (0: none)
+    calibrate_budget_s: float = 7.0  # seconds of training per calibration run
     hidden: int = 64  # scratch mode only
     seed: int = 0
     threads: int = 1
@@ -59,7 +64,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "finetune", "scratch"):
             raise ValueError(f"mode must be auto, finetune or scratch, got {self.mode!r}")
-        if self.epochs < 1 or self.budget_s <= 0 or self.batch_size < 1 or self.copies < 1:
+        if self.epochs < 1 or self.budget_s <= 0 or self.batch_size < 1 or self.copies < 1 or \
+                self.calibrate_folds < 0 or self.calibrate_budget_s <= 0:
             raise ValueError(f"invalid training settings: {self}")
 
 
@@ -75,6 +81,7 @@ class FinetuneResult:
     history: list[dict[str, float]] = field(default_factory=list)
     train_accuracy: float = 0.0  # on the user's own, un-augmented examples + fresh background clips
     n_examples: dict[str, int] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None  # leave-one-take-out: threshold, held-out takes right, rejected
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -96,7 +103,7 @@ def clean_word(word: str) -> str:
 
 
 def check_examples(examples: Mapping[str, Sequence[np.ndarray]]) -> dict[str, list[np.ndarray]]:
-    """Validate {word: [waves at 16 kHz]}: >= 2 distinct words with >= 5 usable recordings each."""
+    """Validate {word: [waves at 16 kHz]}: >= 1 distinct word with >= 5 usable recordings each."""
     out: dict[str, list[np.ndarray]] = {}
     for word, waves in examples.items():
         w = clean_word(word)
@@ -228,21 +235,177 @@ def _place(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     return random_place(x / peak * 0.7 if peak > 0 else x, length, rng)
 
 
+@dataclass
+class _Fitted:
+    model: Any
+    feats: Any
+    mode: str
+    history: list[dict[str, float]]
+    n_real: int
+
+
+def _fit(words: dict[str, list[np.ndarray]], labels: list[str], unknown: list[np.ndarray], cfg: FinetuneConfig,
+         base: str | Path | None, budget_s: float, say: Progress, span: tuple[float, float],
+         bank_keep: np.ndarray | None = None) -> _Fitted:
+    """One training run on `words` (+ silence and unknowns), within `budget_s`; progress reported over `span`.
+
+    `bank_keep` selects the real-word bank clips to train on (None: all of them)."""
+    import torch
+
+    from audio_rnn.audio.augment import spec_augment
+    from audio_rnn.audio.features import MFCC
+    from audio_rnn.keywords import word_bank
+    from audio_rnn.keywords.data import SILENCE, UNKNOWN, WINDOW, fit_window, silence_clip
+    from audio_rnn.keywords.train import accuracy, featurize
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model, feats, mode = build_model(labels, cfg.mode, cfg.hidden, base)
+    mfcc = MFCC(feats)
+    if mode == "finetune" and cfg.freeze_lower:
+        top = f"_l{model.dims.layers - 1}"
+        for n, p in model.named_parameters():
+            if n.startswith("norm.") or (n.startswith("rnn.") and not n.removesuffix("_reverse").endswith(top)):
+                p.requires_grad_(False)
+    head = [p for n, p in model.named_parameters() if n.startswith(("head.", "attn."))]
+    body = [p for n, p in model.named_parameters() if not n.startswith(("head.", "attn.")) and p.requires_grad]
+    body_lr = cfg.lr * (cfg.base_lr_scale if mode == "finetune" else 1.0)
+    opt = torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": body, "lr": body_lr}], weight_decay=1e-4)
+    # the clean check set: every training example, plus fresh background clips
+    check_rng = np.random.default_rng(cfg.seed + 1)
+    check_w = [fit_window(x, WINDOW) for w in words for x in words[w]]
+    check_y = [labels.index(w) for w in words for _ in words[w]]
+    for _ in range(max(2, len(words))):
+        check_w.append(silence_clip(check_rng))
+        check_y.append(labels.index(SILENCE))
+    check = (featurize(mfcc, np.stack(check_w), 64), np.asarray(check_y))
+    xs, ys = _pool(words, unknown, labels, cfg, rng)
+    feats_all = featurize(mfcc, xs, 64)
+    bank = word_bank.load() if cfg.real_words else None
+    n_real = 0
+    if bank is not None and bank.fits(feats):  # real people's other words and real rooms
+        cep, bank_words = bank.select(exclude=list(words))
+        if bank_keep is not None:
+            cep, bank_words = cep[torch.from_numpy(bank_keep)], [w for w, k in zip(bank_words, bank_keep) if k]
+        with torch.no_grad():
+            feats_all = torch.cat([feats_all, mfcc.finish(cep.float())])
+        ys = np.concatenate([ys, [labels.index(SILENCE if w == SILENCE else UNKNOWN) for w in bank_words]])
+        n_real = len(bank_words)
+    ys_t = torch.from_numpy(ys).long()
+    counts = np.bincount(ys, minlength=len(labels)).astype(np.float64)
+    weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(labels) * np.maximum(counts, 1)), 0.0),
+                          dtype=torch.float32)
+    lossf = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=0.05)
+    history: list[dict[str, float]] = []
+    t_train = time.monotonic()
+    for epoch in range(1, cfg.epochs + 1):
+        order = torch.from_numpy(rng.permutation(len(ys)))
+        model.train()
+        total, n = 0.0, 0
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            loss = lossf(model(spec_augment(feats_all[idx], rng)), ys_t[idx])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            n += len(idx)
+        acc = accuracy(model, check[0], check[1])
+        elapsed = time.monotonic() - t_train
+        history.append({"epoch": epoch, "loss": round(total / n, 4), "accuracy": round(acc, 4),
+                        "seconds": round(elapsed, 2)})
+        # time left decides progress when the budget, not the epoch count, will end training
+        frac = min(1.0, max(epoch / cfg.epochs, elapsed / budget_s))
+        say(span[0] + (span[1] - span[0]) * frac, f"epoch {epoch}/{cfg.epochs}: loss {total / n:.3f}, accuracy {acc:.2f}")
+        if elapsed + elapsed / epoch > budget_s:
+            break
+    model.eval()
+    return _Fitted(model, feats, mode, history, n_real)
+
+
+def keyword_scores(model: Any, feats: Any, waves_or_feats: Any, labels: list[str], cepstra: bool = False) -> np.ndarray:
+    """(n, C) probabilities of a trained model for 16 kHz waves (each fit to the window) or for bank cepstra."""
+    import torch
+
+    from audio_rnn.audio.features import MFCC
+    from audio_rnn.keywords.data import WINDOW, fit_window
+    from audio_rnn.keywords.train import featurize
+
+    mfcc = MFCC(feats)
+    with torch.no_grad():
+        f = mfcc.finish(waves_or_feats.float()) if cepstra else featurize(
+            mfcc, np.stack([fit_window(x, WINDOW) for x in waves_or_feats]), 64)
+        return torch.softmax(model(f), -1).numpy()
+
+
+REJECT_AIM = 0.95  # share of held-out other words to reject when calibrating (the real-word bank's negatives)
+
+
+def choose_threshold(pos: Sequence[tuple[int, np.ndarray]], neg: Sequence[np.ndarray], keywords: Sequence[int],
+                     reject_aim: float = REJECT_AIM) -> dict[str, float]:
+    """The keyword-score threshold for held-out scores: the most takes found among thresholds rejecting at least
+    `reject_aim` of the other words, the lowest such (new speakers score lower than held-out takes of known ones);
+    if none rejects that many, the best balance of the two.
+
+    A clip is a keyword when its best keyword's probability reaches the threshold (`recognize.decide`'s
+    keyword_score rule): a take counts when that keyword is its own word, a negative when none reaches it.
+    """
+    kw = list(keywords)
+    rows = []
+    for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
+        found = float(np.mean([int(np.argmax(p[kw])) == kw.index(y) and p[kw].max() >= t for y, p in pos]))
+        rejected = float(np.mean([p[kw].max() < t for p in neg])) if len(neg) else 1.0
+        rows.append((float(t), found, rejected))
+    ok = [r for r in rows if r[2] >= reject_aim]
+    t, found, rejected = (max(ok, key=lambda r: (r[1], -r[0])) if ok else
+                          max(rows, key=lambda r: (r[1] + r[2], -r[0])))
+    return {"threshold": t, "heldout_takes_right": round(found, 4), "other_words_rejected": round(rejected, 4)}
+
+
+def calibrate(words: dict[str, list[np.ndarray]], labels: list[str], unknown: list[np.ndarray], cfg: FinetuneConfig,
+              base: str | Path | None, say: Progress) -> dict[str, Any] | None:
+    """Leave one take out: K short runs each train without take k of every word and without a K-th of the real-word
+    bank, then score what they did not hear; the threshold is chosen on those scores (`choose_threshold`)."""
+    from audio_rnn.keywords import word_bank
+    from audio_rnn.keywords.data import SILENCE
+
+    k = min(cfg.calibrate_folds, min(len(v) for v in words.values()))
+    bank = word_bank.load() if cfg.real_words else None
+    if k < 2 or bank is None:
+        return None
+    cep, bank_words = bank.select(exclude=list(words))
+    fold_of = np.arange(len(bank_words)) % k
+    keywords = [labels.index(w) for w in words]
+    pos: list[tuple[int, np.ndarray]] = []
+    neg: list[np.ndarray] = []
+    for i in range(k):
+        train_words = {w: [x for j, x in enumerate(xs) if j % k != i] for w, xs in words.items()}
+        held = [(w, x) for w, xs in words.items() for j, x in enumerate(xs) if j % k == i]
+        span = (0.05 + 0.45 * i / k, 0.05 + 0.45 * (i + 1) / k)
+        fit = _fit(train_words, labels, unknown, cfg, base, cfg.calibrate_budget_s,
+                   lambda f, m, i=i: say(f, f"calibrating {i + 1}/{k}: {m}"), span, bank_keep=fold_of != i)
+        probs = keyword_scores(fit.model, fit.feats, [x for _, x in held], labels)
+        pos += [(labels.index(w), p) for (w, _), p in zip(held, probs)]
+        out = (fold_of == i) & np.array([w != SILENCE for w in bank_words])
+        import torch
+
+        neg += list(keyword_scores(fit.model, fit.feats, cep[torch.from_numpy(out)], labels, cepstra=True))
+    return {**choose_threshold(pos, neg, keywords), "folds": k, "heldout_takes": len(pos), "negatives": len(neg)}
+
+
 def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: FinetuneConfig = FinetuneConfig(),
           progress: Progress | None = None, base: str | Path | None = None) -> FinetuneResult:
     """Train a keyword model on {word: [16 kHz waves]} (+ automatic silence/unknown) and save it to `out`.
 
-    `base` is the checkpoint to fine-tune (default: the shipped model); `progress(fraction, message)` is
-    called as training goes.
+    With `cfg.calibrate_folds` >= 2 the keyword threshold is first chosen leaving one take out (`calibrate`),
+    and the accuracy reported is the estimate on held-out takes. `base` is the checkpoint to fine-tune
+    (default: the shipped model); `progress(fraction, message)` is called as training goes.
     """
     import torch
 
     from audio_rnn.training import checkpoint
-    from audio_rnn.audio.augment import spec_augment
-    from audio_rnn.keywords.data import SILENCE, SR, UNKNOWN, WINDOW, fit_window, silence_clip
-    from audio_rnn.audio.features import MFCC
-    from audio_rnn.keywords.train import accuracy, featurize
-    from audio_rnn.keywords import word_bank
+    from audio_rnn.keywords.data import SILENCE, SR, UNKNOWN, WINDOW
 
     t_start = time.monotonic()
     say = progress or (lambda f, m: None)
@@ -251,87 +414,29 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, cfg.threads))
     try:
-        torch.manual_seed(cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
         say(0.0, "making unknown-word examples with espeak-ng")
         unknown = unknown_waves(cfg.unknown_pool, list(words), cfg.seed)
-        say(0.05, "building the model")
-        model, feats, mode = build_model(labels, cfg.mode, cfg.hidden, base)
-        mfcc = MFCC(feats)
-        if mode == "finetune" and cfg.freeze_lower:
-            top = f"_l{model.dims.layers - 1}"
-            for n, p in model.named_parameters():
-                if n.startswith("norm.") or (n.startswith("rnn.") and not n.removesuffix("_reverse").endswith(top)):
-                    p.requires_grad_(False)
-        head = [p for n, p in model.named_parameters() if n.startswith(("head.", "attn."))]
-        body = [p for n, p in model.named_parameters()
-                if not n.startswith(("head.", "attn.")) and p.requires_grad]
-        body_lr = cfg.lr * (cfg.base_lr_scale if mode == "finetune" else 1.0)
-        opt = torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": body, "lr": body_lr}], weight_decay=1e-4)
-        # the clean check set: every user example, plus fresh background clips
-        check_rng = np.random.default_rng(cfg.seed + 1)
-        check_w = [fit_window(x, WINDOW) for w in words for x in words[w]]
-        check_y = [labels.index(w) for w in words for _ in words[w]]
-        for _ in range(len(words)):
-            check_w.append(silence_clip(check_rng))
-            check_y.append(labels.index(SILENCE))
-        check = (featurize(mfcc, np.stack(check_w), 64), np.asarray(check_y))
-        say(0.07, "augmenting the examples")
-        xs, ys = _pool(words, unknown, labels, cfg, rng)
-        feats_all = featurize(mfcc, xs, 64)
-        bank = word_bank.load() if cfg.real_words else None
-        n_real = 0
-        if bank is not None and bank.fits(feats):  # real people's other words and real rooms
-            cep, bank_words = bank.select(exclude=list(words))
-            with torch.no_grad():
-                feats_all = torch.cat([feats_all, mfcc.finish(cep.float())])
-            ys = np.concatenate([ys, [labels.index(SILENCE if w == SILENCE else UNKNOWN) for w in bank_words]])
-            n_real = len(bank_words)
-        ys_t = torch.from_numpy(ys).long()
-        counts = np.bincount(ys, minlength=len(labels)).astype(np.float64)
-        weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(labels) * np.maximum(counts, 1)), 0.0),
-                              dtype=torch.float32)
-        lossf = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=0.05)
-        history: list[dict[str, float]] = []
-        t_train = time.monotonic()
-        for epoch in range(1, cfg.epochs + 1):
-            order = torch.from_numpy(rng.permutation(len(ys)))
-            model.train()
-            total, n = 0.0, 0
-            for i in range(0, len(order), cfg.batch_size):
-                idx = order[i:i + cfg.batch_size]
-                f = spec_augment(feats_all[idx], rng)
-                loss = lossf(model(f), ys_t[idx])
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-                n += len(idx)
-            acc = accuracy(model, check[0], check[1])
-            elapsed = time.monotonic() - t_train
-            history.append({"epoch": epoch, "loss": round(total / n, 4), "accuracy": round(acc, 4),
-                            "seconds": round(elapsed, 2)})
-            # time left decides progress when the budget, not the epoch count, will end training
-            frac = max(epoch / cfg.epochs, elapsed / cfg.budget_s)
-            say(0.1 + 0.85 * min(1.0, frac), f"epoch {epoch}/{cfg.epochs}: loss {total / n:.3f}, accuracy {acc:.2f}")
-            if elapsed + elapsed / epoch > cfg.budget_s:
-                break
-        model.eval()
+        calib = calibrate(words, labels, unknown, cfg, base, say) if cfg.calibrate_folds >= 2 else None
+        start = 0.5 if calib else 0.07
+        say(start, "training on every example")
+        fit = _fit(words, labels, unknown, cfg, base, cfg.budget_s, say, (start + 0.03, 0.98))
         config = {
             "kind": "kws",
-            "model": model.dims.to_dict(),
+            "model": fit.model.dims.to_dict(),
             "labels": labels,
-            "features": feats.to_dict(),
+            "features": fit.feats.to_dict(),
             "window_seconds": WINDOW / SR,
-            "finetune": {**asdict(cfg), "mode_used": mode, "examples": {w: len(v) for w, v in words.items()},
-                         "base": str(base or "digits") if mode == "finetune" else None,
-                         "real_bank_clips": n_real, "epochs_run": len(history)},
+            "finetune": {**asdict(cfg), "mode_used": fit.mode, "examples": {w: len(v) for w, v in words.items()},
+                         "base": str(base or "digits") if fit.mode == "finetune" else None,
+                         "real_bank_clips": fit.n_real, "epochs_run": len(fit.history), "calibration": calib},
         }
-        folder = checkpoint.save(out, model.state_dict(), config)
+        if calib:  # a keyword wins when its probability reaches the calibrated threshold
+            config["decision"] = {"rule": "keyword_score", "keyword_threshold": calib["threshold"]}
+        folder = checkpoint.save(out, fit.model.state_dict(), config)
         say(1.0, "saved")
-        return FinetuneResult(Path(folder), labels, mode, round(time.monotonic() - t_start, 2), len(history), history,
-                              history[-1]["accuracy"] if history else 0.0, {w: len(v) for w, v in words.items()})
+        h = fit.history
+        return FinetuneResult(Path(folder), labels, fit.mode, round(time.monotonic() - t_start, 2), len(h), h,
+                              h[-1]["accuracy"] if h else 0.0, {w: len(v) for w, v in words.items()}, calib)
     finally:
         torch.set_num_threads(threads)
 
@@ -353,12 +458,14 @@ def zip_checkpoint(folder: str | Path) -> bytes:
 
 def configure_train_own(p) -> None:
     p.add_argument("--example", action="append", nargs="+", metavar=("WORD", "FILE"), required=True,
-                   help="a keyword and at least 5 recordings of it; repeat for every word (at least 2 words)")
+                   help="a keyword and at least 5 recordings of it; repeat for every word (one word: a wake word)")
     p.add_argument("--base", default="digits",
                    help="model to fine-tune: digits (default), commands, or a keyword checkpoint folder")
     p.add_argument("--out", required=True, help="checkpoint folder to write (the same as the app's Train page)")
     p.add_argument("--mode", choices=("auto", "finetune", "scratch"), default=FinetuneConfig.mode)
     p.add_argument("--budget", type=float, default=FinetuneConfig.budget_s, help="training seconds at most")
+    p.add_argument("--calibrate-folds", type=int, default=FinetuneConfig.calibrate_folds,
+                   help="leave-one-take-out runs that choose the keyword threshold (0: none; default %(default)s)")
     p.add_argument("--seed", type=int, default=FinetuneConfig.seed)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -383,7 +490,7 @@ def run_train_own(args) -> int:
             except AudioError as exc:
                 raise DataError(f"--example {word}: {exc.one_line()}") from None
         examples.setdefault(word, []).extend(waves)
-    cfg = FinetuneConfig(mode=args.mode, budget_s=args.budget, seed=args.seed)
+    cfg = FinetuneConfig(mode=args.mode, budget_s=args.budget, seed=args.seed, calibrate_folds=args.calibrate_folds)
 
     def say(frac: float, msg: str) -> None:
         if not args.json:
@@ -393,6 +500,10 @@ def run_train_own(args) -> int:
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
+        c = res.calibration
+        est = (f"on takes it did not train on {c['heldout_takes_right']:.0%} right and {c['other_words_rejected']:.0%} "
+               f"of other real words rejected at threshold {c['threshold']:.2f}" if c
+               else f"accuracy on your examples {res.train_accuracy:.2f} (not calibrated)")
         print(f"saved {res.folder}: labels {', '.join(res.labels)}; {res.mode} in {res.seconds:.1f} s, "
-              f"{res.epochs} epochs, accuracy on your examples {res.train_accuracy:.2f}")
+              f"{res.epochs} epochs; {est}")
     return 0

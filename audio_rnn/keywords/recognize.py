@@ -75,8 +75,16 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[KeywordRNN, dict[
     return model.eval(), cfg
 
 
-def decide(p: np.ndarray, labels: Sequence[str], threshold: float = 0.0, unknown: int | None = None) -> int:
-    """The label index for one clip's probabilities: the argmax, unless it is a keyword below `threshold`."""
+def decide(p: np.ndarray, labels: Sequence[str], threshold: float = 0.0, unknown: int | None = None,
+           rule: str = "argmax") -> int:
+    """The label index for one clip's probabilities. `argmax`: the argmax, unless it is a keyword below
+    `threshold` (then `_unknown_`). `keyword_score` (a calibrated train-own model): the best keyword if its
+    probability reaches `threshold`, else the best of `_silence_`/`_unknown_`."""
+    if rule == "keyword_score":
+        kw = [i for i, lab in enumerate(labels) if not lab.startswith("_")]
+        bg = [i for i, lab in enumerate(labels) if lab.startswith("_")]
+        best = max(kw, key=lambda i: p[i])
+        return best if p[best] >= threshold or not bg else max(bg, key=lambda i: p[i])
     k = int(np.argmax(p))
     if unknown is not None and p[k] < threshold and not labels[k].startswith("_"):
         return unknown
@@ -96,14 +104,16 @@ class Recognizer:
         self.window = int(round(float(self.config.get("window_seconds", 1.0)) * self.sample_rate))
         self.batch_size = batch_size
         # a keyword scored below this is reported as `_unknown_` (tuned on validation speakers; 0: argmax)
-        self.keyword_threshold = float((self.config.get("decision") or {}).get("keyword_threshold", 0.0))
+        decision = self.config.get("decision") or {}
+        self.keyword_threshold = float(decision.get("keyword_threshold", 0.0))
+        self.rule = str(decision.get("rule", "argmax"))
 
     def _results(self, logits: torch.Tensor) -> list[Result]:
         probs = torch.softmax(logits, dim=-1).numpy()
         unknown = self.labels.index(UNKNOWN) if UNKNOWN in self.labels else None
         out = []
         for p in probs:
-            k = decide(p, self.labels, self.keyword_threshold, unknown)
+            k = decide(p, self.labels, self.keyword_threshold, unknown, self.rule)
             out.append(Result(self.labels[k], round(float(p[k]), 6),
                               {lab: round(float(v), 6) for lab, v in zip(self.labels, p)}))
         return out

@@ -69,9 +69,11 @@ def render() -> None:
     if ft is None:
         unavailable("Fine-tuning", why)
         return
-    st.caption(f"Record or upload at least {ft.MIN_EXAMPLES} examples of each of {ft.MIN_WORDS} or more words. "
-               "Silence and unknown words (real people's words from Speech Commands, and espeak-ng voices) are "
-               "added automatically; training takes under a minute.")
+    st.caption(f"Record or upload at least {ft.MIN_EXAMPLES} examples of each word: one word is a wake word, "
+               "heard against everything else. Silence and unknown words (real people's words from Speech "
+               "Commands, and espeak-ng voices) are added automatically. Short leave-one-take-out runs first "
+               "choose how sure the model must be, so it hears other people, not only your takes; all of it "
+               "takes about twice the training budget.")
     n = int(st.number_input("Number of keywords", ft.MIN_WORDS, MAX_KEYWORDS, ft.MIN_WORDS, key="tr_n"))
     examples: dict[str, list[np.ndarray]] = {}
     ready = True
@@ -130,7 +132,16 @@ def _results(ft, r: dict) -> None:
     c1, c2, c3 = st.columns(3)
     c1.metric("Keywords", ", ".join(keywords))
     st.caption(listening_caption(r["labels"]))
-    c2.metric("Accuracy on your examples", f"{r['train_accuracy']:.0%}")
+    cal = r.get("calibration")
+    if cal:
+        c2.metric("Takes it never trained on, right", f"{cal['heldout_takes_right']:.0%}",
+                  f"{cal['other_words_rejected']:.0%} of other real words rejected", delta_color="off",
+                  delta_arrow="off", help=f"an estimate: {cal['folds']} runs each left one take of every word out, "
+                                          f"and a share of the real-word bank; the keyword threshold "
+                                          f"{cal['threshold']:.2f} was chosen on those scores")
+    else:
+        c2.metric("Accuracy on your examples", f"{r['train_accuracy']:.0%}", "not an estimate for other speakers",
+                  delta_color="off", delta_arrow="off")
     c3.metric("Training time", f"{r['seconds']:.1f} s", f"{r['epochs']} epochs, {r['mode']}", delta_color="off", delta_arrow="off")
     if r["history"]:
         st.image(plots.training_curve(r["history"]))
