@@ -63,3 +63,13 @@ def test_five_concurrent_sessions_keep_their_own_results(fsdd_dir, tmp_path):
         got = [{k: w[k] for k in ("label", "start", "end", "score")} for w in reversed(s.snapshot()["words"])]
         assert got == a
         assert not s.active and s.streams == 1
+
+
+def test_ice_servers_come_from_the_environment(monkeypatch):
+    from audio_rnn.ui.listen import ice_servers
+
+    turn = [{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]
+    monkeypatch.setenv("AUDIO_RNN_ICE_SERVERS", __import__("json").dumps(turn))
+    assert ice_servers() == turn
+    monkeypatch.delenv("AUDIO_RNN_ICE_SERVERS")
+    assert ice_servers() == []  # localhost needs none

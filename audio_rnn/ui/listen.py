@@ -29,6 +29,21 @@ def _spotter(model: str):
     return Spotter(str(spotter_path(model)))
 
 
+def ice_servers() -> list[dict]:
+    """STUN/TURN servers for WebRTC: $AUDIO_RNN_ICE_SERVERS (JSON list), else `ice_servers` in Streamlit's
+    secrets, else none (enough on localhost)."""
+    import json
+    import os
+
+    raw = os.environ.get("AUDIO_RNN_ICE_SERVERS")
+    if raw:
+        return list(json.loads(raw))
+    try:
+        return [dict(s) for s in st.secrets.get("ice_servers", [])]
+    except Exception:  # no secrets file: Streamlit raises when it finds none
+        return []
+
+
 def _session(model: str, spotter):
     """This browser session's live stream for `model` at the spotter's settings (a new one when they change)."""
     from audio_rnn.spotting.listen_session import ListenSession
@@ -98,7 +113,7 @@ def render() -> None:
         session.push(frame.to_ndarray(), frame.sample_rate, len(frame.layout.channels))
 
     ctx = webrtc_streamer(
-        key="listen", mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": []},
+        key="listen", mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": ice_servers()},
         media_stream_constraints=CONSTRAINTS,
         sink_audio_track=create_audio_sink_track(on_frame, key="listen-sink", on_ended=session.stop))
     level, pending = st.empty(), st.empty()
