@@ -135,11 +135,10 @@ def test_shipped_model_is_small_and_holds_out_a_speaker(shipped):
 
 
 def test_shipped_model_recognises_an_unseen_speaker(shipped, fsdd_dir):
-    """50 real clips of george, a speaker the shipped model never trained on.
+    """50 real clips of george, a speaker the shipped model never trained on: at least 78% right.
 
-    A regression guard, not the target: the issue's >= 95% is measured by `eval-kws`
-    over all 500 of his clips and reported in report.json (the shipped model: 84.2%,
-    mostly his "four" heard as `_unknown_`); on these 50 clips it scores 78%.
+    That is what the shipped model does (80% on these 50; 85.0% on all 500 of his clips, in report.json),
+    short of the issue's 95% target: a regression guard that says so, not the target.
     """
     from audio_rnn.keywords.data import load_fsdd
 
@@ -147,7 +146,7 @@ def test_shipped_model_recognises_an_unseen_speaker(shipped, fsdd_dir):
     assert len(clips) == 50
     preds = shipped.classify_waves([c.wave for c in clips])
     acc = np.mean([p.label == c.label for p, c in zip(preds, clips)])
-    assert acc >= 0.74, acc
+    assert acc >= 0.78, acc
 
 
 def test_default_model_cli_from_another_folder_silence_and_speech(fsdd_dir, tmp_path, shipped, capsys, monkeypatch):

@@ -284,8 +284,8 @@ def _spot(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("mode", ["default", "window"])
 def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path, mode):
     """Real FSDD takes of the held-out speaker (test half) and espeak-ng words in held-out voices, over
-    pink noise, through `spot --json`: the shipped stream-trained spotter (default) and the shipped clip
-    recognizer in windows (`--mode window`)."""
+    pink noise, through `spot --json`: the shipped default (the clip model on voice-activity segments) and the
+    clip recognizer in windows (`--mode window`) find every espeak-ng digit and at least 4 of george's 7."""
     from audio_rnn.audio.decode import load_audio
     from audio_rnn.spotting.stream_eval import SR as ESR, _trimmed, mix, score, speak
 
@@ -316,8 +316,9 @@ def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path, mo
     by_source = {src: score(dets, [w for (s_, _), w in zip(plan, words) if s_ == src or w["label"] == "_unknown_"],
                             len(wave) / ESR) for src in ("fsdd", "espeak")}
     assert by_source["espeak"].keywords == 3 and by_source["espeak"].right == 3, (rows, words)
-    # george is the hardest held-out speaker (test streams: 80% spotter, 70% windows); these 7 takes are hard ones
-    assert by_source["fsdd"].keywords == 7 and by_source["fsdd"].right >= (3 if mode == "default" else 2), (rows, words)
+    # george is the hardest held-out speaker (85% of his 500 clips as clips); these 7 takes are hard ones: the
+    # shipped default (vad), the clip model in windows and the stream spotter each find 4 of them
+    assert by_source["fsdd"].keywords == 7 and by_source["fsdd"].right >= 4, (rows, words)
     s = score(dets, words, len(wave) / ESR)
     assert s.false_alarms <= 1 and s.wrong <= 2, (rows, words)
 

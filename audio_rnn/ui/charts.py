@@ -58,3 +58,22 @@ def timeline(duration: float, detections: Sequence[dict], truth: Sequence[dict],
     zoom = alt.selection_interval(bind="scales", encodings=["x"])
     title = "scroll to zoom, drag to pan, hover for labels" + ("; green: reference words" if truth else "")
     return alt.layer(*layers).add_params(zoom).properties(height=220, title=title)
+
+
+def live_posteriors(times: np.ndarray, probs: np.ndarray, labels: Sequence[str], window_s: float):
+    """Each keyword's posterior over the last `window_s` seconds, on a fixed 0-1 axis (a quiet room stays at
+    the bottom instead of being stretched into a false peak)."""
+    import altair as alt
+
+    kw = [i for i, lab in enumerate(labels) if not lab.startswith("_")]
+    rows = []
+    if len(times):
+        ago = np.asarray(times) - float(times[-1])
+        step = max(1, len(ago) // 250)  # at most ~250 points per keyword
+        rows = [{"ago": round(float(ago[t]), 3), "p": round(float(probs[t, i]), 3), "keyword": labels[i]}
+                for t in range(0, len(ago), step) for i in kw]
+    return alt.Chart(alt.Data(values=rows)).mark_line().encode(
+        x=alt.X("ago:Q", title="seconds ago", scale=alt.Scale(domain=[-window_s, 0], nice=False)),
+        y=alt.Y("p:Q", title="posterior", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("keyword:N", sort=[labels[i] for i in kw]),
+    ).properties(height=260)

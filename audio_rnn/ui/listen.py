@@ -11,6 +11,7 @@ import time
 
 import streamlit as st
 
+from audio_rnn.ui import charts
 from audio_rnn.ui.common import listening_caption, md_escape, pick_model, sensitivity_slider, unavailable
 
 REFRESH_S = 0.1  # page refresh while listening: detections show within this of being decided
@@ -68,16 +69,6 @@ def _words_md(words: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def _chart(snap: dict):
-    import pandas as pd
-
-    keep = [i for i, lab in enumerate(snap["labels"]) if not lab.startswith("_")]
-    t = snap["times"]
-    frame = pd.DataFrame(snap["probs"][:, keep] if len(t) else None, columns=[snap["labels"][i] for i in keep],
-                         index=pd.Index((t - t[-1]) if len(t) else [], name="seconds ago"))
-    return frame
-
-
 def _draw(snap: dict, level, pending, words, chart, draw_chart: bool) -> None:
     db = snap["level_db"]
     level.progress(min(1.0, max(0.0, (db + 70) / 70)),
@@ -86,7 +77,8 @@ def _draw(snap: dict, level, pending, words, chart, draw_chart: bool) -> None:
     pending.markdown(f"Hearing **{md_escape(p['label'])}** ({p['score']:.2f})…" if p else "&nbsp;")
     words.markdown(_words_md(snap["words"]))
     if draw_chart and snap["active"]:
-        chart.line_chart(_chart(snap), height=260, y_label="posterior", x_label="seconds ago")
+        chart.altair_chart(charts.live_posteriors(snap["times"], snap["probs"], snap["labels"], WINDOW_S),
+                           width="stretch")
 
 
 def render() -> None:
