@@ -9,7 +9,7 @@ Candidates, each with its own detection settings and the threshold swept:
   * vad: the clip model on each speech segment webrtcvad finds, 5 window placements averaged;
   * silero: the same, with segments from silero-vad (torch; a benchmark candidate only).
 Posteriors are computed once per stream; detections for every threshold come from them
-(`stream_eval.tune`). Run it on validation streams (`make-streams --split val`) to choose,
+(`scoring.tune`). Run it on validation streams (`make-streams --split val`) to choose,
 and on test streams only to report.
 """
 
@@ -76,7 +76,7 @@ def candidates(vocab: str, clip: str | None, spotter: str | None, names: list[st
 
 def curve(spotter, folders: list[str]) -> tuple[list[dict], float, float]:
     """(one row per threshold, seconds of audio, seconds spent computing posteriors)."""
-    from audio_rnn.spotting.stream_eval import load_streams, tune
+    from audio_rnn.spotting.scoring import load_streams, tune
 
     cache, audio, t0 = [], 0.0, time.perf_counter()
     for folder in folders:

@@ -7,7 +7,7 @@ context/stride pairs and state mode with running normalisation over several
 spans; for a stream-trained spotter: one exact pass vs stretches run side by
 side with several lengths and warm-ups) the script
 computes posteriors on every stream once, grid-searches the detection settings
-on them (`stream_eval.tune`), and prints the best found-and-right rate with at
+on them (`scoring.tune`), and prints the best found-and-right rate with at
 most 0.05 false alarms per word, with the network's speed on this machine.
 Tune on validation streams (`make-streams --split val`), never on test streams.
 """
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from audio_rnn.training import checkpoint
-    from audio_rnn.spotting.stream_eval import cache_posteriors, load_streams, tune
+    from audio_rnn.spotting.scoring import cache_posteriors, load_streams, tune
     from audio_rnn.spotting.detection import default_config
     from audio_rnn.spotting.network import default_spotter_path
     from audio_rnn.spotting.streaming import Spotter

@@ -19,13 +19,13 @@ def real_stream(fsdd_dir: Path, path: Path, lead_s: float = 0.5, gap_s: float = 
     """Write the PLAN's words with `gap_s` between them after `lead_s` of background over pink noise to
     `path` (16 kHz, 16-bit); returns the words: label (keyword or _unknown_), word, start, end (s)."""
     from audio_rnn.audio.decode import load_audio
-    from audio_rnn.spotting.stream_eval import SR, _trimmed, mix, speak
+    from audio_rnn.spotting.streams import SR, trimmed_word, mix, speak
 
     rng = np.random.default_rng(seed)
     pieces, words, t = [], [], int(lead_s * SR)
     for k, (src, word) in enumerate(PLAN):
         if src == "fsdd":
-            x = _trimmed(load_audio(fsdd_dir / f"{LABELS.index(word)}_george_{40 + k}.wav"))
+            x = trimmed_word(load_audio(fsdd_dir / f"{LABELS.index(word)}_george_{40 + k}.wav"))
         else:
             x = speak(word, "en-us", "m6", rng)
         pieces.append((t, x))

@@ -13,10 +13,10 @@ import soundfile as sf
 
 from audio_rnn.keywords import data
 from audio_rnn.keywords.data import COMMANDS, DIGITS, SILENCE, UNKNOWN
-from audio_rnn.spotting.by_source import SourceTally
+from audio_rnn.spotting.scoring import SourceTally
 from audio_rnn.spotting.detection import Detection
 from audio_rnn.spotting.real_streams import speaker_halves
-from audio_rnn.spotting.stream_eval import _trimmed
+from audio_rnn.spotting.streams import trimmed_word
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(600)
@@ -73,7 +73,7 @@ def test_streams_hold_real_clips_of_held_out_speakers_only(sc_streams, share, sp
         assert clip.split == "val" and halves[clip.speaker] == split  # a held-out speaker of this half only
         assert w["source"] == f"speechcommands:{clip.speaker}" and w["word"] == clip.label
         assert w["label"] == (clip.label if clip.label in keywords else UNKNOWN)
-        x = _trimmed(clip.wave)
+        x = trimmed_word(clip.wave)
         a = int(round(w["start"] * sr))
         assert abs(len(x) / sr - (w["end"] - w["start"])) < 2e-3
         # that recording at that time (times are rounded to 1 ms = 16 samples), over a quieter bed

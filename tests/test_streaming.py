@@ -287,7 +287,8 @@ def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path, mo
     pink noise, through `spot --json`: the shipped default (the clip model on voice-activity segments) and the
     clip recognizer in windows (`--mode window`) find every espeak-ng digit and at least 4 of george's 7."""
     from audio_rnn.audio.decode import load_audio
-    from audio_rnn.spotting.stream_eval import SR as ESR, _trimmed, mix, score, speak
+    from audio_rnn.spotting.streams import SR as ESR, trimmed_word, mix, speak
+    from audio_rnn.spotting.scoring import score
 
     rng = np.random.default_rng(7)
     plan = [("fsdd", "three"), ("espeak", "hello"), ("fsdd", "seven"), ("espeak", "two"), ("fsdd", "zero"),
@@ -296,7 +297,7 @@ def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path, mo
     pieces, words, t = [], [], ESR
     for k, (src, word) in enumerate(plan):
         if src == "fsdd":
-            x = _trimmed(load_audio(fsdd_dir / f"{LABELS.index(word)}_george_{30 + k}.wav"))
+            x = trimmed_word(load_audio(fsdd_dir / f"{LABELS.index(word)}_george_{30 + k}.wav"))
         else:
             x = speak(word, "en-us", "m6", rng)
         pieces.append((t, x))

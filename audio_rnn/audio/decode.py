@@ -20,6 +20,7 @@ from typing import BinaryIO, Iterator, Union
 
 import numpy as np
 
+from audio_rnn.audio.rates import DEFAULT_SR  # the decoder's default rate (also imported from here)
 from audio_rnn.errors import (
     AudioError,
     DecoderMissingError,
@@ -33,7 +34,6 @@ from audio_rnn.errors import (
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
-DEFAULT_SR = 16000
 MIN_SR = 4000  # below this no speech band survives
 MAX_SR = 384000  # the highest rate of studio converters
 DEFAULT_MAX_SECONDS = 3600.0  # 1 h: at most 230 MB of float32 at 16 kHz; the app passes its own limit

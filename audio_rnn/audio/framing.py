@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio_rnn.audio.decode import DEFAULT_SR
+from audio_rnn.audio.rates import DEFAULT_SR
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Iterable
 
 import numpy as np
 
+from audio_rnn.audio.rates import DEFAULT_SR
 from audio_rnn.errors import AudioError, DataError
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -27,7 +28,7 @@ COMMAND_LABELS = (*COMMANDS, SILENCE, UNKNOWN)  # the 12 classes of TensorFlow's
 VOCABULARIES = {"digits": LABELS, "commands": COMMAND_LABELS}
 SC_VAL_FRACTION = 0.2  # share of Speech Commands speakers held out (by a fixed hash) for validation
 REAL_SOURCES = ("fsdd", "speechcommands", "folder")  # recorded by people (not espeak-ng or drawn noise)
-SR = 16000
+SR = DEFAULT_SR
 WINDOW = SR  # one-second windows, like Speech Commands
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 AUDIO_EXT = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
@@ -61,7 +62,8 @@ def map_label(label: str, labels: Iterable[str] = LABELS) -> str:
     return UNKNOWN
 
 
-def _load(path: Path, max_seconds: float = 30.0) -> np.ndarray:
+def load_wave(path: Path, max_seconds: float = 30.0) -> np.ndarray:
+    """A file as mono float32 at the keyword models' rate (16 kHz), at most `max_seconds` long."""
     from audio_rnn.audio.decode import load_audio
 
     return load_audio(path, sr=SR, max_seconds=max_seconds)
@@ -99,7 +101,7 @@ def load_fsdd(root: str | Path, speakers: Iterable[str] | None = None, holdout: 
     keep = set(speakers) if speakers is not None else None
     hold = set(holdout)
     files = [f for f in fsdd_files(root) if keep is None or f[2] in keep]
-    return [Clip(_load(p), label, spk, "fsdd", "test" if spk in hold else "train", p.name)
+    return [Clip(load_wave(p), label, spk, "fsdd", "test" if spk in hold else "train", p.name)
             for p, label, spk in tqdm(files, desc="FSDD", disable=not progress, unit="clip")]
 
 
@@ -117,7 +119,7 @@ def load_synth(root: str | Path, splits: Iterable[str] | None = None, progress: 
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     want = set(splits) if splits is not None else None
     rows = [r for r in rows if want is None or r["split"] in want]
-    return [Clip(_load(root / r["path"]), r["label"], r["voice"], "espeak", r["split"], r["path"])
+    return [Clip(load_wave(root / r["path"]), r["label"], r["voice"], "espeak", r["split"], r["path"])
             for r in tqdm(rows, desc="espeak-ng set", disable=not progress, unit="clip")]
 
 
@@ -152,7 +154,7 @@ def load_folder(root: str | Path, labels: Iterable[str] | None = LABELS, val_fra
         label = p.parent.name if labels is None else map_label(p.parent.name, labels)
         speaker = p.stem.split("_nohash_")[0] if "_nohash_" in p.stem else p.stem.split("_")[0]
         try:
-            wave = _load(p)
+            wave = load_wave(p)
         except AudioError as exc:
             print(f"skipping {p}: {exc.one_line()}", file=sys.stderr)
             continue
@@ -204,11 +206,11 @@ def load_speech_commands(root: str | Path, labels: Iterable[str] = LABELS, max_p
                 continue
             counts[key] = counts.get(key, 0) + 1
             full = Path(ds._archive) / rel
-            clips.append(Clip(_load(full), label, speaker, "speechcommands", split_name[subset],
+            clips.append(Clip(load_wave(full), label, speaker, "speechcommands", split_name[subset],
                               full.relative_to(ds._path).as_posix()))
     noise_dir = Path(subsets["training"]._path) / "_background_noise_"
     for p in sorted(noise_dir.glob("*.wav")) if noise_dir.is_dir() else []:
-        for i, w in enumerate(chunks(_load(p, max_seconds=600), WINDOW)):
+        for i, w in enumerate(chunks(load_wave(p, max_seconds=600), WINDOW)):
             clips.append(Clip(w, SILENCE, p.stem, "speechcommands", _hash_split(f"{p.stem}{i}", 0.15), p.name))
     if not clips:
         raise DataError(f"Speech Commands under {root} holds no clips")

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audio_rnn.audio.rates import DEFAULT_SR
+
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 
@@ -61,7 +63,7 @@ VARIANTS = (
 VAL_VARIANTS = frozenset({"m3", "f2", "klatt3", "Annie", "edward", "linda", "max"})
 TEST_VARIANTS = frozenset({"m6", "f4", "klatt6", "aunty", "david", "steph2", "grandma"})
 
-SR = 16000
+SR = DEFAULT_SR
 ESPEAK_SR = 22050
 
 

@@ -1,11 +1,10 @@
-"""Keyword spotting: finding keywords in long recordings, frame by frame.
+"""Keyword spotting: finding keywords in recordings of any length, offline or live.
 
-`streaming` holds the `Spotter` and the `spot` command: it reads a recording
-in blocks, runs a keyword model over it in numpy (`frontend` for the MFCCs,
-`network` for the recurrent net, both without torch) and turns the per-frame
-posteriors into detections (`detection`). `train` fits a spotter on long
-synthetic streams with per-frame targets (`train-spot`); `stream_eval`
-builds test streams with known word times and scores detections against
-them (`make-streams`, `eval-streams`). Spotting builds on the keyword
-capability's data and models (`audio_rnn.keywords`).
+`runner` is the one stream loop: samples to log-mel frames (and voice-activity flags) to posteriors, in vad,
+window or state mode. `streaming.Spotter` drives it over files and `live.LiveSpotter` over microphones, both in
+numpy (`frontend` for the MFCCs, `network` for the recurrent net, no torch); `detection` and `incremental` turn
+posteriors into detections; `spot_cli` is the `spot` command. `train` fits a stream-trained spotter on long
+synthetic streams with per-frame targets (`train-spot`); `streams` and `real_streams` build test streams with
+known word times (`make-streams`) and `scoring` scores detections against them (`eval-streams`). Spotting
+builds on the keyword capability's data and models (`audio_rnn.keywords`).
 """

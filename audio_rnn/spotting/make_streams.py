@@ -1,6 +1,6 @@
 """`make-streams`: long test streams with known word times, from FSDD + espeak-ng or from Speech Commands speakers.
 
-The builders live in `stream_eval` (FSDD takes of held-out speakers and held-out
+The builders live in `streams` (FSDD takes of held-out speakers and held-out
 espeak-ng voices over drawn noise) and `real_streams` (the Speech Commands
 share's held-out speakers over its recorded backgrounds); this module is the command.
 """
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from audio_rnn.errors import DataError
-from audio_rnn.spotting.stream_eval import StreamSpec, make_streams
+from audio_rnn.spotting.streams import StreamSpec, make_streams
 
 
 def _default_speakers(model: str | None) -> list[str]:

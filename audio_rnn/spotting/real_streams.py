@@ -22,7 +22,7 @@ import numpy as np
 
 from audio_rnn.errors import DataError
 from audio_rnn.keywords.data import SILENCE, UNKNOWN, VOCABULARIES, Clip
-from audio_rnn.spotting.stream_eval import SR, StreamSpec, _trimmed, mix
+from audio_rnn.spotting.streams import SR, StreamSpec, trimmed_word, mix
 
 SOURCE = "speechcommands"
 
@@ -103,7 +103,7 @@ def build_sc_stream(spec: StreamSpec, pool: HeldOut, rng: np.random.Generator,
     while spec.speech:
         is_kw = not pool.others or rng.random() < spec.keyword_fraction
         clip = decks[0 if is_kw else 1].draw()
-        x = _trimmed(clip.wave) * np.float32(10 ** (rng.uniform(*spec.gain_db) / 20))
+        x = trimmed_word(clip.wave) * np.float32(10 ** (rng.uniform(*spec.gain_db) / 20))
         if t + len(x) + SR // 2 > total:
             break
         pieces.append((t, x))

@@ -91,7 +91,7 @@ class StreamFeatures:
 def word_pool(clips: Sequence[Clip], labels: Sequence[str]) -> dict[str, list[np.ndarray]]:
     """Trimmed, peak-normalised waves by label (keywords and `_unknown_`), and recorded backgrounds under
     `_silence_` (real `_silence_` clips, untrimmed: they become continuous beds)."""
-    from audio_rnn.spotting.stream_eval import _trimmed
+    from audio_rnn.spotting.streams import trimmed_word
 
     pool: dict[str, list[np.ndarray]] = {}
     for c in clips:
@@ -101,7 +101,7 @@ def word_pool(clips: Sequence[Clip], labels: Sequence[str]) -> dict[str, list[np
             continue
         if c.label not in labels:
             raise DataError(f"clip label {c.label!r} is not a model label {list(labels)}")
-        x = _trimmed(c.wave)
+        x = trimmed_word(c.wave)
         if len(x) >= SR // 20:
             pool.setdefault(c.label, []).append(x)
     keywords = [k for k in pool if k not in (UNKNOWN, SILENCE)]
@@ -158,7 +158,7 @@ def _word(x: np.ndarray, rng: np.random.Generator, cfg: SpotTrainConfig, aug: Au
 def render_stream(pool: dict[str, list[np.ndarray]], seconds: float, rng: np.random.Generator,
                   cfg: SpotTrainConfig, aug: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """(16 kHz wave, words [{label, start, end}]) of one stream: words, random gaps, one background at one SNR."""
-    from audio_rnn.spotting.stream_eval import NOISES, mix
+    from audio_rnn.spotting.streams import NOISES, mix
 
     total = int(seconds * SR)
     keywords = sorted(k for k in pool if k not in (UNKNOWN, SILENCE))
@@ -261,7 +261,7 @@ def stream_posteriors(model: KeywordRNN, feats: np.ndarray) -> np.ndarray:
 def detection_score(probs: np.ndarray, words: Sequence[Sequence[dict[str, Any]]], times: np.ndarray,
                     labels: Sequence[str], detection: dict[str, float], seconds: float) -> dict[str, Any]:
     """Spotter summary (found-and-right %, wrong %, false alarms per word ...) of posteriors against truth."""
-    from audio_rnn.spotting.stream_eval import Score, score
+    from audio_rnn.spotting.scoring import Score, score
     from audio_rnn.spotting.detection import detect_posteriors, detection_lag, StreamConfig
 
     cfg = StreamConfig(mode="state", **detection)
