@@ -304,6 +304,7 @@ def test_inside_trains_the_three_cells_on_demand():
 
 def test_train_page_explains_bad_keywords_before_training():
     at = page("train_own").run()
+    at.number_input(key="tr_n").set_value(2).run()
     at.text_input(key="tr_word_0").set_value("lights")
     at.text_input(key="tr_word_1").set_value("Lights").run()
     no_crash(at)
