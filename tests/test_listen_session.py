@@ -4,6 +4,7 @@ from its own thread (as WebRTC delivers them), gets exactly the detections of th
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -73,3 +74,31 @@ def test_ice_servers_come_from_the_environment(monkeypatch):
     assert ice_servers() == turn
     monkeypatch.delenv("AUDIO_RNN_ICE_SERVERS")
     assert ice_servers() == []  # localhost needs none
+
+
+def test_push_returns_at_once_and_a_full_queue_is_counted_not_silent(fsdd_dir, tmp_path):
+    """The receiver's loop never runs the network: push only queues; past `max_queue_s` the audio is counted
+    as dropped and the snapshot says so; the worker catches up in batches and gives the stream's words."""
+    spotter = Spotter()
+    words = real_stream(fsdd_dir, tmp_path / "s.wav", seed=3)
+    x, sr = sf.read(tmp_path / "s.wav", dtype="float32")
+    frames = _frames(x, sr)
+    alone = LiveSpotter(spotter, rate=48000)
+    expected = [d.label for f in frames for d in alone.feed(interleaved_to_mono(f, 2))]
+    expected += [d.label for d in alone.close()]
+    s = ListenSession(spotter)
+    t0 = time.perf_counter()
+    for f in frames:
+        s.push(f, 48000, 2)
+    pushed = time.perf_counter() - t0
+    s.stop()
+    assert [w["label"] for w in reversed(s.snapshot()["words"])] == expected and expected
+    assert s.snapshot()["dropped_s"] == 0.0
+    assert pushed < len(x) / sr / 4, pushed  # queueing costs far less than hearing
+    small = ListenSession(spotter, max_queue_s=0.5)
+    with small._lock:  # the worker cannot take anything while the page holds the results
+        for f in frames[:100]:  # 2 s of audio into a 0.5 s queue
+            small.push(f, 48000, 2)
+    small.stop()
+    snap = small.snapshot()
+    assert snap["dropped_s"] >= 1.4 and snap["behind_s"] == 0.0, snap

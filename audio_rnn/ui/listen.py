@@ -69,10 +69,20 @@ def _words_md(words: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def _status(snap: dict) -> str:
+    """Level and time heard, and whether the server keeps up (how far behind, audio it could not take)."""
+    text = f"Level {snap['level_db']:.0f} dBFS · heard {snap['heard_s']:.1f} s"
+    if snap.get("behind_s", 0) >= 0.5:
+        text += f" · behind by {snap['behind_s']:.1f} s (the server is busy; catching up)"
+    if snap.get("dropped_s", 0) > 0:
+        text += f" · {snap['dropped_s']:.1f} s of audio dropped: the server could not keep up"
+    return text
+
+
 def _draw(snap: dict, level, pending, words, chart, draw_chart: bool) -> None:
     db = snap["level_db"]
     level.progress(min(1.0, max(0.0, (db + 70) / 70)),
-                   text=f"Level {db:.0f} dBFS · heard {snap['heard_s']:.1f} s" if snap["active"] else "Not listening")
+                   text=_status(snap) if snap["active"] else "Not listening")
     p = snap["pending"]
     pending.markdown(f"Hearing **{md_escape(p['label'])}** ({p['score']:.2f})…" if p else "&nbsp;")
     words.markdown(_words_md(snap["words"]))
