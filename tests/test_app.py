@@ -312,3 +312,14 @@ def test_train_page_explains_bad_keywords_before_training():
     at.text_input(key="tr_word_1").set_value("<b>x</b>").run()
     assert any("letters, digits" in e for e in errors(at)), errors(at)
     assert at.button(key="tr_train").disabled
+
+
+def test_keywords_page_shows_the_shipped_models_evidence_on_held_out_speakers():
+    at = page("keywords").run()
+    no_crash(at)
+    (box,) = [e for e in at.expander if e.label == "How well this model hears people it never heard"]
+    text = " ".join(m.value for m in box.markdown)
+    assert "held out of training" in text and "speakers" in text
+    tables = box.table
+    assert len(tables) == 2 and "zero" in list(tables[0].value["word"])  # per word, then the threshold sweep
+    assert "other words rejected" in tables[1].value.columns

@@ -94,9 +94,46 @@ def _show(clip, wave: np.ndarray, dur: float, path: str | None) -> None:
         _spotter(rec, path, clip, dur)
     else:
         _prediction(rec, why, path, wave)
+    if rec is not None:
+        _evidence(rec)
     if wave.size < dur * sr - 1:
         st.caption(f"The waveform and MFCC views show the first {wave.size / sr / 60:g} minutes.")
     _front_end(rec, name, wave, sr)
+
+
+def _evidence(rec) -> None:
+    """What the model's report measured on people it never trained on: per word, the confusions, the threshold
+    trade-off (shipped models); the leave-one-take-out estimate (a model trained on the Train page)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(rec.path) if Path(rec.path).is_dir() else Path(rec.path).parent
+    report = folder / "report.json"
+    real = json.loads(report.read_text()).get("conditions", {}).get("real_speech_commands_val") \
+        if report.is_file() else None
+    cal = (rec.config.get("finetune") or {}).get("calibration")
+    if not real and not cal:
+        return
+    with st.expander("How well this model hears people it never heard"):
+        if cal:
+            st.write(f"Estimated leaving one take out ({cal['folds']} runs): {cal['heldout_takes_right']:.0%} of "
+                     f"takes it did not train on named right, {cal['other_words_rejected']:.0%} of other real "
+                     f"words rejected, at threshold {cal['threshold']:.2f}.")
+        if not real:
+            return
+        st.write(f"{real['n']} clips by {real['speakers']} Speech Commands speakers held out of training "
+                 f"(they chose the training epochs, so the figures are a little optimistic): "
+                 f"{real['accuracy']:.1%} right.")
+        st.table([{"word": k, "recall": f"{v:.0%}"} for k, v in real["per_class_recall"].items()])
+        if (folder / "confusion_real.png").is_file():
+            st.image(str(folder / "confusion_real.png"), caption="Confusions on the held-out speakers")
+        sweep = real.get("threshold_sweep") or []
+        if sweep:
+            st.write("The keyword threshold trades keywords for rejection (the model uses "
+                     f"{real.get('keyword_threshold', 0):g}):")
+            st.table([{"threshold": r["threshold"], "keywords right": f"{r['keyword_accuracy']:.1%}",
+                       "other words rejected": f"{r['unknown_rejected']:.1%}", "all clips": f"{r['accuracy']:.1%}"}
+                      for r in sweep])
 
 
 def _prediction(rec, why: str, path: str | None, wave: np.ndarray) -> None:
