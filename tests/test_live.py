@@ -59,9 +59,9 @@ def test_final_decisions_equal_the_offline_exact_pass_and_the_default(stream, sp
     got = _feed(live, x)
     assert got == exact  # same labels, spans and scores, value for value
     assert [d.label for d in got] == [w["label"] for w in keywords(words)]  # this stream: every keyword found
-    default = spotter.detect(path)  # 4 s stretches side by side: the same words, scores within 0.01
+    default = spotter.detect(path)  # 4 s stretches side by side: the same words, spans within 0.05 s, scores 0.01
     assert [d.label for d in default] == [d.label for d in got]
-    assert max(abs(a.start - b.start) + abs(a.end - b.end) for a, b in zip(default, got)) <= 0.02
+    assert max(abs(a.start - b.start) + abs(a.end - b.end) for a, b in zip(default, got)) <= 0.05
     assert max(abs(a.score - b.score) for a, b in zip(default, got)) <= 0.01
     # final means: nothing later could change it, suppress_s after its run; here 0.9 s after the word's end
     lags = [t - w["end"] for t, w in zip(live.decided_at, keywords(words))]
