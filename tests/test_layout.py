@@ -157,3 +157,13 @@ def test_no_private_names_cross_modules():
                 found += [f"{module}: {node.module}.{a.name}" for a in node.names
                           if a.name.startswith("_") and not a.name.startswith("__")]
     assert not found, found
+
+
+def test_shipped_configs_hold_no_machine_paths():
+    """A shipped config names its data and outputs relative to the project (`runs/`, `../shared/...`), not
+    the folders of the machine it was trained on."""
+    import re
+
+    for cfg in sorted((PKG / "pretrained").glob("*/config.json")):
+        hits = re.findall(r"(?<![.\w])/(?:work|home|root|tmp|mnt|Users)/[^\s\"']*", cfg.read_text())
+        assert not hits, f"{cfg.parent.name}: {hits[:3]}"
