@@ -123,7 +123,8 @@ def with_sensitivity(c: StreamConfig, sensitivity: float) -> StreamConfig:
         raise ValueError(f"sensitivity must be in [0, 1], got {sensitivity}")
     delta = (1 - sensitivity) - c.threshold
     return replace(c, threshold=round(1 - sensitivity, 4),
-                   keyword_thresholds={k: round(min(1.0, max(0.0, t + delta)), 4) for k, t in c.keyword_thresholds.items()})
+                   keyword_thresholds={k: round(min(1.0, max(0.0, t + delta)), 4)
+                                       for k, t in c.keyword_thresholds.items()})
 
 
 def detection_lag(c: StreamConfig, trained: bool = False) -> tuple[float, float]:
@@ -188,7 +189,7 @@ def top_scores(blocks: Iterable[tuple[np.ndarray, np.ndarray]], smooth_s: float,
     return np.concatenate(out_t), np.concatenate(out_top), np.concatenate(out_s)
 
 
-def decide(times: np.ndarray, top: np.ndarray, score: np.ndarray, labels: list[str],
+def runs_to_detections(times: np.ndarray, top: np.ndarray, score: np.ndarray, labels: list[str],
            config: StreamConfig = StreamConfig(), lag: tuple[float, float] = (1.25, 0.25)) -> list[Detection]:
     """Detections from the smoothed top label per frame: keyword runs above threshold lasting `min_s`;
     same-label runs closer than `suppress_s` merge, of different-label ones the stronger survives."""
@@ -227,5 +228,6 @@ def word_span(a: float, b: float, config: StreamConfig, lag: tuple[float, float]
 
 def detect_posteriors(times: np.ndarray, probs: np.ndarray, labels: list[str], config: StreamConfig = StreamConfig(),
            lag: tuple[float, float] = (1.25, 0.25)) -> list[Detection]:
-    """Detections from (T, C) per-frame posteriors (RecognizeCommands-style): smooth, top label, `decide`."""
-    return decide(*top_scores([(np.asarray(times), np.asarray(probs))], config.smooth_s), labels, config, lag)
+    """Detections from (T, C) per-frame posteriors (RecognizeCommands-style): smooth, top label, runs."""
+    tts = top_scores([(np.asarray(times), np.asarray(probs))], config.smooth_s)
+    return runs_to_detections(*tts, labels, config, lag)

@@ -1,20 +1,20 @@
-"""Detections decided step by step as posteriors arrive, the same as `detection.decide` over the whole stream.
+"""Detections decided step by step as posteriors arrive: `detection.runs_to_detections`, live.
 
-`detection.decide` looks at the stream as a whole: a keyword run merges with a
+`detection.runs_to_detections` looks at the stream as a whole: a keyword run merges with a
 same-label run that starts within `suppress_s` after it, and a stronger
 different-label run there replaces it. `Decider` decides in one of two ways:
 
 * final (`hold_s=None`): it keeps only the last kept run and announces it once
   nothing still to come can change it (the stream has passed `suppress_s`
   beyond the run's end with no run open that started inside that gap): exactly
-  `decide`'s detections, but about 0.9 s after the word ends with the shipped
+  `runs_to_detections`'s detections, but about 0.9 s after the word ends with the shipped
   spotter (its runs end ~0.4 s after the word, then the 0.5 s gap).
 * early (`hold_s` >= 0): a keyword run is announced once it has lasted
   `min_s + hold_s` (0.2-0.3 s after the word ends with the shipped spotter), as
   RecognizeCommands does; the strongest label heard by then wins. What follows
   within `suppress_s` of an announced run is merged into it (same label) or
-  suppressed (another label: `decide` would keep it if it were stronger). The
-  span's end is `decide`'s; its start assumes a 0.5 s word while the run is
+  suppressed (another label: `runs_to_detections` would keep it if it were stronger). The
+  span's end is `runs_to_detections`'s; its start assumes a 0.5 s word while the run is
   still going; the score is the peak heard by the announcement.
 """
 
@@ -63,11 +63,11 @@ class _Run:
 
 
 class Decider:
-    """`detection.decide`, step by step: `step(times, top, score)` returns the detections that became final."""
+    """`detection.runs_to_detections` step by step: `step(times, top, score)` returns the detections now final."""
 
     def __init__(self, labels: list[str], config: StreamConfig, lag: tuple[float, float], step: float,
                  hold_s: float | None = None):
-        """`hold_s`: None decides exactly as `decide` (final detections); a number announces a run once it
+        """`hold_s`: None decides exactly as `runs_to_detections` (final detections); a number announces a run once it
         has lasted `min_s + hold_s` seconds (early)."""
         self.labels, self.config, self.lag, self.dt = list(labels), config, lag, float(step)
         self.hold_s = hold_s
@@ -87,7 +87,7 @@ class Decider:
         return Detection(self.labels[r.label], *word_span(r.first, r.last, self.config, self.lag), round(r.peak, 4))
 
     def _close_open(self, out: list[Detection], now: float) -> None:
-        """The open run ended: drop it if too short, else merge, replace, suppress or keep it as `decide` does."""
+        """The open run ended: drop it if too short, else merge, replace, suppress or keep it (as offline)."""
         r, self.open = self.open, None
         if r is None or r.last - r.first + self.dt < self.config.min_s - 1e-9:
             return

@@ -141,7 +141,8 @@ def evaluate(folder: str | Path | Sequence[str | Path], spotter: Any, tolerance:
     return summary, per
 
 
-def cache_posteriors(folder: str | Path | Sequence[str | Path], spotter: Any, progress: bool = True) -> list[tuple[Any, dict[str, Any]]]:
+def cache_posteriors(folder: str | Path | Sequence[str | Path], spotter: Any, progress: bool = True
+                     ) -> list[tuple[Any, dict[str, Any]]]:
     """[((times, probs), truth)] for every stream of a folder: compute once, score many settings."""
     from tqdm import tqdm
 

@@ -40,8 +40,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from audio_rnn.errors import CheckpointError, EmptyAudioError
-from audio_rnn.spotting.detection import (Detection, StreamConfig, decide, default_config, detect_posteriors,
-                                          detection_lag, top_scores, with_sensitivity)
+from audio_rnn.spotting.detection import (Detection, StreamConfig, default_config, detect_posteriors, detection_lag,
+                                          runs_to_detections, top_scores, with_sensitivity)
 from audio_rnn.spotting.frontend import FrontEnd
 from audio_rnn.spotting.network import load_numpy_model
 from audio_rnn.spotting.runner import FrameStream, StreamRunner
@@ -141,7 +141,7 @@ class Spotter:
         tts = top_scores(self.iter_posteriors(source, sr), self.config.smooth_s, self.step_s)
         if not len(tts[0]):
             raise EmptyAudioError("the recording is too short to analyse")
-        return decide(*tts, self.labels, self.config, lag=self.lag())
+        return runs_to_detections(*tts, self.labels, self.config, lag=self.lag())
 
     @property
     def sensitivity(self) -> float:
