@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from audio_rnn.audio.rates import DEFAULT_SR
+from audio_rnn.keywords.data import DIGITS
 
-DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 
 # near-misses of the digits first, then common command words and other short words

@@ -15,9 +15,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from audio_rnn.keywords.data import SILENCE, UNKNOWN
 
-SILENCE = "_silence_"
-UNKNOWN = "_unknown_"
 MODES = ("window", "state", "vad")
 
 

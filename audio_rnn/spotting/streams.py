@@ -19,10 +19,9 @@ import numpy as np
 
 from audio_rnn.audio.rates import DEFAULT_SR
 from audio_rnn.errors import DataError
+from audio_rnn.keywords.data import DIGITS, UNKNOWN
 
 SR = DEFAULT_SR
-DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-UNKNOWN = "_unknown_"
 # everyday words the recognizer never saw in training (its _unknown_ words come from synth_speech.UNKNOWN_WORDS)
 NOVEL_WORDS = (
     "hello", "please", "number", "call", "the", "and", "okay", "today", "water", "music", "window", "people",
