@@ -17,10 +17,31 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def full_measures(abc: str) -> int:
+    """How many measures music21 builds that last exactly what their time signature says (0 if unreadable)."""
+    import warnings
+
+    from music21 import converter
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = converter.parse(abc, format="abc", forceSource=True)
+    except Exception:  # music21 raises many types on bad ABC
+        return 0
+    count = 0
+    for part in score.parts if hasattr(score, "parts") and score.parts else [score]:
+        for m in part.getElementsByClass("Measure"):
+            ts = m.getContextByClass("TimeSignature")
+            count += ts is not None and abs(float(m.duration.quarterLength) - float(ts.barDuration.quarterLength)) < 1e-6
+    return count
 
 
 def outside_check(abc: str) -> tuple[bool, str]:
@@ -78,12 +99,15 @@ def main() -> int:
     ap.add_argument("extra", nargs="*", help="more generate options after --, e.g. -- --no-guard --until-valid 0")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="gen_validity_") as tmp:
+        t0 = time.perf_counter()
         tunes = generate(args.n, args.seed, args.primer, Path(tmp), args.extra)
+        seconds = time.perf_counter() - t0
         rows = []
         for t in tunes:
             ok, why = outside_check(t["text"])
             files = t["files"]
             rows.append({"project_valid": t["valid"], "outside_valid": ok, "why": why,
+                         "full_bars": full_measures(t["text"]),
                          "playable": "mid" in files and "wav" in files, "attempts": t["attempts"],
                          "first_try_valid": bool(t.get("raw_valid")),
                          "repeat_fixes": t.get("repeat_fixes", 0), "backtracks": t["backtracks"]})
@@ -91,9 +115,12 @@ def main() -> int:
     res = {
         "tunes": n, "seed": args.seed, "primer": args.primer, "options": args.extra,
         "outside_valid": sum(r["outside_valid"] for r in rows) / n,
+        "eight_full_bars": sum(r["full_bars"] >= 8 for r in rows) / n,
+        "shortest_full_bars": sorted(r["full_bars"] for r in rows)[:5],
         "project_valid": sum(r["project_valid"] for r in rows) / n,
         "called_valid_unplayable": sum(r["project_valid"] and not r["playable"] for r in rows),
         "called_valid_outside_invalid": sum(r["project_valid"] and not r["outside_valid"] for r in rows),
+        "generate_seconds_per_tune": round(seconds / max(1, n), 2),
         "mean_attempts": sum(r["attempts"] for r in rows) / n,
         "project_valid_first_try": sum(r["first_try_valid"] for r in rows) / n,
         "tunes_with_repeat_fixes": sum(r["repeat_fixes"] > 0 for r in rows),
@@ -105,20 +132,25 @@ def main() -> int:
         real = split_tunes(Path(args.real).read_text(encoding="utf-8"))
         res["real_tunes"] = len(real)
         res["real_outside_valid"] = sum(outside_check(t)[0] for t in real) / max(1, len(real))
+        res["real_eight_full_bars"] = sum(full_measures(t) >= 8 for t in real) / max(1, len(real))
     if args.json:
         print(json.dumps(res))
     else:
         print(f"{n} tunes (seed {args.seed}, primer {args.primer!r}, options {args.extra or 'defaults'})")
         print(f"  outside check valid: {res['outside_valid']:.1%}; project valid: {res['project_valid']:.1%}")
+        print(f"  8 or more full bars (music21 measures): {res['eight_full_bars']:.1%}; "
+              f"shortest {res['shortest_full_bars']}")
         print(f"  called valid but no .mid/.wav: {res['called_valid_unplayable']}; "
               f"called valid, outside invalid: {res['called_valid_outside_invalid']}")
         print(f"  project valid at the first try (before resampling): {res['project_valid_first_try']:.1%}")
+        print(f"  generate (rendering included): {res['generate_seconds_per_tune']:.2f} s per tune")
         print(f"  mean attempts {res['mean_attempts']:.2f}; tunes with a repeat closed by the guard: "
               f"{res['tunes_with_repeat_fixes']}")
         if res["outside_failures"]:
             print("  outside failures: " + "; ".join(res["outside_failures"]))
         if args.real:
-            print(f"  real tunes ({res['real_tunes']}): {res['real_outside_valid']:.1%} pass the outside check")
+            print(f"  real tunes ({res['real_tunes']}): {res['real_outside_valid']:.1%} pass the outside check, "
+                  f"{res['real_eight_full_bars']:.1%} have 8 or more full bars")
     return 0
 
 

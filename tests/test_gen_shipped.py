@@ -37,6 +37,31 @@ def test_shipped_model_writes_valid_tunes(shipped):
     assert v.valid and v.bars >= 4
 
 
+def test_length_guard_keeps_sampling_until_the_tune_is_whole(shipped):
+    """With the length guard every ended tune has at least 8 full bars and closes its last bar; without it,
+    the same seeds write fragments (the issue's 2-3 bar tunes)."""
+    guarded = shipped.sample(n=12, seed=11)
+    bare = shipped.sample(n=12, seed=11, min_bars=0)
+    short = 0
+    for (text, ended, _), (bare_text, bare_ended, _) in zip(guarded, bare):
+        assert ended, text[-200:]
+        bars = validity.written_bars(text)
+        assert validity.whole_tune_problems(text, bars) == [], text
+        if bare_ended and validity.whole_tune_problems(bare_text, validity.written_bars(bare_text)):
+            short += 1
+    assert short >= 1  # the guard changed something: some unguarded tunes were fragments
+
+
+def test_meter_guard_counts_full_bars():
+    g = meter_guard.MeterGuard()
+    for line in ("M:4/4", "L:1/8", "K:G"):
+        g.header_line(line)
+    assert g.judge("G2", False) == "accept" and g.full_bars == 0  # the pickup is not a full bar
+    assert g.judge("GABc dedB", False) == "accept" and g.full_bars == 1
+    assert g.close_at_line_end("GABc dedB") and g.full_bars == 2
+    assert not g.close_at_line_end("GAB") and g.full_bars == 2
+
+
 def test_shipped_model_header_primer(shipped):
     g = shipped.generate(n=1, primer="M:6/8\nK:D\n", seed=5, until_valid=3)[0]
     head = notation.header_fields(g.text)

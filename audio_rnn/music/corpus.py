@@ -200,10 +200,21 @@ class Corpus:
     stats: dict = field(default_factory=dict)
     train_raw: list[str] = field(default_factory=list)  # train tunes in their raw header style (augmentation)
     train_from: list[str] = field(default_factory=list)  # the collection (folder) each train tune came from
+    val_from: list[str] = field(default_factory=list)  # ... each val tune
+    test_from: list[str] = field(default_factory=list)  # ... each test tune
 
     def text(self, split: str) -> str:
         """A split as one string; tunes are separated by one blank line."""
         return "\n".join(getattr(self, split))
+
+    def from_collections(self, split: str, names: tuple[str, ...]) -> list[str]:
+        """The tunes of `split` whose collection (folder) name contains one of `names` (all when empty)."""
+        tunes, origins = getattr(self, split), getattr(self, f"{split}_from")
+        if not names:
+            return list(tunes)
+        if len(origins) != len(tunes):
+            raise CorpusError("this corpus does not know the collection of its tunes (use the 'abc' corpus)")
+        return [t for t, src in zip(tunes, origins) if any(n in src for n in names)]
 
     def summary(self) -> dict:
         from audio_rnn.music.text import Vocab
@@ -253,8 +264,10 @@ def prepare_abc(
     train = [tunes[i] for i in order[n_test + n_val :]]
     train_raw = [raws[i] for i in order[n_test + n_val :]]
     train_from = [origins[i] for i in order[n_test + n_val :]]
+    val_from = [origins[i] for i in order[n_test : n_test + n_val]]
+    test_from = [origins[i] for i in order[:n_test]]
     stats = {"files": len(files), "raw_tunes": raw_count, "unusable": dropped, "duplicates": dupes, "seed": seed}
-    return Corpus(train, val, test, "abc", stats, train_raw, train_from)
+    return Corpus(train, val, test, "abc", stats, train_raw, train_from, val_from, test_from)
 
 
 def prepare_text(path: str | Path) -> Corpus:

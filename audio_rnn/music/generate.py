@@ -11,7 +11,6 @@ complete tunes. Unknown characters are mapped to the unknown token.
 from __future__ import annotations
 
 import math
-import re
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,21 +19,14 @@ from typing import Any
 import numpy as np
 
 from audio_rnn.errors import CorpusError
-from audio_rnn.music.meter_guard import MeterGuard
-from audio_rnn.music.notation import KEEP_HEADERS
 from audio_rnn.music.settings import DEFAULTS
 from audio_rnn.music.stepper import FastStepper, one_blas_thread, sample_logits
-from audio_rnn.music.structure_guard import StructureGuard
-from audio_rnn.music.text import UNK
+from audio_rnn.music.tune_stream import MIN_FULL_BARS, StreamOptions, TuneMasks, TuneStream
 
 X_LINE = "X:1\n"
 ABC_PRIMER = X_LINE + "T:"  # the default: the model writes the title, the header and the tune
 DEFAULT_TEMPERATURE = DEFAULTS.temperature
 DEFAULT_LENGTH = DEFAULTS.length
-TITLE_MAX = 80
-BAR_RETRIES = 10
-_FIELD_LINE = re.compile(r"^[A-Za-z]:")
-_HEADER_DONE = re.compile(r"(?:^|\n)K:[^\n]*\n")  # the header ends with its K: line
 
 
 @dataclass
@@ -56,6 +48,18 @@ class Generation:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_sampling(n: int, length: int, temperature: float, top_p: float) -> None:
+    """One clear error for sampling settings that cannot work."""
+    if n < 1:
+        raise CorpusError("--n must be at least 1")
+    if length < 1:
+        raise CorpusError("--length must be at least 1")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise CorpusError("--temperature must be a finite number >= 0")
+    if not 0 < top_p <= 1:
+        raise CorpusError("--top-p must be in (0, 1]")
 
 
 def _split_primer(primer: str) -> tuple[str, str]:
@@ -84,19 +88,8 @@ class Generator:
         corpus = self.config.get("corpus") or {}
         self.is_abc = corpus.get("source") == "abc"
         self._lock = threading.Lock()
-        self._nl = int(self.vocab.encode("\n")[0])
         self._fast = FastStepper(self.model)
-        # a full bar closes with a bar line before the line ends: music21 makes no bar at a line end
-        allowed_after_full = set(self.vocab.encode("|: )-").tolist())
-        self._full_mask = [i for i in range(1, len(self.vocab)) if i not in allowed_after_full]
-        self._bar_ids = [i for i in self.vocab.encode("|:") if i]
-        self._bar_only = [i for i in self.vocab.encode("|") if i]
-        # normalised header lines (the corpus form), whatever header styles the model saw in training
-        fields = "".join(f for f in KEEP_HEADERS if f != "X")
-        self._not_field = [i for i in range(1, len(self.vocab)) if i not in set(self.vocab.encode(fields).tolist())]
-        colon = set(self.vocab.encode(":").tolist())
-        self._not_colon = [i for i in range(1, len(self.vocab)) if i not in colon]
-        self._no_value_gap = [i for i in self.vocab.encode(" \n\t") if i]
+        self._masks = TuneMasks(self.vocab)
 
     # ------------------------------------------------------------------ sampling
 
@@ -113,223 +106,43 @@ class Generator:
         meter_guard: bool | None = None,
         normal_header: bool | None = None,
         fixes_out: list[int] | None = None,
+        min_bars: int = MIN_FULL_BARS,
     ) -> list[tuple[str, bool, int]]:
         """n sequences (text, ended, backtracks) sampled as one batch; `length` caps the sampled characters.
 
-        `normal_header` (ABC models, default on) keeps sampled header lines in the corpus form
-        (`F:value`, only T: M: L: R: K:), although training also showed other header styles.
-
-        With the meter guard (ABC models, default on) a bar that closes too long or
-        too short is sampled again from its start (up to BAR_RETRIES times per bar):
-        the model's state is restored to the bar line and a new bar is drawn.
-        The same guard keeps the repeats well formed (`StructureGuard`): a bar line that would
-        leave a repeat open gets its ":" (the model's state is restored and ":|" fed instead), and
-        a repeat still open at the end of the tune is closed; `fixes_out` gets how many per stream.
+        Each row is a `TuneStream`: for ABC models `normal_header` (default on) keeps header lines
+        in the corpus form, and the guards (default on) redraw bars that do not fit the meter, keep
+        repeats well formed and let a tune end only after `min_bars` full bars at a closed bar.
+        `fixes_out` gets how many bar lines per stream the structure guard closed with ":".
         """
-        if n < 1:
-            raise CorpusError("--n must be at least 1")
-        if length < 1:
-            raise CorpusError("--length must be at least 1")
-        if not math.isfinite(temperature) or temperature < 0:
-            raise CorpusError("--temperature must be a finite number >= 0")
-        if not 0 < top_p <= 1:
-            raise CorpusError("--top-p must be in (0, 1]")
+        _check_sampling(n, length, temperature, top_p)
         stop = self.is_abc if stop_at_end is None else stop_at_end
         if primer is None:
             primer = ABC_PRIMER if self.is_abc else ""
         head, after_title = _split_primer(primer) if self.is_abc else (primer, "")
+        opts = StreamOptions(
+            stop_at_end=stop,
+            guard=self.is_abc if meter_guard is None else (meter_guard and self.is_abc),
+            normal_header=self.is_abc if normal_header is None else (normal_header and self.is_abc),
+            length=length, min_bars=min_bars)
         rng = np.random.default_rng(seed)
-        chars = [UNK] + list(self.vocab.chars)
-        guard_on = self.is_abc if meter_guard is None else (meter_guard and self.is_abc)
-        header_on = self.is_abc if normal_header is None else (normal_header and self.is_abc)
-        in_header = [header_on] * n
-        texts: list[list[str]] = [list(head) for _ in range(n)]
-        forced: list[list[int]] = [list(self.vocab.encode(head)) for _ in range(n)]
-        pending = [after_title] * n  # forced after the sampled title line ends
-        sampled = [0] * n
-        ended = [False] * n
-        done = [False] * n
-        backtracks = [0] * n
-        guards = [MeterGuard() for _ in range(n)]
-        structure = [StructureGuard() for _ in range(n)]
-        fixes = [0] * n
-        colon_id = int(self.vocab.encode(":")[0])
-        line_start = [0] * n
-        bar_start = [0] * n
-        retries = [0] * n
-        snaps: list[Any] = [None] * n
-        floor = [len(head)] * n  # never backtrack into forced text
-        live = n
         with self._lock, one_blas_thread():
             step = self._fast.start(n)
-
-            def snapshot(b: int, input_id: int) -> tuple:
-                return ([x[b].copy() for x in step.h], [x[b].copy() for x in step.c], input_id, len(texts[b]))
-
-            def restore(b: int, snap: tuple) -> int:
-                hs, cs, input_id, pos = snap
-                for x, v in zip(step.h, hs):
-                    x[b] = v
-                for x, v in zip(step.c, cs):
-                    x[b] = v
-                del texts[b][pos:]
-                line_start[b] = min(line_start[b], pos)
-                while line_start[b] > 0 and texts[b][line_start[b] - 1] != "\n":
-                    line_start[b] -= 1
-                return input_id
-
-            def forced_done(b: int) -> None:
-                """The forced text (primer, or a rewritten bar line) is in: the guard reads its lines."""
-                t, g = texts[b], guards[b]
-                last_nl = len(t) - 1 - t[::-1].index("\n") if "\n" in t else -1
-                for line in "".join(t[line_start[b] : last_nl + 1]).split("\n"):
-                    if _FIELD_LINE.match(line):
-                        g.header_line(line)
-                line_start[b] = max(line_start[b], last_nl + 1)
-                if g.in_body:
-                    bars = [k for k in range(line_start[b], len(t)) if t[k] == "|"]
-                    bar_start[b] = bars[-1] + 1 if bars else line_start[b]
-                    snaps[b], retries[b] = snapshot(b, ids[b]), 0
-
-            ids = [self._nl] * n
-            while live:
+            tunes = [TuneStream(b, step, self._masks, opts, head, after_title) for b in range(n)]
+            ids = [self._masks.newline] * n
+            while not all(t.done for t in tunes):
                 logits = step(ids)
-                if guard_on:
-                    self._mask_bar(logits, texts, guards, bar_start, forced, pending, done)
-                    self._mask_structure(logits, texts, structure, guards, forced, pending, done)
-                if header_on:
-                    self._mask_header(logits, texts, in_header, forced, pending, done)
+                for t in tunes:
+                    t.mask(logits[t.b])
                 nxt = sample_logits(logits, temperature, top_k, top_p, rng)
-                for b in range(n):
-                    if done[b]:
-                        ids[b] = self._nl
-                        continue
-                    if forced[b]:
-                        ids[b] = forced[b].pop(0)
-                        if not forced[b]:
-                            floor[b] = len(texts[b])
-                            if guard_on:
-                                forced_done(b)
-                        continue  # primer text is already in texts[b]
-                    i = int(nxt[b])
-                    ch = chars[i]
-                    t = texts[b]
-                    t.append(ch)
-                    sampled[b] += 1
-                    ids[b] = i
-                    if pending[b] and (ch == "\n" or sampled[b] >= TITLE_MAX):
-                        extra = pending[b] if ch == "\n" else "\n" + pending[b]
-                        t.extend(extra)
-                        forced[b] = list(self.vocab.encode(extra))
-                        pending[b] = ""
-                        ch = extra[-1]
-                    elif stop and ch == "\n" and len(t) > 1 and t[-2] == "\n":
-                        if guard_on:
-                            closed = structure[b].close_at_end("".join(t))
-                            if closed != "".join(t):
-                                texts[b], fixes[b] = list(closed), fixes[b] + 1
-                        ended[b] = done[b] = True
-                        live -= 1
-                        continue
-                    if guard_on and not pending[b] and not forced[b]:
-                        g = guards[b]
-                        p = self._bar_before(t) if g.in_body and ch in "]:0123456789" else -1
-                        if p >= 0 and snaps[b] is not None and snaps[b][3] == p + 1 >= floor[b] \
-                                and structure[b].needs_close("".join(t[:p]), "".join(t[p + 1 :])):
-                            tail = t[p + 1 :]
-                            restore(b, snaps[b])  # back to the bar line, before the model read its "|"
-                            t[p:] = [":", "|"] + tail
-                            ids[b], forced[b] = colon_id, list(self.vocab.encode("|" + "".join(tail)))
-                            fixes[b] += 1
-                            continue
-                        if ch == "\n":
-                            line = "".join(t[line_start[b] : -1])
-                            is_field = bool(_FIELD_LINE.match(line))
-                            if is_field:
-                                g.header_line(line)
-                            if is_field and g.in_body or (g.in_body and g.full_at_line_end("".join(t[bar_start[b] : -1]))):
-                                if not is_field:
-                                    g.bars += 1
-                                bar_start[b], snaps[b], retries[b] = len(t), snapshot(b, i), 0
-                            line_start[b] = len(t)
-                        elif ch == "|" and g.in_body:
-                            bar_text = "".join(t[bar_start[b] : -1])
-                            verdict = g.judge(bar_text, bar_text.rstrip().endswith(":"))
-                            if verdict == "reject" and snaps[b] is not None and retries[b] < BAR_RETRIES \
-                                    and snaps[b][3] >= floor[b]:
-                                ids[b] = restore(b, snaps[b])
-                                retries[b] += 1
-                                backtracks[b] += 1
-                                continue
-                            if verdict == "reject":
-                                g.bars += 1  # out of retries: keep it, the checker will say so
-                            bar_start[b], snaps[b], retries[b] = len(t), snapshot(b, i), 0
-                    if sampled[b] >= length:
-                        done[b] = True
-                        live -= 1
+                ids = [t.take(int(nxt[t.b])) for t in tunes]
         if fixes_out is not None:
-            fixes_out[:] = fixes
+            fixes_out[:] = [t.fixes for t in tunes]
         out = []
-        for t, e, k in zip(texts, ended, backtracks):
-            text = "".join(t)
-            out.append((text.rstrip("\n") + "\n" if e else text, e or not stop, k))
+        for t in tunes:
+            text = "".join(t.text)
+            out.append((text.rstrip("\n") + "\n" if t.ended else text, t.ended or not stop, t.backtracks))
         return out
-
-    def _mask_header(self, logits, texts, in_header, forced, pending, done) -> None:
-        """Header lines in the corpus form: a line starts with T M L R or K, then ':' and the value (no blank)."""
-        for b in range(len(texts)):
-            if not in_header[b] or done[b] or forced[b] or pending[b]:
-                continue
-            t = texts[b]
-            if _HEADER_DONE.search("".join(t)):
-                in_header[b] = False
-                continue
-            tail = "".join(t[-3:])
-            if tail.endswith("\n"):
-                logits[b, self._not_field] = -np.inf
-            elif re.search(r"(?:^|\n)[A-Za-z]$", tail):
-                logits[b, self._not_colon] = -np.inf
-            elif re.search(r"(?:^|\n)[A-Za-z]:$", tail):
-                logits[b, self._no_value_gap] = -np.inf
-
-    @staticmethod
-    def _bar_before(t: list[str]) -> int:
-        """Index of the "|" just before the last character ("|]", "|:", "|2") or before "[2" ("|[2"), else -1."""
-        if len(t) >= 2 and t[-2] == "|":
-            return len(t) - 2
-        if len(t) >= 3 and t[-1].isdigit() and t[-2] == "[" and t[-3] == "|":
-            return len(t) - 3
-        return -1
-
-    def _mask_structure(self, logits, texts, structure, guards, forced, pending, done) -> None:
-        """Structure guard, character level: no ending number without a repeat, no ":" that closes nothing."""
-        for b, sg in enumerate(structure):
-            if done[b] or forced[b] or pending[b] or not guards[b].in_body:
-                continue
-            banned = sg.banned("".join(texts[b]))
-            if banned:
-                logits[b, [i for i in self.vocab.encode(banned) if i]] = -np.inf
-
-    def _mask_bar(self, logits, texts, guards, bar_start, forced, pending, done) -> None:
-        """Meter guard, character level: a full bar can only close (bar line, space, newline, tie, slur end);
-        a short one cannot close (no `|` or `:`).
-
-        (The pickup may close short; a part may end short with ":|" when that completes the pickup.)
-        """
-        for b, g in enumerate(guards):
-            if done[b] or forced[b] or pending[b] or not g.in_body or g.full is None:
-                continue
-            d = g.bar_length("".join(texts[b][bar_start[b] :]))
-            if d is None:
-                continue
-            if d >= g.full:
-                logits[b, self._full_mask] = -np.inf
-            elif d > 0 and g.bars > 0:
-                text_end = texts[b][-1] if texts[b] else ""
-                if text_end == ":" and d + g.pickup == g.full:
-                    continue  # ":|" closing a part that completes the pickup
-                # a short bar cannot close; ':' is left open only when it would complete the pickup
-                logits[b, self._bar_ids if d + g.pickup != g.full else self._bar_only] = -np.inf
 
     def generate(
         self,

@@ -111,6 +111,7 @@ class MeterGuard:
     meter_seen: bool = False
     in_body: bool = False
     bars: int = 0
+    full_bars: int = 0  # bars exactly as long as the meter (what makes a tune whole)
     pickup: Fraction = Fraction(0)
 
     def header_line(self, line: str) -> None:
@@ -151,6 +152,7 @@ class MeterGuard:
             return "reject"
         if d == self.full:
             self.bars += 1
+            self.full_bars += 1
             return "accept"
         if self.bars == 0:  # the pickup
             self.bars += 1
@@ -173,3 +175,11 @@ class MeterGuard:
             return False
         body = _BAR_LEAD.sub("", bar_text)
         return bar_quarters(body, self._unit()) == self.full
+
+    def close_at_line_end(self, bar_text: str) -> bool:
+        """Count a full bar that a line end closes (see `full_at_line_end`); True when it did."""
+        if not self.full_at_line_end(bar_text):
+            return False
+        self.bars += 1
+        self.full_bars += 1
+        return True

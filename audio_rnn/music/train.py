@@ -57,6 +57,7 @@ class TrainGenConfig:
     header_aug: float = 0.4  # share of ABC training tunes shown in a raw/varied header style (val/test stay normalised)
     init: str = ""  # a charlm checkpoint to start from (its weights, size and vocabulary): a fine-tune
     weight: str = ""  # "oneills1850,ryansMammoth=4": train tunes from these collections shown 4 times an epoch
+    select_from: str = ""  # "oneills1850,airdsAirs": choose the best checkpoint on these collections' val tunes only
 
 
 def streams(ids: np.ndarray, batch: int) -> "torch.Tensor":
@@ -131,6 +132,14 @@ def evaluate_bpc(model, ids: np.ndarray, batch: int = 16, bptt: int = 256) -> fl
     return total / max(1, count) / LN2
 
 
+def set_dropout(model, p: float) -> None:
+    """Change a CharLM's dropout in place (between layers and around the recurrent stack); saved in its dims."""
+    model.dims.dropout = p
+    model.drop.p = p
+    if model.dims.layers > 1:
+        model.rnn.dropout = p
+
+
 def _state_to(state: Any, dev: "torch.device") -> Any:
     """A carried hidden state (tensor, tuple of tensors or None) on `dev`."""
     if state is None:
@@ -182,11 +191,13 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
         model = model.to(dev)
         cfg.cell, cfg.embed, cfg.hidden, cfg.layers = model.dims.cell, model.dims.embed, model.dims.hidden, \
             model.dims.layers
+        set_dropout(model, cfg.dropout)  # regularising a fine-tune is this run's choice, not the base's
     else:
         vocab = Vocab.build([corpus.text("train"), *corpus.train_raw], cfg.min_count)
         dims = CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
         model = CharLM(dims).to(dev)
-    val_ids = vocab.encode(corpus.text("val"))
+    select_names = tuple(n.strip() for n in cfg.select_from.split(",") if n.strip())
+    val_ids = vocab.encode("\n".join(corpus.from_collections("val", select_names)))
     net = distributed.wrap(model, ctx)
     if ctx.is_distributed:
         torch.manual_seed(cfg.seed + 1000 * ctx.rank)  # dropout masks differ per rank (weights came from rank 0)
@@ -366,6 +377,9 @@ def configure_train_gen(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight", default=d.weight,
                    help="'oneills1850,ryansMammoth=4': train tunes from music21 collections whose folder name holds "
                         "one of these names are shown 4 times an epoch")
+    p.add_argument("--select-from", default=d.select_from,
+                   help="'oneills1850,airdsAirs': choose the best checkpoint on the validation tunes of these "
+                        "music21 collections only (default: all validation tunes)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     from audio_rnn.training.resume import add_arguments

@@ -148,6 +148,8 @@ def written_bars(abc: str) -> list[tuple[float, float | None, bool]]:
 _METER = re.compile(r"M:([^\]\n\r%]*)")  # music21 takes M: fields mid-line too ("uz/M:999/1")
 MAX_METER = 32  # music21 partitions a meter's beats in time that grows steeply: M:999/1 takes minutes
 MAX_SHORT_SHARE = 0.2  # the outside check's rule too: at least 80% of the inner bars are full
+MIN_FULL_BARS = 8  # a whole tune holds at least one 8-bar part (the sampler's length guard uses it too)
+_ENDS_AT_BAR = re.compile(r"[|\]]\s*$")  # the last music line closes with a bar line ("|", "|]", ":|", "||")
 MAX_BAR_FACTOR = 8  # a bar this many times too long is invalid anyway; music21 re-barring it takes minutes
 
 
@@ -213,8 +215,29 @@ def _fragment_repeats(abc: str, bars: list[tuple[float, float | None, bool]]) ->
     return out
 
 
-def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
-    """Headers X: T: M: K: present, repeats well formed, music21 parses it and writes MIDI, bars match the meter.
+def whole_tune_problems(abc: str, bars: list[tuple[float, float | None, bool]],
+                        min_full_bars: int = MIN_FULL_BARS) -> list[str]:
+    """Why a metered tune is a fragment: fewer than `min_full_bars` full bars, or it stops in mid-bar.
+
+    The last bar ends properly at a bar line, or full, or as the complement of the pickup
+    (Essen-style tunes leave the final bar line out).
+    """
+    eps, out = 1e-6, []
+    full = sum(1 for d, f, _ in bars if f is not None and abs(d - f) < eps)
+    if full < min_full_bars:
+        out.append(f"only {full} full bar(s): a whole tune has at least {min_full_bars}")
+    music = [ln for ln in abc.rstrip().split("\n") if ln.strip() and not (FIELD_LINE.match(ln) and not ln.startswith("|"))]
+    d, f, _ = bars[-1]
+    pickup = bars[0][0] if bars[0][1] and bars[0][0] < bars[0][1] - eps else 0.0
+    closed = bool(music) and bool(_ENDS_AT_BAR.search(music[-1]))
+    if f is not None and not closed and abs(d - f) > eps and abs(d + pickup - f) > eps:
+        out.append(f"the tune stops in the middle of a bar ({d:g} of {f:g} quarters, no final bar line)")
+    return out
+
+
+def check_tune(abc: str, max_chars: int = 20_000, whole: bool = True) -> Validity:
+    """Headers X: T: M: K: present, repeats well formed, music21 parses it and writes MIDI, bars match the meter,
+    and (`whole`) the tune is whole: at least MIN_FULL_BARS full bars and a proper ending.
 
     The first bar (pickup) and the last bar may be short. A short bar at a section
     boundary (repeat, double bar or ending) is accepted when it completes a bar with
@@ -279,4 +302,6 @@ def check_tune(abc: str, max_chars: int = 20_000) -> Validity:
             reasons.append(f"{len(bad)} bar(s) do not match the meter: " + "; ".join(bad[:3]))
         else:
             reasons.extend(_fragment_repeats(abc, bars)[:1])
+        if whole:
+            reasons.extend(whole_tune_problems(abc, bars))
     return Validity(not reasons, reasons, len(bars), notes)
