@@ -272,13 +272,32 @@ def test_generator_page_generates_a_rendered_tune_with_downloads():
     images = at.get("image")
     assert images and "data:image/svg+xml" in str(images[0].proto)
     assert len(at.get("audio")) == 1
-    assert len(at.get("download_button")) == 3
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels[:3] == ["Download .abc", "Download .mid", "Download .wav"] and "Download .svg" in labels[3]
     # user text in the primer is only ever shown as code, and a broken tune is a warning, not a crash
     at.text_area(key="gen_primer").set_value("M:6/8\nK:G\n<script>alert(1)</script>|]]]")
     at.button[0].click().run(timeout=300)
     no_crash(at)
     assert "<script>" in at.code[0].value
     assert not any("<script>" in m.value for m in at.markdown)
+
+
+@pytest.mark.skipif(not abc_shipped(), reason="the shipped ABC model has not landed yet")
+def test_generator_page_writes_several_tunes_with_top_p():
+    """Several tunes at once, one tab each, sampled with the top-p the page sets (as `generate --n --top-p`)."""
+    at = page("generator").run()
+    at.number_input(key="gen_n").set_value(3)
+    at.slider(key="gen_topp").set_value(0.9)
+    at.number_input(key="gen_seed").set_value(7)
+    at.button[0].click().run(timeout=300)
+    no_crash(at)
+    assert [t.label for t in at.tabs] == ["Tune 1", "Tune 2", "Tune 3"]
+    texts = [c.value for c in at.code]
+    assert len(texts) == 3 and len(set(texts)) == 3 and all(t.startswith("X:") for t in texts)
+    from audio_rnn.music.generate import get_generator
+
+    expected = get_generator().generate(n=3, top_p=0.9, seed=7, primer="M:6/8\nK:D\n")
+    assert texts == [g.text.rstrip("\n") for g in expected]
 
 
 def test_a_tune_that_aborts_verovio_is_an_error_not_a_dead_server():

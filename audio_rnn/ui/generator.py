@@ -50,13 +50,17 @@ def _generator(path: str):
     return Generator(path, threads=1)
 
 
+MAX_TUNES = 6
+
+
 @st.cache_data(max_entries=64, show_spinner="Sampling...")
-def _generate(path: str, temperature: float, top_k: int, length: int, primer: str, seed: int,
-              retries: int) -> dict[str, Any]:
-    g = _generator(path).generate(n=1, temperature=temperature, top_k=top_k, top_p=DEFAULTS.top_p,
-                                  primer=primer or None, length=length, seed=seed, until_valid=retries,
-                                  meter_guard=DEFAULTS.guard)[0]
-    return {**g.to_dict(), "is_abc": _generator(path).is_abc}
+def _generate(path: str, temperature: float, top_k: int, top_p: float, length: int, primer: str, seed: int,
+              retries: int, n: int = 1) -> list[dict[str, Any]]:
+    """n tunes sampled as one batch (the CLI's `generate --n`), each checked and resampled when invalid."""
+    gen = _generator(path)
+    out = gen.generate(n=n, temperature=temperature, top_k=top_k, top_p=top_p, primer=primer or None,
+                       length=length, seed=seed, until_valid=retries, meter_guard=DEFAULTS.guard)
+    return [{**g.to_dict(), "is_abc": gen.is_abc} for g in out]
 
 
 def svg_pages(svg: str) -> list[str]:
@@ -139,9 +143,12 @@ def render() -> None:
             name = st.selectbox("Model", list(choices), key="gen_model")
             temperature = st.slider("Temperature", 0.1, 1.5, DEFAULTS.temperature, step=0.05, key="gen_temp",
                                     help="lower: safer, more repetitive; higher: more surprising")
+            n = int(st.number_input("Tunes", 1, MAX_TUNES, 1, key="gen_n", help="sampled together, one tab each"))
         with c2:
             top_k = st.slider("Top-k (0 = off)", 0, 40, DEFAULTS.top_k, key="gen_topk")
-            length = st.slider("Maximum length (characters)", 100, 2000, DEFAULTS.length, step=50, key="gen_len")
+            top_p = st.slider("Top-p (1 = off)", 0.5, 1.0, DEFAULTS.top_p, step=0.05, key="gen_topp",
+                              help="sample among the likeliest characters that hold this share of the probability")
+            length = st.slider("Maximum length (characters)", 100, 3000, DEFAULTS.length, step=50, key="gen_len")
         with c3:
             seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="gen_seed"))
             retries = st.slider("Resample invalid tunes (tries)", 0, 8, DEFAULTS.until_valid, key="gen_retries",
@@ -151,14 +158,25 @@ def render() -> None:
         go = st.form_submit_button("Generate", type="primary")
     if go:
         with user_errors("generation"):
-            st.session_state["gen_result"] = _generate(choices[name], float(temperature), int(top_k), int(length),
-                                                       primer, seed, int(retries))
-    result = st.session_state.get("gen_result")
-    if result:
-        _show(result)
+            st.session_state["gen_result"] = _generate(choices[name], float(temperature), int(top_k), float(top_p),
+                                                       int(length), primer, seed, int(retries), n)
+    results = st.session_state.get("gen_result")
+    if results and len(results) == 1:
+        _show(results[0], 0)
+    elif results:
+        for k, (tab, g) in enumerate(zip(st.tabs([f"Tune {k + 1}" for k in range(len(results))]), results)):
+            with tab:
+                _show(g, k)
 
 
-def _show(g: dict[str, Any]) -> None:
+def _title(text: str) -> str:
+    """The tune's title as a file name ("tune" when it has none)."""
+    m = re.search(r"(?m)^T:(.*)$", text)
+    name = re.sub(r"[^A-Za-z0-9]+", "_", m.group(1)).strip("_")[:40] if m else ""
+    return name or "tune"
+
+
+def _show(g: dict[str, Any], k: int = 0) -> None:
     """One result: the ABC, score and player; the valid badge only once the tune has rendered to audio and MIDI."""
     text = g["text"]
     if g.get("unknown_chars"):
@@ -166,7 +184,7 @@ def _show(g: dict[str, Any]) -> None:
                              + ", ".join(repr(c) for c in g["unknown_chars"])))
     if not g.get("is_abc", True):
         st.code(text, language=None, wrap_lines=True)
-        st.download_button("Download .txt", text.encode(), "generated.txt", "text/plain", key="gen_dl_txt")
+        st.download_button("Download .txt", text.encode(), "generated.txt", "text/plain", key=f"gen_dl_txt{k}")
         return
     tries = f" (after {g['attempts']} tries)" if g.get("attempts", 1) > 1 else ""
     badge = st.empty()  # filled once we know whether the tune renders: no valid badge without a player
@@ -186,16 +204,22 @@ def _show(g: dict[str, Any]) -> None:
     midi = _try("write MIDI", _midi, text, failed)
     with badge.container():
         if g["valid"] and wav and midi:
-            st.success(f"Valid tune{tries}: headers present, repeats well formed, music21 parses it and plays it, "
-                       "every bar fits the meter.", icon=":material/check_circle:")
+            st.success(f"Valid tune{tries}: headers present, at least 8 full bars and a proper ending, repeats well "
+                       "formed, music21 parses it and plays it, every bar fits the meter.",
+                       icon=":material/check_circle:")
         elif g["valid"]:
             st.warning(md_escape(f"Not playable{tries}: the checks passed but rendering failed: " + "; ".join(failed)),
                        icon=":material/warning:")
         else:
             st.warning(md_escape(f"Invalid tune{tries}: " + "; ".join(g["reasons"])), icon=":material/warning:")
-    c1, c2, c3 = st.columns(3)
-    c1.download_button("Download .abc", text.encode(), "tune.abc", "text/vnd.abc", key="gen_dl_abc")
+    stem = _title(text)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.download_button("Download .abc", text.encode(), f"{stem}.abc", "text/vnd.abc", key=f"gen_dl_abc{k}")
     if midi:
-        c2.download_button("Download .mid", midi, "tune.mid", "audio/midi", key="gen_dl_mid")
+        c2.download_button("Download .mid", midi, f"{stem}.mid", "audio/midi", key=f"gen_dl_mid{k}")
     if wav:
-        c3.download_button("Download .wav", wav, "tune.wav", "audio/wav", key="gen_dl_wav")
+        c3.download_button("Download .wav", wav, f"{stem}.wav", "audio/wav", key=f"gen_dl_wav{k}")
+    for p, svg in enumerate(pages or []):
+        label, name = ("Download .svg", f"{stem}.svg") if len(pages) == 1 else \
+            (f"Download .svg (page {p + 1})", f"{stem}_{p + 1}.svg")
+        c4.download_button(label, svg.encode("utf-8"), name, "image/svg+xml", key=f"gen_dl_svg{k}_{p}")
