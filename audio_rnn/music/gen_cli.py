@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from audio_rnn.errors import CorpusError
 from audio_rnn.music.generate import Generator
 from audio_rnn.music.settings import DEFAULTS
 
@@ -79,6 +80,9 @@ def configure_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="charlm checkpoint folder (default: the shipped ABC model)")
     p.add_argument("--no-cache", action="store_true",
                    help="the network alone (default: mixed with a match model that copies repeats already read)")
+    p.add_argument("--dedupe", action="store_true",
+                   help="score only the tunes the model's training corpus does not hold (same tune by normalised "
+                        "note body, any key or spelling); reports how many were removed")
     p.add_argument("--json", action="store_true", help='print {"chars": int, "bits_per_char": float, ...}')
 
 
@@ -87,11 +91,23 @@ def run_score(args: argparse.Namespace) -> int:
     from audio_rnn.music.text import read_text
 
     text = read_text(args.file)
-    result = Generator(args.model).score(text, cache=not args.no_cache)
+    gen = Generator(args.model)
+    removed = None
+    if args.dedupe:
+        from audio_rnn.music.dedupe import drop_training_tunes
+
+        text, removed, total = drop_training_tunes(text, gen.config)
+        if not text.strip():
+            raise CorpusError(f"--dedupe: the training corpus holds all {total} tunes of {args.file}")
+    result = gen.score(text, cache=not args.no_cache)
+    if removed is not None:
+        result.update(tunes=total, removed_tunes=removed)
     if args.json:
         print(json.dumps(result))
     else:
         print(f"{result['chars']} characters, {result['bits_per_char']:.4f} bits/char"
               + (f" (network alone {result['network_bits_per_char']:.4f})" if result["cache"] else "")
-              + (f" ({result['unknown_chars']} unknown)" if result["unknown_chars"] else ""))
+              + (f" ({result['unknown_chars']} unknown)" if result["unknown_chars"] else "")
+              + (f"; {removed} of {total} tunes removed (the training corpus holds them)" if removed is not None
+                 else ""))
     return 0
