@@ -97,6 +97,9 @@ def page_latency(fsdd: Path, tmp: Path) -> dict[str, list[float]]:
     return {"server": server_lat, "page": page_lat}
 
 
+LAST_SERVER_PID = 0  # the pid of the server `_server` started last (benchmarks read its CPU time)
+
+
 def _server(tmp: Path):
     """`streamlit run app.py` on a free localhost port (a generator: yields the url, then stops it)."""
     import subprocess
@@ -109,8 +112,10 @@ def _server(tmp: Path):
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
+    global LAST_SERVER_PID
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "HOME": str(tmp)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    LAST_SERVER_PID = proc.pid
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):

@@ -15,7 +15,7 @@ PLAN = [("fsdd", "seven"), ("espeak", "garden"), ("espeak", "two"), ("fsdd", "fi
 
 
 def real_stream(fsdd_dir: Path, path: Path, lead_s: float = 0.5, gap_s: float = 1.2, snr_db: float = 25.0,
-                seed: int = 3) -> list[dict]:
+                seed: int = 3, plan: list[tuple[str, str]] | None = None) -> list[dict]:
     """Write the PLAN's words with `gap_s` between them after `lead_s` of background over pink noise to
     `path` (16 kHz, 16-bit); returns the words: label (keyword or _unknown_), word, start, end (s)."""
     from audio_rnn.audio.decode import load_audio
@@ -23,7 +23,7 @@ def real_stream(fsdd_dir: Path, path: Path, lead_s: float = 0.5, gap_s: float = 
 
     rng = np.random.default_rng(seed)
     pieces, words, t = [], [], int(lead_s * SR)
-    for k, (src, word) in enumerate(PLAN):
+    for k, (src, word) in enumerate(plan or PLAN):
         if src == "fsdd":
             x = trimmed_word(load_audio(fsdd_dir / f"{LABELS.index(word)}_george_{40 + k}.wav"))
         else:

@@ -102,3 +102,17 @@ def test_push_returns_at_once_and_a_full_queue_is_counted_not_silent(fsdd_dir, t
     small.stop()
     snap = small.snapshot()
     assert snap["dropped_s"] >= 1.4 and snap["behind_s"] == 0.0, snap
+
+
+def test_live_chart_keeps_a_fixed_zero_to_one_axis():
+    """A quiet room (all posteriors near 0) is drawn at the bottom of a 0-1 axis, not stretched into a peak."""
+    from audio_rnn.ui.charts import live_posteriors
+
+    labels = ["_silence_", "_unknown_", "one", "two"]
+    times = np.arange(50) * 0.01
+    probs = np.full((50, 4), 0.01, np.float32)
+    spec = live_posteriors(times, probs, labels, 5.0)
+    assert spec["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert spec["encoding"]["x"]["scale"]["domain"] == [-5.0, 0]
+    assert {r["keyword"] for r in spec["data"]["values"]} == {"one", "two"}  # _silence_/_unknown_ not drawn
+    assert max(r["p"] for r in spec["data"]["values"]) == 0.01

@@ -61,6 +61,7 @@ class ListenSession:
         self.onset_s: float | None = None  # stream time of the first loud frame
         self.streams = 0  # streams started in this session
         self.frames = 0
+        self._last_push = 0.0  # wall time of the last frame received
         self.id = f"{os.getpid()}-{id(self):x}"
 
     # -- receiver side
@@ -68,6 +69,7 @@ class ListenSession:
         """One frame of interleaved audio as received: queued for this session's worker (returns at once)."""
         x = interleaved_to_mono(pcm, channels)
         seconds = len(x) / rate
+        self._last_push = time.time()
         with self._qlock:
             if self._queued_s + seconds > self.max_queue_s:
                 self.dropped_s += seconds
@@ -151,6 +153,10 @@ class ListenSession:
                     pass
                 self._log({"event": "stop", "wall": time.time(), "heard_s": live.heard_s})
             # keep `_live` None: the LiveSpotter and its buffers go with it
+
+    def idle_s(self) -> float:
+        """Seconds since the last frame arrived (a page that sees no track playing stops only an idle stream)."""
+        return time.time() - self._last_push
 
     @property
     def active(self) -> bool:

@@ -60,11 +60,12 @@ def timeline(duration: float, detections: Sequence[dict], truth: Sequence[dict],
     return alt.layer(*layers).add_params(zoom).properties(height=220, title=title)
 
 
-def live_posteriors(times: np.ndarray, probs: np.ndarray, labels: Sequence[str], window_s: float):
-    """Each keyword's posterior over the last `window_s` seconds, on a fixed 0-1 axis (a quiet room stays at
-    the bottom instead of being stretched into a false peak)."""
-    import altair as alt
+def live_posteriors(times: np.ndarray, probs: np.ndarray, labels: Sequence[str], window_s: float) -> dict:
+    """Each keyword's posterior over the last `window_s` seconds as a Vega-Lite spec, on a fixed 0-1 axis (a
+    quiet room stays at the bottom instead of being stretched into a false peak).
 
+    A plain spec for `st.vega_lite_chart`: the live page redraws it every second per listener, and building
+    it through altair (which validates the schema) cost the server more than the spotting."""
     kw = [i for i, lab in enumerate(labels) if not lab.startswith("_")]
     rows = []
     if len(times):
@@ -72,8 +73,14 @@ def live_posteriors(times: np.ndarray, probs: np.ndarray, labels: Sequence[str],
         step = max(1, len(ago) // 250)  # at most ~250 points per keyword
         rows = [{"ago": round(float(ago[t]), 3), "p": round(float(probs[t, i]), 3), "keyword": labels[i]}
                 for t in range(0, len(ago), step) for i in kw]
-    return alt.Chart(alt.Data(values=rows)).mark_line().encode(
-        x=alt.X("ago:Q", title="seconds ago", scale=alt.Scale(domain=[-window_s, 0], nice=False)),
-        y=alt.Y("p:Q", title="posterior", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("keyword:N", sort=[labels[i] for i in kw]),
-    ).properties(height=260)
+    return {
+        "data": {"values": rows},
+        "mark": "line",
+        "height": 260,
+        "encoding": {
+            "x": {"field": "ago", "type": "quantitative", "title": "seconds ago",
+                  "scale": {"domain": [-window_s, 0], "nice": False}},
+            "y": {"field": "p", "type": "quantitative", "title": "posterior", "scale": {"domain": [0, 1]}},
+            "color": {"field": "keyword", "type": "nominal", "sort": [labels[i] for i in kw]},
+        },
+    }

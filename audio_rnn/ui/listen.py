@@ -2,20 +2,21 @@
 
 Wiring only: `streamlit-webrtc` receives the audio (SENDONLY, a no-drop sink
 callback on aiortc's loop) and pushes each frame into this browser session's
-`spotting.listen_session.ListenSession`; a refresh loop draws its snapshot.
+`spotting.listen_session.ListenSession`. Two fragments redraw only what they
+hold from its snapshot: the level, pending word and word list several times a
+second, the posterior chart once a second; the rest of the page stays put.
 """
 
 from __future__ import annotations
-
-import time
 
 import streamlit as st
 
 from audio_rnn.ui import charts
 from audio_rnn.ui.common import listening_caption, md_escape, pick_model, sensitivity_slider, unavailable
 
-REFRESH_S = 0.1  # page refresh while listening: detections show within this of being decided
-CHART_EVERY = 5  # redraw the posterior chart every this many refreshes (the chart costs the browser most)
+REFRESH_S = 0.2  # the word list's refresh while listening: detections show within this of being decided
+CHART_S = 1.0  # the posterior chart's refresh (a chart costs the server and the browser most)
+IDLE_STOP_S = 3.0  # no audio for this long and the stream is not playing: the session is over
 WINDOW_S = 5.0
 CONSTRAINTS = {"audio": {"autoGainControl": False, "echoCancellation": False, "noiseSuppression": False},
                "video": False}  # the browser's processing distorts and clips what the model hears
@@ -79,16 +80,44 @@ def _status(snap: dict) -> str:
     return text
 
 
-def _draw(snap: dict, level, pending, words, chart, draw_chart: bool) -> None:
+def _draw_words(snap: dict, playing: bool) -> None:
+    """The level meter with the keep-up status, the word being heard, and the words so far."""
     db = snap["level_db"]
-    level.progress(min(1.0, max(0.0, (db + 70) / 70)),
-                   text=_status(snap) if snap["active"] else "Not listening")
+    idle = "Connecting: speak once this meter moves" if playing else "Not listening"
+    st.progress(min(1.0, max(0.0, (db + 70) / 70)), text=_status(snap) if snap["active"] else idle)
     p = snap["pending"]
-    pending.markdown(f"Hearing **{md_escape(p['label'])}** ({p['score']:.2f})…" if p else "&nbsp;")
-    words.markdown(_words_md(snap["words"]))
-    if draw_chart and snap["active"]:
-        chart.altair_chart(charts.live_posteriors(snap["times"], snap["probs"], snap["labels"], WINDOW_S),
+    st.markdown(f"Hearing **{md_escape(p['label'])}** ({p['score']:.2f})…" if p else "&nbsp;")
+    st.markdown(_words_md(snap["words"]))
+
+
+def _draw_chart(snap: dict) -> None:
+    if snap["active"]:
+        st.vega_lite_chart(charts.live_posteriors(snap["times"], snap["probs"], snap["labels"], WINDOW_S),
                            width="stretch")
+    else:
+        st.caption("The chart shows the last 5 s while listening.")
+
+
+def _live_view(session, playing: bool) -> None:
+    """Words and chart; while playing each part is a fragment that reruns on its own timer."""
+    words_every, chart_every = (REFRESH_S, CHART_S) if playing else (None, None)
+    left, right = st.columns([3, 2])
+
+    @st.fragment(run_every=words_every)
+    def words() -> None:
+        _draw_words(session.snapshot(0.0), playing)
+
+    @st.fragment(run_every=chart_every)
+    def chart() -> None:
+        _draw_chart(session.snapshot(WINDOW_S))
+
+    with right:
+        st.subheader("Heard, newest first")
+        with st.container(key="live_words"):
+            words()
+    with left:
+        st.subheader("Keyword posteriors, last 5 s")
+        chart()
 
 
 def render() -> None:
@@ -118,22 +147,7 @@ def render() -> None:
         key="listen", mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": ice_servers()},
         media_stream_constraints=CONSTRAINTS,
         sink_audio_track=create_audio_sink_track(on_frame, key="listen-sink", on_ended=session.stop))
-    level, pending = st.empty(), st.empty()
-    left, right = st.columns([3, 2])
-    with left:
-        st.subheader("Keyword posteriors, last 5 s")
-        chart = st.empty()
-    with right:
-        st.subheader("Heard, newest first")
-        words = st.container(key="live_words").empty()
-    if not ctx.state.playing:
-        if session.active:
-            session.stop()
-        _draw(session.snapshot(WINDOW_S), level, pending, words, chart, False)
-        return
-    turn = 0
-    while ctx.state.playing:  # touches elements every turn: a silent loop is torn down as a stale context
-        _draw(session.snapshot(WINDOW_S), level, pending, words, chart, turn % CHART_EVERY == 0)
-        turn += 1
-        time.sleep(REFRESH_S)
-    session.stop()
+    playing = bool(ctx.state.playing)
+    if not playing and session.active and session.idle_s() > IDLE_STOP_S:
+        session.stop()  # the track ended without telling us (on_ended stops it otherwise)
+    _live_view(session, playing)
