@@ -126,9 +126,9 @@ def torch_peer(sp, model_path: str | None, path: Path, seconds: float = 120.0) -
         ends = list(range(ctx, len(lm) + 1, hop))
         batches = [fe.finish(np.stack([lm[e - ctx:e] for e in ends[i:i + 200]])) for i in range(0, len(ends), 200)]
     else:
-        from audio_rnn.spotting.frontend import RunningNorm, stack_frames
+        from audio_rnn.spotting.frontend import CausalFeatures, stack_frames
 
-        steps = stack_frames(RunningNorm(fe, int(round(cfg.norm_s * fe.sr / fe.hop)))(lm), sp.stack)
+        steps = stack_frames(CausalFeatures(fe, int(round(cfg.norm_s * fe.sr / fe.hop)))(lm), sp.stack)
         step_s = sp.stack * fe.hop / fe.sr
         seg, warm = int(round(cfg.segment_s / step_s)), int(round(cfg.warm_s / step_s))
         starts = list(range(warm, len(steps) - seg + 1, seg))
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 res.update(state_exact_pass_model_x_realtime=round(secs / exact_net, 1))
                 from audio_rnn.training import checkpoint
 
-                clip_model = str(checkpoint.pretrained_path("kws"))
+                clip_model = str(checkpoint.pretrained_path("digits"))
                 _, win_net, _ = model_only(path, clip_model)
                 res.update(clip_model_windows_model_x_realtime=round(secs / win_net, 1))
                 wall2, _, _, _ = run_cli(path, clip_model)

@@ -42,7 +42,7 @@ def kws_shipped() -> bool:
 
     from audio_rnn.training.checkpoint import pretrained_path
 
-    return bool(os.environ.get("AUDIO_RNN_KWS_MODEL")) or (pretrained_path("kws") / "model.safetensors").is_file()
+    return bool(os.environ.get("AUDIO_RNN_KWS_MODEL")) or (pretrained_path("digits") / "model.safetensors").is_file()
 
 
 needs_kws = pytest.mark.skipif(not kws_shipped(), reason="the shipped keyword model (issue 3) has not landed yet")
@@ -163,9 +163,9 @@ def test_inside_shows_hidden_state_and_gate_heatmaps():
     at = page("inside").run()
     no_crash(at)
     from audio_rnn.keywords.recognize import Recognizer
-    from audio_rnn.ui.models import kws_path
+    from audio_rnn.ui.models import model_path
 
-    cell = Recognizer(kws_path()).model.dims.cell
+    cell = Recognizer(model_path()).model.dims.cell
     gates = {"rnn": 0, "lstm": 4, "gru": 3}[cell]
     # hidden (+ cell state for LSTM) + one per gate, plus the gradient-flow plot on the other tab
     assert len(at.get("image")) >= 1 + gates + 1
@@ -184,7 +184,7 @@ def test_pages_let_the_user_pick_digits_commands_or_their_own_model():
     no_crash(at)
     assert any("yes, no, up, down, left, right, on, off, stop, go" in c.value for c in at.caption)
     assert at.metric[0].value == "yes"
-    at.session_state["tr_result"] = {"folder": str(ROOT / "audio_rnn" / "pretrained" / "kws"),
+    at.session_state["tr_result"] = {"folder": str(ROOT / "audio_rnn" / "pretrained" / "digits"),
                                      "labels": ["zero", "one", "two", "three", "four", "five", "six", "seven",
                                                 "eight", "nine", "_silence_", "_unknown_"]}
     at.run()

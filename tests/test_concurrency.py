@@ -35,7 +35,7 @@ def kws_model(tmp_path_factory) -> str:
     Its weights are the seeded initialisation scaled by 5, so that the five test clips get five
     different (label, probability) pairs: all a crossed-results check needs.
     """
-    shipped = checkpoint.pretrained_path("kws")
+    shipped = checkpoint.pretrained_path("digits")
     if (shipped / checkpoint.WEIGHTS).is_file():
         return str(shipped)
     from audio_rnn.keywords.data import LABELS

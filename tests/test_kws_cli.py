@@ -14,7 +14,7 @@ import soundfile as sf
 from audio_rnn.keywords.data import LABELS
 
 pytestmark = pytest.mark.timeout(600)
-SHIPPED = Path(__file__).resolve().parents[1] / "audio_rnn" / "pretrained" / "kws"
+SHIPPED = Path(__file__).resolve().parents[1] / "audio_rnn" / "pretrained" / "digits"
 
 
 def cli(*args: str, cwd: str | Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -118,7 +118,7 @@ def test_bad_model_is_one_clear_line(tmp_path, fsdd_dir, capsys):
 @pytest.fixture(scope="module")
 def shipped():
     if not (SHIPPED / "model.safetensors").is_file():
-        pytest.fail("the shipped keyword model is missing (audio_rnn/pretrained/kws)")
+        pytest.fail("the shipped keyword model is missing (audio_rnn/pretrained/digits)")
     from audio_rnn.keywords.recognize import Recognizer
 
     return Recognizer()

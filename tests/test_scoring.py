@@ -153,7 +153,7 @@ def test_eval_streams_tune_saves_the_best_settings_into_a_spotter(streams, tmp_p
     for k in ("found_right_pct", "wrong_pct", "false_alarms", "fa_per_word", "fa_per_hour"):
         assert got[k] == best[k], (k, got[k], best[k])
     clip = subprocess.run([sys.executable, "-m", "audio_rnn", "eval-streams", str(out), "--model",
-                           str(pretrained_path("kws")), "--tune", "--save-tuned", "--quiet"],
+                           str(pretrained_path("digits")), "--tune", "--save-tuned", "--quiet"],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert clip.returncode == 1 and "train-spot" in clip.stderr and "Traceback" not in clip.stderr
 

@@ -15,7 +15,7 @@ import soundfile as sf
 from audio_rnn.spotting.detection import StreamConfig
 from audio_rnn.spotting.frontend import FrontEnd, stack_frames
 from audio_rnn.spotting.streaming import Spotter
-from audio_rnn.spotting.train import IGNORE, StreamFeatures, frame_targets, stream_features, step_times
+from audio_rnn.spotting.train import IGNORE, StreamingConfig, frame_targets, stream_features, step_times
 
 from spot_signals import LABELS, SR, tone_noise
 
@@ -35,7 +35,7 @@ def test_stack_frames_puts_consecutive_frames_side_by_side():
 
 
 def test_frame_targets_mark_keyword_ends_ignore_onsets_and_label_unknown_words():
-    sf_ = StreamFeatures(hit_before_s=0.15, hit_after_s=0.3)
+    sf_ = StreamingConfig(hit_before_s=0.15, hit_after_s=0.3)
     times = np.arange(0, 5, 0.02) + 0.02
     words = [{"label": "seven", "start": 1.0, "end": 1.6}, {"label": "_unknown_", "start": 3.0, "end": 3.5}]
     y = frame_targets(words, times, LABELS, sf_, onset_ignore_s=0.25)
@@ -62,7 +62,7 @@ def stream_model(tmp_path_factory):
 
     torch.manual_seed(0)
     fc = FeatureConfig(deltas=True)
-    sfeat = StreamFeatures(norm_s=2.0, stack=2, detection={"threshold": 0.6, "smooth_s": 0.3, "min_s": 0.1,
+    sfeat = StreamingConfig(norm_s=2.0, stack=2, detection={"threshold": 0.6, "smooth_s": 0.3, "min_s": 0.1,
                                                            "suppress_s": 0.5})
     dims = KWSDims(n_in=fc.dim * 2, cell="gru", hidden=24, layers=2, pooling="last")
     model = KeywordRNN(dims).eval()

@@ -10,7 +10,6 @@ centred: MFCC frame i is exactly `audio.frame(...)` frame i.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -18,57 +17,9 @@ import torch
 import torchaudio
 from torch import nn
 
-from audio_rnn.audio.decode import DEFAULT_SR
-from audio_rnn.audio.framing import n_frames
+from audio_rnn.audio.feature_config import FeatureConfig
 
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """MFCC settings; saved in every keyword checkpoint so inference matches training."""
-
-    sample_rate: int = DEFAULT_SR
-    n_mfcc: int = 20
-    n_mels: int = 40
-    win_ms: float = 25.0
-    hop_ms: float = 10.0
-    f_min: float = 20.0
-    f_max: float = 3800.0  # under 4 kHz: clear of the anti-alias roll-off of 8 kHz audio
-    deltas: bool = False
-    normalize: bool = True  # per-utterance mean/variance normalisation
-    floor_db: float = 80.0  # log floor below each utterance's loudest mel bin: makes features gain-invariant
-
-    @property
-    def win_length(self) -> int:
-        return int(round(self.win_ms * self.sample_rate / 1000))
-
-    @property
-    def hop_length(self) -> int:
-        return int(round(self.hop_ms * self.sample_rate / 1000))
-
-    @property
-    def n_fft(self) -> int:
-        return 1 << (self.win_length - 1).bit_length()
-
-    @property
-    def dim(self) -> int:
-        """Feature values per frame."""
-        return self.n_mfcc * (3 if self.deltas else 1)
-
-    @property
-    def frame_rate(self) -> float:
-        return self.sample_rate / self.hop_length
-
-    def n_frames(self, n_samples: int) -> int:
-        return n_frames(n_samples, self.win_length, self.hop_length)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
-        from audio_rnn.training.checkpoint import config_from_dict
-
-        return config_from_dict(cls, d, "feature settings")
+__all__ = ["FeatureConfig", "MFCC"]
 
 
 class MFCC(nn.Module):
@@ -82,13 +33,7 @@ class MFCC(nn.Module):
 
     def __init__(self, config: FeatureConfig = FeatureConfig()):
         super().__init__()
-        c = config
-        if not 0 <= c.f_min < c.f_max <= c.sample_rate / 2:
-            raise ValueError(f"need 0 <= f_min < f_max <= sample_rate/2, got {c.f_min}, {c.f_max}")
-        if not c.floor_db > 0:
-            raise ValueError(f"floor_db must be positive, got {c.floor_db}")
-        if not (1 <= c.n_mfcc <= c.n_mels and c.win_length >= 1 and c.hop_length >= 1):
-            raise ValueError(f"need 1 <= n_mfcc <= n_mels and positive win_ms/hop_ms, got {c}")
+        c = config  # FeatureConfig checked its own values
         self.config = c
         # constants, not weights: non-persistent so they never enter a model's checkpoint
         self.register_buffer("window", torch.hann_window(c.win_length), persistent=False)

@@ -29,12 +29,12 @@ KIND = "kws"
 
 
 # the shipped clip models by name: `--model digits` (the default) or `--model commands`
-SHIPPED = {"digits": "kws", "commands": "commands"}
+SHIPPED = {"digits": "digits", "commands": "commands"}
 
 
 def default_model() -> Path:
     """The shipped keyword model folder."""
-    return checkpoint.pretrained_path("kws")
+    return checkpoint.pretrained_path("digits")
 
 
 def model_path(model: str | os.PathLike | None = None) -> Path:

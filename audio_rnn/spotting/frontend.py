@@ -1,8 +1,9 @@
 """The spotter's MFCC front-end in numpy: a twin of `audio.features.MFCC`, streamable block by block.
 
-`FrontEnd.log_mel` is frame-local (exact over blocks); `finish` applies the
-floor, DCT, deltas and per-window normalisation as for a training clip, or
-`RunningNorm` normalises causally over the past seconds (state mode).
+Both read one `FeatureConfig`. `FrontEnd.log_mel` is frame-local (exact over
+blocks); `finish` applies the floor, DCT, deltas and per-window normalisation as
+for a training clip, or `CausalFeatures` does all of that causally over the past
+seconds (state mode).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from audio_rnn.audio.feature_config import FeatureConfig
 
 LN10 = math.log(10.0)
 
@@ -58,19 +60,15 @@ class FrontEnd:
     training clip) or causally by `RunningNorm`.
     """
 
-    def __init__(self, cfg: dict[str, Any]):
-        self.sr = int(cfg.get("sample_rate", 16000))
-        self.n_mfcc = int(cfg.get("n_mfcc", 20))
-        self.n_mels = int(cfg.get("n_mels", 40))
-        self.win = int(round(float(cfg.get("win_ms", 25.0)) * self.sr / 1000))
-        self.hop = int(round(float(cfg.get("hop_ms", 10.0)) * self.sr / 1000))
-        self.n_fft = 1 << (self.win - 1).bit_length()
-        self.deltas = bool(cfg.get("deltas", False))
-        self.normalize = bool(cfg.get("normalize", True))
-        self.floor = float(cfg.get("floor_db", 0.0) or 0.0) * LN10 / 10  # natural-log units; 0: absolute floor
+    def __init__(self, cfg: FeatureConfig | dict[str, Any]):
+        c = cfg if isinstance(cfg, FeatureConfig) else FeatureConfig.from_dict(cfg)
+        self.config = c
+        self.sr, self.n_mfcc, self.n_mels = c.sample_rate, c.n_mfcc, c.n_mels
+        self.win, self.hop, self.n_fft = c.win_length, c.hop_length, c.n_fft
+        self.deltas, self.normalize = c.deltas, c.normalize
+        self.floor = c.floor_db * LN10 / 10  # natural-log units
         self.window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(self.win) / self.win)).astype(np.float32)
-        self.fb = mel_filterbank(self.sr, self.n_fft, self.n_mels, float(cfg.get("f_min", 20.0)),
-                                 float(cfg.get("f_max", 4000.0)))
+        self.fb = mel_filterbank(self.sr, self.n_fft, self.n_mels, c.f_min, c.f_max)
         self.dct = dct_matrix(self.n_mfcc, self.n_mels)
 
     @property
@@ -97,10 +95,7 @@ class FrontEnd:
 
     def finish(self, lm: np.ndarray) -> np.ndarray:
         """(B, T, n_mels) log-mel windows -> (B, T, dim) features, each window treated as one utterance."""
-        if self.floor > 0:
-            lm = np.maximum(lm, lm.max(axis=(1, 2), keepdims=True) - self.floor)
-        else:  # checkpoints without floor_db: torchaudio's log(mel + 1e-6)
-            lm = np.log(np.exp(lm) + 1e-6)
+        lm = np.maximum(lm, lm.max(axis=(1, 2), keepdims=True) - self.floor)
         x = lm @ self.dct
         if self.deltas:
             d1 = deltas(x)
@@ -142,9 +137,10 @@ def causal_deltas(x: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return d.astype(np.float32), p[-2:]
 
 
-class RunningNorm:
-    """Causal streaming normalisation for state mode: log floor below the loudest bin and mean/variance
-    over the past `n` frames (moving sums carried across blocks)."""
+class CausalFeatures:
+    """Log-mel frames -> features using only the past (state mode): the log floor below the loudest bin of
+    the past `n` frames, the DCT, causal deltas, and mean/variance over the past `n` frames (moving sums
+    carried across blocks)."""
 
     def __init__(self, fe: FrontEnd, n: int):
         self.fe, self.n = fe, max(1, n)
@@ -155,17 +151,14 @@ class RunningNorm:
 
     def __call__(self, lm: np.ndarray) -> np.ndarray:
         fe = self.fe
-        if fe.floor > 0:
-            full = np.concatenate([self.hist_lm, lm])
-            from numpy.lib.stride_tricks import sliding_window_view
+        full = np.concatenate([self.hist_lm, lm])
+        from numpy.lib.stride_tricks import sliding_window_view
 
-            frame_max = full.max(axis=1)
-            pad = np.concatenate([np.full(self.n - 1, -np.inf, np.float32), frame_max])
-            run_max = sliding_window_view(pad, self.n).max(axis=1)[-len(lm):] if len(lm) else frame_max[:0]
-            lm = np.maximum(lm, run_max[:, None] - fe.floor)
-            self.hist_lm = full[-(self.n - 1):] if self.n > 1 else full[:0]
-        else:
-            lm = np.log(np.exp(lm) + 1e-6)
+        frame_max = full.max(axis=1)
+        pad = np.concatenate([np.full(self.n - 1, -np.inf, np.float32), frame_max])
+        run_max = sliding_window_view(pad, self.n).max(axis=1)[-len(lm):] if len(lm) else frame_max[:0]
+        lm = np.maximum(lm, run_max[:, None] - fe.floor)
+        self.hist_lm = full[-(self.n - 1):] if self.n > 1 else full[:0]
         x = lm @ fe.dct
         if fe.deltas:  # causal deltas: every frame is treated as the newest (no look-ahead, block-invariant)
             d1, self.prev_static = causal_deltas(x, self.prev_static)

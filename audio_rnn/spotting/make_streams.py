@@ -20,7 +20,7 @@ def _default_speakers(model: str | None) -> list[str]:
     from audio_rnn.training import checkpoint
 
     try:
-        cfg = checkpoint.load_config(model or checkpoint.pretrained_path("kws"), kind="kws")
+        cfg = checkpoint.load_config(model or checkpoint.pretrained_path("digits"), kind="kws")
     except Exception:
         return ["george"]
     found = (cfg.get("training") or {}).get("holdout_speakers") if isinstance(cfg.get("training"), dict) else None

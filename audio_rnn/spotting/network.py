@@ -176,7 +176,7 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 # shipped vocabularies: (stream-trained spotter, clip model) folders under audio_rnn/pretrained/
-SPOTTERS = {"digits": ("spotter", "kws"), "commands": ("spotter_commands", "commands")}
+SPOTTERS = {"digits": ("spotter", "digits"), "commands": ("spotter_commands", "commands")}
 
 
 def spotter_path(model: str | os.PathLike | None = None, mode: str | None = None) -> "os.PathLike":

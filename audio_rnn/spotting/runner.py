@@ -27,7 +27,7 @@ import numpy as np
 
 from audio_rnn.errors import CheckpointError
 from audio_rnn.spotting.detection import SILENCE, StreamConfig
-from audio_rnn.spotting.frontend import FrontEnd, RunningNorm, stack_frames
+from audio_rnn.spotting.frontend import FrontEnd, CausalFeatures, stack_frames
 from audio_rnn.spotting.network import NumpyKWS, softmax
 
 WINDOWS_PER_CALL = 200  # windows per network call: bounds memory (~40 MB of gate activations)
@@ -111,7 +111,7 @@ class StreamRunner:
         self._buf = np.zeros((0, fe.n_mels), np.float32)  # window / vad modes: recent log-mel frames
         self._base = 0  # frame index of _buf[0]
         if self.mode == "state":
-            self._norm = RunningNorm(fe, int(round(config.norm_s * fe.sr / fe.hop)))
+            self._norm = CausalFeatures(fe, int(round(config.norm_s * fe.sr / fe.hop)))
             self._left = np.zeros((0, fe.dim), np.float32)
             self._steps = np.zeros((0, model.n_in), np.float32)  # stretches: warm-up context, then pending steps
             self._warm_rows = 0

@@ -15,7 +15,7 @@ Backgrounds are drawn noise (coloured, hum, room, babble) or, for a share
 backgrounds (the `_silence_` clips of Speech Commands: taps, dishes, bikes).
 
 Features are computed by the spotter's own numpy front-end with causal running
-normalisation (`frontend.RunningNorm`), so training and inference see the
+normalisation (`frontend.CausalFeatures`), so training and inference see the
 same numbers; `stack` consecutive frames are concatenated so the recurrence runs
 at 20 ms. Training is truncated BPTT: every batch row is one continuous stream
 and its state is carried (detached) from chunk to chunk, so the network learns
@@ -75,7 +75,7 @@ class SpotTrainConfig:
 
 
 @dataclass(frozen=True)
-class StreamFeatures:
+class StreamingConfig:
     """How a streaming checkpoint's frames are made from the front-end's; saved as `streaming`."""
 
     norm_s: float = 3.0  # causal running normalisation window
@@ -190,7 +190,7 @@ def step_times(n_steps: int, fe: Any, stack: int) -> np.ndarray:
 
 
 def frame_targets(words: Sequence[dict[str, Any]], times: np.ndarray, labels: Sequence[str],
-                  sf: StreamFeatures, onset_ignore_s: float = 0.25) -> np.ndarray:
+                  sc: StreamingConfig, onset_ignore_s: float = 0.25) -> np.ndarray:
     """Target label index per step (IGNORE where undefined), from word spans; keyword hits win overlaps."""
     idx = {lab: i for i, lab in enumerate(labels)}
     y = np.full(len(times), idx[SILENCE], np.int64)
@@ -198,35 +198,35 @@ def frame_targets(words: Sequence[dict[str, Any]], times: np.ndarray, labels: Se
         s, e = w["start"], w["end"]
         if w["label"] == UNKNOWN:
             y[(times >= s) & (times < s + onset_ignore_s)] = IGNORE
-            y[(times >= s + onset_ignore_s) & (times < e + sf.hit_after_s)] = idx[UNKNOWN]
+            y[(times >= s + onset_ignore_s) & (times < e + sc.hit_after_s)] = idx[UNKNOWN]
         else:
-            y[(times >= s) & (times < e - sf.hit_before_s)] = IGNORE
+            y[(times >= s) & (times < e - sc.hit_before_s)] = IGNORE
     for w in words:
         if w["label"] != UNKNOWN:
             e = w["end"]
-            y[(times >= e - sf.hit_before_s) & (times < e + sf.hit_after_s)] = idx[w["label"]]
+            y[(times >= e - sc.hit_before_s) & (times < e + sc.hit_after_s)] = idx[w["label"]]
     return y
 
 
-def stream_features(wave: np.ndarray, fe: Any, sf: StreamFeatures) -> np.ndarray:
+def stream_features(wave: np.ndarray, fe: Any, sc: StreamingConfig) -> np.ndarray:
     """(steps, dim * stack) causal features of a whole stream, as the spotter computes them block by block."""
-    from audio_rnn.spotting.frontend import RunningNorm, stack_frames
+    from audio_rnn.spotting.frontend import CausalFeatures, stack_frames
 
     lm = fe.log_mel(wave)
-    x = RunningNorm(fe, int(round(sf.norm_s * fe.sr / fe.hop)))(lm)
-    return stack_frames(x, sf.stack)
+    x = CausalFeatures(fe, int(round(sc.norm_s * fe.sr / fe.hop)))(lm)
+    return stack_frames(x, sc.stack)
 
 
 def make_batch(pool: dict[str, list[np.ndarray]], n: int, seeds: Sequence[int], fe: Any, labels: Sequence[str],
-               cfg: SpotTrainConfig, sf: StreamFeatures, aug: AugmentConfig, threads: int = 1
+               cfg: SpotTrainConfig, sc: StreamingConfig, aug: AugmentConfig, threads: int = 1
                ) -> tuple[np.ndarray, np.ndarray, list[list[dict[str, Any]]]]:
     """(features (n, steps, D), targets (n, steps), words per stream) of `n` streams, one seed each."""
 
     def one(seed: int):
         r = np.random.default_rng(seed)
         wave, words = render_stream(pool, cfg.stream_s, r, cfg, aug)
-        x = stream_features(wave, fe, sf)
-        y = frame_targets(words, step_times(len(x), fe, sf.stack), labels, sf, cfg.onset_ignore_s)
+        x = stream_features(wave, fe, sc)
+        y = frame_targets(words, step_times(len(x), fe, sc.stack), labels, sc, cfg.onset_ignore_s)
         return x, y, words
 
     if threads > 1:
@@ -282,7 +282,7 @@ def val_metric(s: dict[str, Any]) -> float:
 
 def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,
           tc: SpotTrainConfig = SpotTrainConfig(), fc: FeatureConfig = FeatureConfig(deltas=True),
-          sf: StreamFeatures = StreamFeatures(), meta: dict[str, Any] | None = None, progress: bool = True,
+          sc: StreamingConfig = StreamingConfig(), meta: dict[str, Any] | None = None, progress: bool = True,
           threads: int = 1, device: str = "cpu") -> tuple[KeywordRNN, dict[str, Any]]:
     """Train on streams built from `clips` (train split; val split for model selection), save the best to `out`.
 
@@ -300,10 +300,10 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     pool = word_pool(train_clips, labels)
     val_pool = word_pool(val_clips, labels)
     fe = FrontEnd(fc.to_dict())
-    sf = StreamFeatures(norm_s=sf.norm_s, stack=sf.stack, hit_before_s=tc.hit_before_s, hit_after_s=tc.hit_after_s,
-                        detection=dict(sf.detection or DEFAULT_DETECTION))
+    sc = StreamingConfig(norm_s=sc.norm_s, stack=sc.stack, hit_before_s=tc.hit_before_s, hit_after_s=tc.hit_after_s,
+                         detection=dict(sc.detection or DEFAULT_DETECTION))
     torch.manual_seed(tc.seed)
-    model_dims = KWSDims(**{"n_in": fe.dim * sf.stack, "n_classes": len(labels), "pooling": "last",
+    model_dims = KWSDims(**{"n_in": fe.dim * sc.stack, "n_classes": len(labels), "pooling": "last",
                             **(dims or {})})
     if model_dims.pooling != "last" or model_dims.bidirectional:
         raise DataError("a streaming spotter needs a unidirectional model with last-state pooling")
@@ -313,17 +313,17 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     model = KeywordRNN(model_dims).to(dev)
     n_params = model.n_params()
     aug = AugmentConfig()
-    print(f"spotter: {model_dims.cell} x{model_dims.layers} hidden {model_dims.hidden}, {fe.dim}x{sf.stack} inputs "
-          f"per {sf.stack * fe.hop * 1000 // fe.sr} ms step: {n_params:,} parameters; "
+    print(f"spotter: {model_dims.cell} x{model_dims.layers} hidden {model_dims.hidden}, {fe.dim}x{sc.stack} inputs "
+          f"per {sc.stack * fe.hop * 1000 // fe.sr} ms step: {n_params:,} parameters; "
           f"{n_words(pool)} training words, {n_words(val_pool)} validation words, "
           f"{len(pool.get(SILENCE, []))} recorded backgrounds",
           file=sys.stderr)
     vrng = np.random.default_rng([tc.seed, 10_000])
     vseeds = [int(s) for s in vrng.integers(0, 2**31, tc.val_streams)]
-    vx, _, vwords = make_batch(val_pool, tc.val_streams, vseeds, fe, labels, tc, sf, aug, threads)
-    vtimes = step_times(vx.shape[1], fe, sf.stack)
-    chunk = max(1, int(round(tc.chunk_s / (sf.stack * fe.hop / fe.sr))))
-    steps_per_stream = int(tc.stream_s * fe.sr / fe.hop) // sf.stack
+    vx, _, vwords = make_batch(val_pool, tc.val_streams, vseeds, fe, labels, tc, sc, aug, threads)
+    vtimes = step_times(vx.shape[1], fe, sc.stack)
+    chunk = max(1, int(round(tc.chunk_s / (sc.stack * fe.hop / fe.sr))))
+    steps_per_stream = int(tc.stream_s * fe.sr / fe.hop) // sc.stack
     n_chunks = max(1, -(-steps_per_stream // chunk))
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * n_chunks + 10,
@@ -337,7 +337,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     from concurrent.futures import ThreadPoolExecutor
 
     def draw(epoch_seeds: list[int]):
-        return make_batch(pool, tc.streams, epoch_seeds, fe, labels, tc, sf, aug, threads)
+        return make_batch(pool, tc.streams, epoch_seeds, fe, labels, tc, sc, aug, threads)
 
     with ThreadPoolExecutor(1) as prefetch:  # the next epoch's streams render while this one trains
         nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
@@ -365,7 +365,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                     sched.step()
                 total += float(loss.detach())
                 count += 1
-            vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sf.detection, tc.stream_s)
+            vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sc.detection, tc.stream_s)
             metric = val_metric(vs)
             row = {"epoch": epoch, "loss": round(total / max(1, count), 4), "val_found_right_pct": vs["found_right_pct"],
                    "val_wrong_pct": vs["wrong_pct"], "val_fa_per_word": vs["fa_per_word"], "val_metric": round(metric, 2),
@@ -385,7 +385,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     swa_note = None
     if tc.swa > 1 and len(recent) > 1:  # weight averaging: a flatter minimum, no cost at inference
         model.load_state_dict(checkpoint.average_states(recent))
-        vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sf.detection, tc.stream_s)
+        vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sc.detection, tc.stream_s)
         swa_note = {"epochs_averaged": len(recent), "val_metric": round(val_metric(vs), 2),
                     "val_found_right_pct": vs["found_right_pct"], "used": val_metric(vs) >= best[0]}
         print(f"weight average of the last {len(recent)} epochs: validation {json.dumps(swa_note)}", file=sys.stderr)
@@ -400,7 +400,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         "labels": labels,
         "features": fc.to_dict(),
         "model": model_dims.to_dict(),
-        "streaming": asdict(sf),
+        "streaming": asdict(sc),
         "n_params": n_params,
         "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val": best[3],
                      "weight_average": swa_note,
@@ -432,8 +432,8 @@ def configure_train_spot(p) -> None:
     p.add_argument("--hidden", type=int, default=160)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--stack", type=int, default=StreamFeatures.stack, help="10 ms frames per recurrent step")
-    p.add_argument("--norm-seconds", type=float, default=StreamFeatures.norm_s,
+    p.add_argument("--stack", type=int, default=StreamingConfig.stack, help="10 ms frames per recurrent step")
+    p.add_argument("--norm-seconds", type=float, default=StreamingConfig.norm_s,
                    help="causal normalisation window (default %(default)s s)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--streams", type=int, default=d.streams, help="streams per epoch (the batch)")
@@ -478,12 +478,12 @@ def run_train_spot(args) -> int:
                          chunk_s=args.chunk_seconds, lr=args.lr, patience=args.patience, pitch_prob=args.pitch_prob,
                          seed=args.seed, max_minutes=args.max_minutes,
                          val_streams=args.val_streams, swa=args.swa)
-    sf = StreamFeatures(norm_s=args.norm_seconds, stack=args.stack)
+    sc = StreamingConfig(norm_s=args.norm_seconds, stack=args.stack)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "exclude_words": excluded,
             "real_repeat": args.real_repeat,
             "command": "audio-rnn train-spot " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
-    _, config = train(clips, args.out, labels, dims, tc, sf=sf, meta=meta, progress=not args.quiet,
+    _, config = train(clips, args.out, labels, dims, tc, sc=sc, meta=meta, progress=not args.quiet,
                       threads=args.threads, device=args.device)
     t = config["training"]
     print(f"saved {args.out} (best epoch {t['best_epoch']}: validation streams found-and-right "

@@ -40,7 +40,7 @@ def config_from_dict(cls: Any, d: Any, what: str) -> Any:
 
 
 def pretrained_path(name: str) -> Path:
-    """Folder of a shipped default model (`kws`, `abc`, ...)."""
+    """Folder of a shipped default model (`digits`, `commands`, `abc`, ...)."""
     return PRETRAINED / name
 
 

@@ -60,7 +60,7 @@ def render() -> None:
 
 def _states() -> None:
     path = pick_model("in_model")
-    rec, why = models.kws(path)
+    rec, why = models.try_recognizer(path)
     if rec is None:
         unavailable("The keyword model", why)
         return

@@ -61,7 +61,7 @@ def render() -> None:
     st.caption("A recurrent network reads MFCC frames (25 ms every 10 ms) and names the word: "
                "one of its keywords, silence, or unknown.")
     path = pick_model("kw_model")
-    rec, _ = models.kws(path)
+    rec, _ = models.try_recognizer(path)
     if rec is not None:
         st.caption(listening_caption(rec.labels))
     clip = audio_source("kw")
@@ -89,7 +89,7 @@ def _show(clip, wave: np.ndarray, dur: float, path: str | None) -> None:
     st.audio(clip.data)
     st.caption(f"{md_escape(name)}: {dur:.2f} s at {sr} Hz after decoding (mono)")
 
-    rec, why = models.kws(path)
+    rec, why = models.try_recognizer(path)
     if dur > LONG_SECONDS:
         _spotter(rec, path, clip, dur)
     else:

@@ -21,7 +21,7 @@ from audio_rnn.errors import AudioRnnError
 KWS_ENV = "AUDIO_RNN_KWS_MODEL"  # optional: point the app at another keyword checkpoint
 
 
-def kws_path(path: str | None = None) -> str | None:
+def model_path(path: str | None = None) -> str | None:
     """The keyword checkpoint to use: `path` (a shipped name or a folder); for the default digit model,
     $AUDIO_RNN_KWS_MODEL when set; None means the shipped digit model."""
     if path in (None, "", "digits"):
@@ -41,10 +41,10 @@ def recognizer(path: str | None = None):
     _set_threads()
     from audio_rnn.keywords.recognize import Recognizer
 
-    return Recognizer(kws_path(path))
+    return Recognizer(model_path(path))
 
 
-def kws(path: str | None = None) -> tuple[Any | None, str]:
+def try_recognizer(path: str | None = None) -> tuple[Any | None, str]:
     """(recognizer, "") or (None, why it is unavailable)."""
     try:
         return recognizer(path), ""
@@ -82,7 +82,7 @@ def spotter(path: str | None = None):
     """The streaming `Spotter` (numpy inference) for a keyword checkpoint, loaded once."""
     from audio_rnn.spotting.streaming import Spotter
 
-    return Spotter(kws_path(path))  # a shipped name: its spotter; a folder: that model
+    return Spotter(model_path(path))  # a shipped name: its spotter; a folder: that model
 
 
 def spot_blocks(path: str | None, data: bytes, name: str, seconds: float,

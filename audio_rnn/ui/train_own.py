@@ -94,7 +94,7 @@ def render() -> None:
             ready = False
         examples[label] = waves
     base_path = pick_model("tr_base", "Model to fine-tune")
-    base, _ = models.kws(base_path)
+    base, _ = models.try_recognizer(base_path)
     if base is not None:
         st.caption("Starting from: " + listening_caption(base.labels))
     c1, c2 = st.columns(2)
@@ -121,7 +121,7 @@ def _train(ft, examples: dict[str, list[np.ndarray]], mode: str, budget: float, 
     with user_errors("training"):
         cfg = ft.FinetuneConfig(mode=mode, budget_s=budget)
         res = ft.train(examples, out, cfg, progress=lambda f, msg: bar.progress(min(1.0, max(0.0, f)), text=msg),
-                       base=models.kws_path(base))
+                       base=models.model_path(base))
         st.session_state["tr_result"] = res.to_dict()
         bar.progress(1.0, text=f"done in {res.seconds:.1f} s")
 
