@@ -12,7 +12,7 @@ import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -302,3 +302,18 @@ def fit_window(x: np.ndarray, length: int = WINDOW) -> np.ndarray:
     energy = np.concatenate([[0.0], np.cumsum(np.square(x, dtype=np.float64))])
     start = int(np.argmax(energy[length:] - energy[:-length]))
     return x[start:start + length].copy()
+
+
+def load_training_clips(dirs: Iterable[str | Path], labels: Sequence[str], holdout: Sequence[str] = (),
+                        excluded: Iterable[str] = (), progress: bool = False, keep_test: bool = True) -> list[Clip]:
+    """Every clip of the data folders for training: FSDD `holdout` speakers kept out, espeak-ng `excluded`
+    words left out, and (unless `keep_test`) each source's test split dropped. Raises when nothing is left."""
+    clips: list[Clip] = []
+    for d in dirs:
+        clips.extend(c for c in load_any(d, labels, holdout=holdout, progress=progress) if keep_test or c.split != "test")
+    excluded = sorted(set(excluded))
+    if excluded:
+        clips = exclude_words(clips, excluded)
+    if not clips:
+        raise DataError("no training clips found")
+    return clips

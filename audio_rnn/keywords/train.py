@@ -12,7 +12,6 @@ speaker-hashed split of a user folder) with one fixed augmentation draw.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -32,6 +31,7 @@ from audio_rnn.audio.features import MFCC, FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
 from audio_rnn.training.device import resolve_device
 from audio_rnn.training.holdout import split_clips
+from audio_rnn.training.loop import Selection, add_data_flags, add_run_flags, log, save_trained, split_list, summary
 from audio_rnn.training.resume import RESUME_DIR, TrainState
 
 
@@ -236,9 +236,6 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
 
-    def one_cycle(n: int):
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * n + 10, pct_start=0.15)
-
     def per_rank_rng(epoch: int) -> np.random.Generator:  # SpecAugment draws: one stream per rank under DDP
         return rng if not ctx.is_distributed else np.random.default_rng([tc.seed, epoch, ctx.rank])
 
@@ -251,39 +248,9 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         pred = predict(model, vfeats)
         return float((pred == vy).mean()), balanced_accuracy(pred, vy)
 
-    n_per_epoch = None
-    sched = None
-    best = (-1.0, 0, None)
-    history = []
-    t0 = time.perf_counter()
-    state_dir = Path(out) / RESUME_DIR
-    start_epoch, skip, step, loss_sum, regen = 1, 0, 0, 0.0, None
-    recent: list[dict[str, torch.Tensor]] = []  # the last `swa` epochs' weights
-    if resume:  # weights, optimizer, schedule, RNGs; the interrupted epoch's data is regenerated below
-        peek = TrainState.peek(state_dir)
-        n_per_epoch, start_epoch = peek.extra["n_per_epoch"], peek.epoch
-        sched = one_cycle(n_per_epoch)
-        aug_rng = per_rank_rng(start_epoch)
-        st = TrainState.load(state_dir, model, opt, sched, rngs={"rng": rng, "aug": aug_rng})
-        skip, step, history = st.batch_in_epoch, st.step, st.extra["history"]
-        loss_sum = st.extra["loss_sum"] if main else 0.0
-        best = (st.extra["best_acc"], st.extra["best_epoch"], st.extra["best_state"])
-        recent = st.extra.get("recent", [])
-        t0 -= st.extra["seconds"]
-        if skip:
-            regen = np.random.default_rng()
-            regen.bit_generator.state = st.extra["epoch_rng"]
-        if main:
-            print(f"resuming at epoch {start_epoch}, batch {skip}, step {step}", file=sys.stderr)
-
-    def save_state(epoch: int, batch: int, epoch_rng: dict, total: float) -> None:
-        total = distributed.all_reduce_sum([total], ctx)[0]  # all ranks' partial loss sums (rank 0 resumes it)
-        TrainState.save(state_dir, net, opt, sched, step=step, epoch=epoch, batch_in_epoch=batch,
-                        rngs={"rng": rng, "aug": aug_rng},
-                        extra={"n_per_epoch": n_per_epoch, "epoch_rng": epoch_rng, "loss_sum": total,
-                               "history": history, "best_acc": best[0], "best_epoch": best[1], "best_state": best[2],
-                               "recent": recent, "seconds": time.perf_counter() - t0})
-
+    sel = Selection(patience=tc.patience, max_minutes=tc.max_minutes, swa=tc.swa)
+    loop = _Loop(tc, opt, loss_fn, net, model, dev, rng, ctx, Path(out) / RESUME_DIR, sel)
+    start_epoch, skip, regen = loop.resume(per_rank_rng) if resume else (1, 0, None)
     for epoch in range(start_epoch, tc.epochs + 1):
         te = time.perf_counter()
         gen_rng, regen = regen or rng, None  # a resumed epoch is drawn again from its saved start state
@@ -295,88 +262,112 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         feats = featurize(mfcc, x)
         del x
         t_data = time.perf_counter() - te
-        if sched is None:
-            n_per_epoch = (len(plan) + tc.batch_size - 1) // tc.batch_size
-            sched = one_cycle(n_per_epoch)
-        model.train()
+        loop.schedule((len(plan) + tc.batch_size - 1) // tc.batch_size)
         first = skip if epoch == start_epoch else 0
         if not first:
-            aug_rng = per_rank_rng(epoch)
+            loop.aug_rng = per_rank_rng(epoch)
         yt = torch.from_numpy(plan.ys[mine.numpy()])  # labels in this rank's order, like feats
-        total = loss_sum if first else 0.0
-        starts = range(0, len(mine), tc.batch_size)
-        bar = tqdm(starts[first:], desc=f"epoch {epoch}/{tc.epochs}", disable=not (progress and main),
-                   leave=False, unit="batch")
-        for k, i in enumerate(bar, start=first):
-            b = slice(i, i + tc.batch_size)
-            xb = feats[b]
-            if tc.spec_augment:
-                xb = spec_augment(xb, aug_rng)
-            loss = loss_fn(net(xb.to(dev)), yt[b].to(dev))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            if sched.last_epoch + 1 < sched.total_steps:
-                sched.step()
-            total += float(loss.detach()) * len(xb)
-            step += 1
-            if save_every and step % save_every == 0 and k + 1 < len(starts):
-                save_state(epoch, k + 1, epoch_rng, total)
+        bar = tqdm(range(0, len(mine), tc.batch_size)[first:], desc=f"epoch {epoch}/{tc.epochs}",
+                   disable=not (progress and main), leave=False, unit="batch")
+        total = loop.run_epoch(epoch, feats, yt, first, bar, epoch_rng, save_every)
         plain, val_acc = distributed.broadcast_object(val_scores() if main else None, ctx)
         row = {"epoch": epoch, "loss": round(distributed.all_reduce_mean(total / len(mine), ctx), 4),
-               "val_accuracy": round(plain, 4), "val_balanced": round(val_acc, 4), "seconds": round(time.perf_counter() - te, 1),
-               "data_seconds": round(t_data, 1)}
-        history.append(row)
+               "val_accuracy": round(plain, 4), "val_balanced": round(val_acc, 4),
+               "seconds": round(time.perf_counter() - te, 1), "data_seconds": round(t_data, 1)}
+        loop.history.append(row)
         if main:
-            print(json.dumps(row), file=sys.stderr)
-        stop = None
-        if tc.swa > 1:
-            recent = [*recent, checkpoint.state_copy(model)][-tc.swa:]
-        if val_acc > best[0]:
-            best = (val_acc, epoch, checkpoint.state_copy(model))
-        elif epoch - best[1] >= tc.patience:
-            stop = f"early stop: no validation gain for {tc.patience} epochs"
-        if stop is None and tc.max_minutes is not None and (time.perf_counter() - t0) / 60 > tc.max_minutes:
-            stop = f"stopping: time budget of {tc.max_minutes} min reached"
-        stop = distributed.broadcast_object(stop, ctx)  # every rank stops together
+            log(json.dumps(row))
+        sel.offer(epoch, val_acc, model, info=plain)
+        stop = distributed.broadcast_object(sel.stop_reason(epoch), ctx)  # every rank stops together
         if save_every:
-            save_state(epoch + 1, 0, rng.bit_generator.state, 0.0)
+            loop.save_state(epoch + 1, 0, rng.bit_generator.state, 0.0)
         if stop:
             if main:
-                print(stop, file=sys.stderr)
+                log(stop)
             break
-    swa_note = None
-    if tc.swa > 1 and len(recent) > 1 and main:  # weight averaging: a flatter minimum, no cost at inference
-        model.load_state_dict(checkpoint.average_states(recent))
-        swa_acc = val_scores()[1]
-        swa_note = {"epochs_averaged": len(recent), "val_balanced": round(swa_acc, 4), "used": swa_acc >= best[0]}
-        print(f"weight average of the last {len(recent)} epochs: balanced validation accuracy {swa_acc:.4f} "
-              f"({'kept' if swa_acc >= best[0] else 'best single epoch kept'})", file=sys.stderr)
-        if swa_acc >= best[0]:
-            best = (swa_acc, best[1], checkpoint.state_copy(model))
-    train_seconds = time.perf_counter() - t0
-    model.to("cpu")
-    model.load_state_dict(best[2])
-    model.eval()
+    swa_note = sel.average(model, lambda: val_scores()[::-1]) if main else None  # (balanced, plain)
+    if swa_note:
+        log(f"weight average of the last {swa_note['epochs_averaged']} epochs: balanced validation accuracy "
+            f"{swa_note['score']:.4f} ({'kept' if swa_note['used'] else 'best single epoch kept'})")
+    sel.restore_best(model)
     config = {
-        "kind": "kws",
-        "labels": labels,
-        "features": fc.to_dict(),
-        "model": model_dims.to_dict(),
-        "window_seconds": WINDOW / SR,
-        "n_params": n_params,
-        "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val_balanced": round(best[0], 4),
-                     "best_val_accuracy": next((h["val_accuracy"] for h in history if h["epoch"] == best[1]), None),
-                     "weight_average": swa_note,
-                     "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
-                     "torch_threads": torch.get_num_threads(), "n_train_clips": len(train_clips),
-                     "n_val_clips": len(val_clips), "device": device, "history": history},
+        "kind": "kws", "labels": labels, "features": fc.to_dict(), "model": model_dims.to_dict(),
+        "window_seconds": WINDOW / SR, "n_params": n_params,
+        "training": {**asdict(tc), **(meta or {}), **summary(sel, loop.history, device),
+                     "best_val_balanced": round(sel.best_score, 4), "best_val_accuracy": sel.best_info,
+                     "weight_average": swa_note, "n_train_clips": len(train_clips), "n_val_clips": len(val_clips)},
     }
-    if main:
-        checkpoint.save(out, model.state_dict(), config)
+    save_trained(out, model, config, main)
     distributed.barrier(ctx)
     return model, config
+
+
+class _Loop:
+    """The keyword trainer's optimisation state across epochs: schedule, steps, history and resumable saves."""
+
+    def __init__(self, tc, opt, loss_fn, net, model, dev, rng, ctx, state_dir: Path, sel: Selection):
+        self.tc, self.opt, self.loss_fn, self.net, self.model, self.dev = tc, opt, loss_fn, net, model, dev
+        self.rng, self.ctx, self.state_dir, self.sel = rng, ctx, state_dir, sel
+        self.sched, self.n_per_epoch, self.step, self.loss_sum = None, None, 0, 0.0
+        self.history: list[dict] = []
+        self.aug_rng = rng
+
+    def schedule(self, n_per_epoch: int) -> None:
+        """One-cycle learning rate over all epochs (made once, when the first epoch's size is known)."""
+        if self.sched is None:
+            self.n_per_epoch = n_per_epoch
+            self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=self.tc.lr,
+                                                             total_steps=self.tc.epochs * n_per_epoch + 10,
+                                                             pct_start=0.15)
+
+    def resume(self, per_rank_rng) -> tuple[int, int, np.random.Generator | None]:
+        """Weights, optimizer, schedule, RNGs and selection from out/resume: (epoch, batch in it, epoch RNG)."""
+        peek = TrainState.peek(self.state_dir)
+        start_epoch = peek.epoch
+        self.schedule(peek.extra["n_per_epoch"])
+        self.aug_rng = per_rank_rng(start_epoch)
+        st = TrainState.load(self.state_dir, self.model, self.opt, self.sched,
+                             rngs={"rng": self.rng, "aug": self.aug_rng})
+        self.step, self.history = st.step, st.extra["history"]
+        self.loss_sum = st.extra["loss_sum"] if self.ctx.is_main else 0.0
+        self.sel.load(st.extra["selection"])
+        regen = None
+        if st.batch_in_epoch:
+            regen = np.random.default_rng()
+            regen.bit_generator.state = st.extra["epoch_rng"]
+        if self.ctx.is_main:
+            log(f"resuming at epoch {start_epoch}, batch {st.batch_in_epoch}, step {self.step}")
+        return start_epoch, st.batch_in_epoch, regen
+
+    def save_state(self, epoch: int, batch: int, epoch_rng: dict, total: float) -> None:
+        total = distributed.all_reduce_sum([total], self.ctx)[0]  # all ranks' partial loss sums (rank 0 resumes it)
+        TrainState.save(self.state_dir, self.net, self.opt, self.sched, step=self.step, epoch=epoch,
+                        batch_in_epoch=batch, rngs={"rng": self.rng, "aug": self.aug_rng},
+                        extra={"n_per_epoch": self.n_per_epoch, "epoch_rng": epoch_rng, "loss_sum": total,
+                               "history": self.history, "selection": self.sel.state()})
+
+    def run_epoch(self, epoch: int, feats: torch.Tensor, yt: torch.Tensor, first: int, bar, epoch_rng: dict,
+                  save_every: int) -> float:
+        """Train over this rank's batches from batch `first`; returns the summed loss."""
+        tc = self.tc
+        n_batches = len(range(0, len(yt), tc.batch_size))
+        self.model.train()
+        total = self.loss_sum if first else 0.0
+        for k, i in enumerate(bar, start=first):
+            b = slice(i, i + tc.batch_size)
+            xb = spec_augment(feats[b], self.aug_rng) if tc.spec_augment else feats[b]
+            loss = self.loss_fn(self.net(xb.to(self.dev)), yt[b].to(self.dev))
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.opt.step()
+            if self.sched.last_epoch + 1 < self.sched.total_steps:
+                self.sched.step()
+            total += float(loss.detach()) * len(xb)
+            self.step += 1
+            if save_every and self.step % save_every == 0 and k + 1 < n_batches:
+                self.save_state(epoch, k + 1, epoch_rng, total)
+        return total
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -391,7 +382,7 @@ def configure_train_kws(p) -> None:
                    help="'default' or 'digits' (digits + _silence_ + _unknown_), 'commands' (yes no up down left "
                         "right on off stop go + _silence_ + _unknown_), 'auto' (folder names + _silence_ + "
                         "_unknown_) or a comma-separated list")
-    p.add_argument("--holdout-speakers", default="", help="comma-separated FSDD speakers kept out for testing")
+    add_data_flags(p, "comma-separated espeak-ng words left out of training (e.g. homophones of a keyword)")
     p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="gru")
     p.add_argument("--hidden", type=int, default=KWSDims.hidden)
     p.add_argument("--layers", type=int, default=KWSDims.layers)
@@ -413,17 +404,12 @@ def configure_train_kws(p) -> None:
                    help="share of speech clips pitch-shifted each epoch (-3..+5 semitones, formants kept)")
     p.add_argument("--swa", type=int, default=TrainConfig.swa,
                    help="also try the average weights of the last N epochs (kept if validation accuracy is no worse)")
-    p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
-    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads")
-    p.add_argument("--device", default="cpu",
-                   help="where the network trains: cpu or cuda (under torchrun: cuda:LOCAL_RANK per process, nccl)")
+    add_run_flags(p, device_help="where the network trains: cpu or cuda (under torchrun: cuda:LOCAL_RANK per "
+                                 "process, nccl)")
     p.add_argument("--init", help="start from this keyword checkpoint's weights (same labels; its dims are used)")
-    p.add_argument("--exclude-words", default="",
-                   help="comma-separated espeak-ng words left out of training (e.g. homophones of a keyword)")
     p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation report")
     p.add_argument("--synth-test", help="espeak-ng test set for the report (default: synthesise test voices)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     from audio_rnn.training.resume import add_arguments
 
     add_arguments(p)  # --save-every N, --resume (runs unchanged under torchrun: DDP, rank 0 logs and saves)
@@ -449,23 +435,14 @@ def _labels(spec: str, clips_dirs: Sequence[str]) -> list[str]:
 def run_train_kws(args) -> int:
     import tempfile
 
-    from audio_rnn.keywords.data import load_any
+    from audio_rnn.keywords.data import load_training_clips
 
     torch.set_num_threads(max(1, args.threads))
     resolve_device(args.device)
     ctx = distributed.setup(device=args.device)  # under torchrun: gloo on CPU, nccl on GPU; no-op otherwise
     labels = _labels(args.labels, args.data)
-    holdout = [s for s in args.holdout_speakers.split(",") if s]
-    clips: list[Clip] = []
-    for d in args.data:
-        clips.extend(load_any(d, labels, holdout=holdout, progress=not args.quiet))
-    excluded = {w.strip() for w in args.exclude_words.split(",") if w.strip()}
-    if excluded:
-        from audio_rnn.keywords.data import exclude_words
-
-        clips = exclude_words(clips, excluded)
-    if not clips:
-        raise DataError("no training clips found")
+    holdout, excluded = split_list(args.holdout_speakers), split_list(args.exclude_words)
+    clips = load_training_clips(args.data, labels, holdout, excluded, progress=not args.quiet)
     init = None
     fc = FeatureConfig(n_mfcc=args.n_mfcc, deltas=args.deltas)
     if args.init:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from audio_rnn.errors import CorpusError
+from audio_rnn.training.loop import Selection
 
 LN2 = math.log(2.0)
 EVAL_CHARS = 60_000
@@ -157,192 +158,224 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     `batch`); rank 0 evaluates, logs and saves. `save_every` > 0 writes a resumable state (weights,
     optimizer, RNGs, every rank's carried hidden state) to out/resume; `resume` continues from it.
     """
-    import torch
-    import torch.nn.functional as F
-    from tqdm import tqdm
+    run = _GenRun(cfg, Path(out), progress, log, save_every)
+    if resume:
+        run.resume()
+    run.fit()
+    return run.finish()
 
-    from audio_rnn.training import distributed
-    from audio_rnn.training.resume import RESUME_DIR, TrainState
 
-    ctx = distributed.context()
-    main = ctx.is_main
-    if not main:
-        log = lambda *a, **k: None  # noqa: E731  (rank 0 logs)
-
-    from audio_rnn.music.charrnn import CharLM, CharLMDims, detach_state, save_model
-    from audio_rnn.music.corpus import load_corpus
+def _build(cfg: TrainGenConfig, corpus, dev) -> tuple[Any, Any]:
+    """(model, vocabulary): a fresh model sized by `cfg`, or the `init` checkpoint (its size and vocabulary)."""
+    from audio_rnn.music.charrnn import CharLM, CharLMDims, load_model
     from audio_rnn.music.text import Vocab
 
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    rng = random.Random(cfg.seed)
-
-    corpus = load_corpus(cfg.corpus, seed=cfg.seed)
-    if parse_weight(cfg.weight)[0] and len(corpus.train_from) != len(corpus.train):
-        raise CorpusError("--weight needs the 'abc' corpus, which knows the collection of every tune")
-    dev = ctx.device if ctx.is_distributed else torch.device(cfg.device)
     if cfg.init:
-        from audio_rnn.music.charrnn import load_model
-
         model, vocab, _ = load_model(cfg.init)  # a fine-tune keeps the size and the vocabulary
-        model = model.to(dev)
         cfg.cell, cfg.embed, cfg.hidden, cfg.layers = model.dims.cell, model.dims.embed, model.dims.hidden, \
             model.dims.layers
         set_dropout(model, cfg.dropout)  # regularising a fine-tune is this run's choice, not the base's
-    else:
-        vocab = Vocab.build([corpus.text("train"), *corpus.train_raw], cfg.min_count)
-        dims = CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
-        model = CharLM(dims).to(dev)
-    select_names = tuple(n.strip() for n in cfg.select_from.split(",") if n.strip())
-    val_ids = vocab.encode("\n".join(corpus.from_collections("val", select_names)))
-    net = distributed.wrap(model, ctx)
-    if ctx.is_distributed:
-        torch.manual_seed(cfg.seed + 1000 * ctx.rank)  # dropout masks differ per rank (weights came from rank 0)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return model.to(dev), vocab
+    vocab = Vocab.build([corpus.text("train"), *corpus.train_raw], cfg.min_count)
+    return CharLM(CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)).to(dev), vocab
 
-    def epoch_data() -> torch.Tensor:
-        docs = training_docs(corpus, rng, cfg.header_aug, cfg.weight)
-        data = streams(vocab.encode("\n".join(docs) + "\n"), cfg.batch)
-        mine = data[distributed.shard(torch.arange(data.shape[0]), ctx)]  # this rank's streams (all in one process)
-        return mine.to(dev)
 
-    epoch_rng = rng.getstate()  # the shuffle state an epoch starts from: a resumed epoch is drawn again from it
-    data = epoch_data()
-    per_epoch = (data.shape[1] - 1) // cfg.bptt
-    total = cfg.steps if cfg.steps > 0 else max(1, int(round(cfg.epochs * per_epoch)))
-    log(
-        f"corpus {corpus.source}: {len(corpus.train)} train docs, {sum(map(len, corpus.train))} chars, "
-        f"vocabulary {len(vocab)}; {cfg.cell} {cfg.layers}x{cfg.hidden}, {model.param_count()} parameters; "
-        f"{total} steps ({per_epoch}/epoch)"
-    )
-    out = Path(out)
-    best, history, step, epoch = float("inf"), [], 0, 0
-    t0 = time.perf_counter()
-    budget = cfg.max_minutes > 0
-    deadline = t0 + cfg.max_minutes * 60 - 90 if budget else float("inf")  # 90 s left for the last evaluation
-    planned = total
-    bar = tqdm(total=total, desc=f"train-gen {cfg.cell}", unit="step", disable=not (progress and main), file=sys.stderr)
-    run_bpc = None
-    stopped_early = False
-    state, start_i, resumed = None, 0, False
-    state_dir = out / RESUME_DIR
-    if resume:
-        st = TrainState.load(state_dir, model, opt, None, rngs={"shuffle": rng})
-        if st.batch_in_epoch and st.world_size != ctx.world_size:
-            from audio_rnn.errors import CheckpointError
+class _GenRun:
+    """One train-gen run: data, model, optimizer, the position in the epoch and the best checkpoint."""
 
+    def __init__(self, cfg: TrainGenConfig, out: Path, progress: bool, log, save_every: int):
+        import torch
+        from tqdm import tqdm
+
+        from audio_rnn.music.corpus import load_corpus
+        from audio_rnn.training import distributed
+
+        self.ctx = ctx = distributed.context()
+        self.main = ctx.is_main
+        self.log = log if self.main else (lambda *a, **k: None)  # rank 0 logs
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.cfg, self.out, self.save_every = cfg, out, save_every
+        self.rng = random.Random(cfg.seed)
+        self.corpus = load_corpus(cfg.corpus, seed=cfg.seed)
+        if parse_weight(cfg.weight)[0] and len(self.corpus.train_from) != len(self.corpus.train):
+            raise CorpusError("--weight needs the 'abc' corpus, which knows the collection of every tune")
+        self.dev = ctx.device if ctx.is_distributed else torch.device(cfg.device)
+        self.model, self.vocab = _build(cfg, self.corpus, self.dev)
+        names = tuple(n.strip() for n in cfg.select_from.split(",") if n.strip())
+        self.val_ids = self.vocab.encode("\n".join(self.corpus.from_collections("val", names)))
+        self.net = distributed.wrap(self.model, ctx)
+        if ctx.is_distributed:
+            torch.manual_seed(cfg.seed + 1000 * ctx.rank)  # dropout masks differ per rank (weights came from rank 0)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.epoch_rng = self.rng.getstate()  # the shuffle state an epoch starts from: a resumed epoch is redrawn
+        self.data = self.epoch_data()
+        self.per_epoch = (self.data.shape[1] - 1) // cfg.bptt
+        self.total = self.planned = cfg.steps if cfg.steps > 0 else max(1, int(round(cfg.epochs * self.per_epoch)))
+        self.log(f"corpus {self.corpus.source}: {len(self.corpus.train)} train docs, "
+                 f"{sum(map(len, self.corpus.train))} chars, vocabulary {len(self.vocab)}; {cfg.cell} "
+                 f"{cfg.layers}x{cfg.hidden}, {self.model.param_count()} parameters; {self.total} steps "
+                 f"({self.per_epoch}/epoch)")
+        self.sel = Selection(max_minutes=cfg.max_minutes or None, keep_weights=False)
+        self.history: list[dict] = []
+        self.step = self.epoch = self.start_i = 0
+        self.state, self.run_bpc, self.resumed, self.stopped_early = None, None, False, False
+        budget = cfg.max_minutes > 0
+        self.deadline = self.sel.started + cfg.max_minutes * 60 - 90 if budget else float("inf")  # 90 s: last eval
+        self.bar = tqdm(total=self.total, desc=f"train-gen {cfg.cell}", unit="step",
+                        disable=not (progress and self.main), file=sys.stderr)
+
+    def epoch_data(self):
+        """This epoch's documents as this rank's parallel streams, on the training device."""
+        from audio_rnn.training import distributed
+        import torch
+
+        docs = training_docs(self.corpus, self.rng, self.cfg.header_aug, self.cfg.weight)
+        data = streams(self.vocab.encode("\n".join(docs) + "\n"), self.cfg.batch)
+        return data[distributed.shard(torch.arange(data.shape[0]), self.ctx)].to(self.dev)
+
+    def resume(self) -> None:
+        """Weights, optimizer, RNGs, the epoch's data and position and every rank's carried state."""
+        from audio_rnn.errors import CheckpointError
+        from audio_rnn.training.resume import RESUME_DIR, TrainState
+
+        st = TrainState.load(self.out / RESUME_DIR, self.model, self.opt, None, rngs={"shuffle": self.rng})
+        if st.batch_in_epoch and st.world_size != self.ctx.world_size:
             raise CheckpointError(f"the training state was saved mid-epoch by {st.world_size} process(es); "
                                   f"resume it with the same number")
-        step, epoch, total, best, history = st.step, st.epoch, st.extra["total"], st.extra["best"], st.extra["history"]
-        run_bpc, t0 = st.extra["run_bpc"], t0 - st.extra["seconds"]
-        epoch_rng = st.extra["epoch_rng"]
-        rng.setstate(epoch_rng)
-        data = epoch_data()
-        state, start_i, resumed = _state_to(st.extra["hidden"][ctx.rank], dev), st.batch_in_epoch * cfg.bptt, True
-        bar.reset(total=total)
-        bar.update(step)
-        log(f"resuming at step {step} (epoch {epoch}, chunk {st.batch_in_epoch})")
+        x = st.extra
+        self.step, self.epoch, self.total, self.history, self.run_bpc = st.step, st.epoch, x["total"], \
+            x["history"], x["run_bpc"]
+        self.sel.load(x["selection"])
+        self.epoch_rng = x["epoch_rng"]
+        self.rng.setstate(self.epoch_rng)
+        self.data = self.epoch_data()
+        self.state, self.start_i, self.resumed = _state_to(x["hidden"][self.ctx.rank], self.dev), \
+            st.batch_in_epoch * self.cfg.bptt, True
+        self.bar.reset(total=self.total)
+        self.bar.update(self.step)
+        self.log(f"resuming at step {self.step} (epoch {self.epoch}, chunk {st.batch_in_epoch})")
 
-    def save_state(next_i: int) -> None:
+    def save_state(self, next_i: int) -> None:
         """All ranks call this: every rank's carried hidden state is kept; rank 0 writes."""
-        TrainState.save(state_dir, net, opt, None, step=step, epoch=epoch, batch_in_epoch=next_i // cfg.bptt,
-                        rngs={"shuffle": rng},
-                        extra={"epoch_rng": epoch_rng,
-                               "hidden": distributed.gather_objects(_state_to(state, torch.device("cpu")), ctx),
-                               "total": total, "best": best, "history": history, "run_bpc": run_bpc,
-                               "seconds": time.perf_counter() - t0})
+        import torch
 
-    def checkpoint_if_best() -> None:
-        nonlocal best
-        if not main:
+        from audio_rnn.training import distributed
+        from audio_rnn.training.resume import RESUME_DIR, TrainState
+
+        TrainState.save(self.out / RESUME_DIR, self.net, self.opt, None, step=self.step, epoch=self.epoch,
+                        batch_in_epoch=next_i // self.cfg.bptt, rngs={"shuffle": self.rng},
+                        extra={"epoch_rng": self.epoch_rng, "total": self.total, "history": self.history,
+                               "run_bpc": self.run_bpc, "selection": self.sel.state(),
+                               "hidden": distributed.gather_objects(_state_to(self.state, torch.device("cpu")),
+                                                                    self.ctx)})
+
+    def checkpoint_if_best(self) -> None:
+        """Rank 0: validation bits/char on the first EVAL_CHARS (cheap under load); the best is saved."""
+        from audio_rnn.music.charrnn import save_model
+
+        if not self.main:
             return
-        # model selection reads the first EVAL_CHARS of the validation text (cheap under load)
-        val = evaluate_bpc(model, val_ids[:EVAL_CHARS], batch=32)
-        history.append({"step": step, "val_bpc": round(val, 4), "train_bpc": round(run_bpc or 0.0, 4),
-                        "seconds": round(time.perf_counter() - t0, 1)})
-        if val < best:
-            best = val
-            extra = {"train": asdict(cfg), "val_bpc": round(val, 4), "step": step,
-                     "train_seconds": round(time.perf_counter() - t0, 1), "corpus": corpus.summary()}
-            save_model(out, model, vocab, extra)
-        bar.set_postfix(train_bpc=f"{run_bpc:.3f}", val_bpc=f"{val:.3f}", best=f"{best:.3f}")
+        val = evaluate_bpc(self.model, self.val_ids[:EVAL_CHARS], batch=32)
+        self.history.append({"step": self.step, "val_bpc": round(val, 4), "train_bpc": round(self.run_bpc or 0.0, 4),
+                             "seconds": round(self.sel.seconds(), 1)})
+        if self.sel.offer(self.step, -val):
+            save_model(self.out, self.model, self.vocab,
+                       {"train": asdict(self.cfg), "val_bpc": round(val, 4), "step": self.step,
+                        "train_seconds": round(self.sel.seconds(), 1), "corpus": self.corpus.summary()})
+        self.bar.set_postfix(train_bpc=f"{self.run_bpc:.3f}", val_bpc=f"{val:.3f}", best=f"{-self.sel.best_score:.3f}")
 
-    model.train()
-    while step < total and not stopped_early:
-        if resumed:
-            resumed = False  # data, hidden state and position restored above
-        else:
-            if epoch > 0:
-                epoch_rng = rng.getstate()
-                data = epoch_data()
-            epoch += 1
-            state, start_i = None, 0
-        for i in range(start_i, data.shape[1] - 1 - cfg.bptt + 1, cfg.bptt):
-            x = data[:, i : i + cfg.bptt]
-            y = data[:, i + 1 : i + 1 + cfg.bptt]
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, cfg.warmup, cfg.lr)
-            logits, state = net(x, state)
-            state = detach_state(state)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            bpc = loss.item() / LN2
-            run_bpc = bpc if run_bpc is None else 0.98 * run_bpc + 0.02 * bpc
-            step += 1
-            bar.update(1)
-            if step % 20 == 0:
-                bar.set_postfix(train_bpc=f"{run_bpc:.3f}", best=f"{best:.3f}")
-            if step % cfg.eval_every == 0 and step < total:
-                checkpoint_if_best()
-            if budget and step % 50 == 0:
-                # fit the schedule to the wall-clock budget: the cosine ends when the time does
-                per_step = (time.perf_counter() - t0) / step
-                fit = step + int((deadline - time.perf_counter()) / per_step)
-                total = distributed.broadcast_object(max(step + 1, min(planned, fit)), ctx)  # rank 0's clock
-                bar.total = total
-            if save_every and step % save_every == 0 and step < total:
-                save_state(i + cfg.bptt)
-            if step >= total:
-                break
-            late = time.perf_counter() > deadline
-            if ctx.is_distributed and budget:  # every rank stops at the same step
-                late = distributed.broadcast_object(late, ctx) if step % 10 == 0 else False
-            if late:
-                stopped_early = True
-                break
-    checkpoint_if_best()
-    bar.close()
-    seconds = time.perf_counter() - t0
-    distributed.barrier(ctx)
-    if not main:
-        return {"out": str(out), "steps": step, "rank": ctx.rank}
-    from audio_rnn.music.charrnn import load_model
+    def fit(self) -> None:
+        """Epochs of truncated-BPTT chunks until the planned steps (or the time budget) are done."""
+        cfg = self.cfg
+        self.model.train()
+        while self.step < self.total and not self.stopped_early:
+            if self.resumed:
+                self.resumed = False  # data, hidden state and position restored by resume()
+            else:
+                if self.epoch > 0:
+                    self.epoch_rng = self.rng.getstate()
+                    self.data = self.epoch_data()
+                self.epoch += 1
+                self.state, self.start_i = None, 0
+            for i in range(self.start_i, self.data.shape[1] - 1 - cfg.bptt + 1, cfg.bptt):
+                self.train_step(i)
+                if self.after_step(i):
+                    break
+        self.checkpoint_if_best()
+        self.bar.close()
 
-    best_model, _, saved = load_model(out)
-    full_val = evaluate_bpc(best_model, val_ids, batch=32)
-    saved.update(val_bpc=round(full_val, 4), selection_val_bpc=round(best, 4))
-    save_model(out, best_model, vocab, {k: v for k, v in saved.items() if k not in ("dims", "vocab", "kind")})
-    result = {
-        "out": str(out),
-        "cell": cfg.cell,
-        "params": model.param_count(),
-        "steps": step,
-        "epochs": round(step / per_epoch, 3),
-        "best_val_bpc": round(full_val, 4),
-        "selection_val_bpc": round(best, 4),
-        "train_seconds": round(seconds, 1),
-        "chars_per_second": round(step * cfg.batch * cfg.bptt / seconds),
-        "stopped_early": stopped_early,
-        "history": history,
-    }
-    (out / "history.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    def train_step(self, i: int) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        from audio_rnn.music.charrnn import detach_state
+
+        cfg = self.cfg
+        x = self.data[:, i : i + cfg.bptt]
+        y = self.data[:, i + 1 : i + 1 + cfg.bptt]
+        for g in self.opt.param_groups:
+            g["lr"] = lr_at(self.step, self.total, cfg.warmup, cfg.lr)
+        logits, state = self.net(x, self.state)
+        self.state = detach_state(state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
+        self.opt.step()
+        bpc = loss.item() / LN2
+        self.run_bpc = bpc if self.run_bpc is None else 0.98 * self.run_bpc + 0.02 * bpc
+        self.step += 1
+        self.bar.update(1)
+        if self.step % 20 == 0:
+            self.bar.set_postfix(train_bpc=f"{self.run_bpc:.3f}", best=f"{-self.sel.best_score:.3f}")
+
+    def after_step(self, i: int) -> bool:
+        """Evaluate, fit the schedule to the time budget, save the state; True to leave the epoch."""
+        from audio_rnn.training import distributed
+
+        cfg, step = self.cfg, self.step
+        if step % cfg.eval_every == 0 and step < self.total:
+            self.checkpoint_if_best()
+        budget = cfg.max_minutes > 0
+        if budget and step % 50 == 0:  # the cosine ends when the time does
+            per_step = self.sel.seconds() / step
+            fit = step + int((self.deadline - time.perf_counter()) / per_step)
+            self.total = distributed.broadcast_object(max(step + 1, min(self.planned, fit)), self.ctx)  # rank 0's clock
+            self.bar.total = self.total
+        if self.save_every and step % self.save_every == 0 and step < self.total:
+            self.save_state(i + cfg.bptt)
+        if step >= self.total:
+            return True
+        late = time.perf_counter() > self.deadline
+        if self.ctx.is_distributed and budget:  # every rank stops at the same step
+            late = distributed.broadcast_object(late, self.ctx) if step % 10 == 0 else False
+        self.stopped_early = late
+        return late
+
+    def finish(self) -> dict[str, Any]:
+        """The best checkpoint scored on the whole validation text; the run's figures (rank 0)."""
+        from audio_rnn.music.charrnn import load_model, save_model
+        from audio_rnn.training import distributed
+
+        seconds = self.sel.seconds()
+        distributed.barrier(self.ctx)
+        if not self.main:
+            return {"out": str(self.out), "steps": self.step, "rank": self.ctx.rank}
+        best_model, _, saved = load_model(self.out)
+        full_val = evaluate_bpc(best_model, self.val_ids, batch=32)
+        saved.update(val_bpc=round(full_val, 4), selection_val_bpc=round(-self.sel.best_score, 4))
+        save_model(self.out, best_model, self.vocab, {k: v for k, v in saved.items() if k not in ("dims", "vocab", "kind")})
+        result = {"out": str(self.out), "cell": self.cfg.cell, "params": self.model.param_count(), "steps": self.step,
+                  "epochs": round(self.step / self.per_epoch, 3), "best_val_bpc": round(full_val, 4),
+                  "selection_val_bpc": round(-self.sel.best_score, 4), "train_seconds": round(seconds, 1),
+                  "chars_per_second": round(self.step * self.cfg.batch * self.cfg.bptt / seconds),
+                  "stopped_early": self.stopped_early, "history": self.history}
+        (self.out / "history.json").write_text(json.dumps(result, indent=2) + "\n")
+        return result
 
 
 def configure_train_gen(p: argparse.ArgumentParser) -> None:

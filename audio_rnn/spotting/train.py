@@ -26,7 +26,6 @@ built from held-out voices.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,12 +36,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio_rnn.training import checkpoint
 from audio_rnn.audio.augment import AugmentConfig, gain, pitch_shift, reverb, speed
 from audio_rnn.keywords.data import LABELS, REAL_SOURCES, SILENCE, SR, UNKNOWN, VOCABULARIES, Clip
 from audio_rnn.errors import DataError
 from audio_rnn.audio.features import FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
+from audio_rnn.training.loop import Selection, add_data_flags, add_run_flags, log, save_trained, split_list, summary
 
 IGNORE = -100  # frames without a target (the start of a word: it may still become anything)
 
@@ -330,14 +329,17 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
                                                 pct_start=0.1)
     loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=tc.label_smoothing)
     rng = np.random.default_rng(tc.seed)
-    best: tuple[float, int, Any, dict[str, Any]] = (-1e9, 0, None, {})
-    history = []
-    recent: list[dict[str, torch.Tensor]] = []  # the last `swa` epochs' weights
-    t0 = time.perf_counter()
-    from concurrent.futures import ThreadPoolExecutor
+    sel = Selection(patience=tc.patience, max_minutes=tc.max_minutes, swa=tc.swa)
+    history: list[dict] = []
+
+    def validate() -> tuple[float, dict[str, Any]]:
+        vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sc.detection, tc.stream_s)
+        return val_metric(vs), vs
 
     def draw(epoch_seeds: list[int]):
         return make_batch(pool, tc.streams, epoch_seeds, fe, labels, tc, sc, aug, threads)
+
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as prefetch:  # the next epoch's streams render while this one trains
         nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
@@ -347,69 +349,55 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             t_data = time.perf_counter() - te
             if epoch < tc.epochs:
                 nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
-            xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
-            model.train()
-            state = None
-            total, count = 0.0, 0
-            bar = tqdm(range(0, xt.shape[1], chunk), desc=f"epoch {epoch}/{tc.epochs}", disable=not progress,
+            bar = tqdm(range(0, x.shape[1], chunk), desc=f"epoch {epoch}/{tc.epochs}", disable=not progress,
                        leave=False, unit="chunk")
-            for i in bar:
-                logits, state = model.frame_logits(xt[:, i:i + chunk], state)
-                state = {"rnn": state["rnn"].detach()}
-                loss = loss_fn(logits.reshape(-1, logits.shape[-1]), yt[:, i:i + chunk].reshape(-1))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                if sched.last_epoch + 1 < sched.total_steps:
-                    sched.step()
-                total += float(loss.detach())
-                count += 1
-            vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sc.detection, tc.stream_s)
-            metric = val_metric(vs)
-            row = {"epoch": epoch, "loss": round(total / max(1, count), 4), "val_found_right_pct": vs["found_right_pct"],
+            loss = train_epoch(model, torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev), bar, chunk, opt,
+                               sched, loss_fn)
+            metric, vs = validate()
+            row = {"epoch": epoch, "loss": round(loss, 4), "val_found_right_pct": vs["found_right_pct"],
                    "val_wrong_pct": vs["wrong_pct"], "val_fa_per_word": vs["fa_per_word"], "val_metric": round(metric, 2),
                    "seconds": round(time.perf_counter() - te, 1), "data_wait_seconds": round(t_data, 1)}
             history.append(row)
-            print(json.dumps(row), file=sys.stderr)
-            if tc.swa > 1:
-                recent = [*recent, checkpoint.state_copy(model)][-tc.swa:]
-            if metric > best[0]:
-                best = (metric, epoch, checkpoint.state_copy(model), vs)
-            elif epoch - best[1] >= tc.patience:
-                print(f"early stop: no validation gain for {tc.patience} epochs", file=sys.stderr)
+            log(json.dumps(row))
+            sel.offer(epoch, metric, model, info=vs)
+            stop = sel.stop_reason(epoch)
+            if stop:
+                log(stop)
                 break
-            if tc.max_minutes is not None and (time.perf_counter() - t0) / 60 > tc.max_minutes:
-                print(f"stopping: time budget of {tc.max_minutes} min reached", file=sys.stderr)
-                break
-    swa_note = None
-    if tc.swa > 1 and len(recent) > 1:  # weight averaging: a flatter minimum, no cost at inference
-        model.load_state_dict(checkpoint.average_states(recent))
-        vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sc.detection, tc.stream_s)
-        swa_note = {"epochs_averaged": len(recent), "val_metric": round(val_metric(vs), 2),
-                    "val_found_right_pct": vs["found_right_pct"], "used": val_metric(vs) >= best[0]}
-        print(f"weight average of the last {len(recent)} epochs: validation {json.dumps(swa_note)}", file=sys.stderr)
-        if val_metric(vs) >= best[0]:
-            best = (val_metric(vs), best[1], checkpoint.state_copy(model), vs)
-    train_seconds = time.perf_counter() - t0
-    model.to("cpu")
-    model.load_state_dict(best[2])
-    model.eval()
+    swa_note = sel.average(model, validate)
+    if swa_note:
+        swa_note["val_found_right_pct"] = sel.averaged_info["found_right_pct"]
+        log(f"weight average of the last {swa_note['epochs_averaged']} epochs: validation {json.dumps(swa_note)}")
+    sel.restore_best(model)
     config = {
-        "kind": "kws",
-        "labels": labels,
-        "features": fc.to_dict(),
-        "model": model_dims.to_dict(),
-        "streaming": asdict(sc),
-        "n_params": n_params,
-        "training": {**asdict(tc), **(meta or {}), "best_epoch": best[1], "best_val": best[3],
-                     "weight_average": swa_note,
-                     "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
-                     "torch_threads": torch.get_num_threads(), "device": device, "n_train_words": n_words(pool),
-                     "n_val_words": n_words(val_pool), "n_recorded_backgrounds": len(pool.get(SILENCE, [])), "history": history},
+        "kind": "kws", "labels": labels, "features": fc.to_dict(), "model": model_dims.to_dict(),
+        "streaming": asdict(sc), "n_params": n_params,
+        "training": {**asdict(tc), **(meta or {}), **summary(sel, history, device), "best_val": sel.best_info,
+                     "weight_average": swa_note, "n_train_words": n_words(pool), "n_val_words": n_words(val_pool),
+                     "n_recorded_backgrounds": len(pool.get(SILENCE, []))},
     }
-    checkpoint.save(out, model.state_dict(), config)
+    save_trained(out, model, config)
     return model, config
+
+
+def train_epoch(model: KeywordRNN, xt: torch.Tensor, yt: torch.Tensor, bar, chunk: int, opt, sched, loss_fn) -> float:
+    """One pass over the epoch's streams in truncated-BPTT chunks, the state carried (detached); mean loss."""
+    model.train()
+    state = None
+    total, count = 0.0, 0
+    for i in bar:
+        logits, state = model.frame_logits(xt[:, i:i + chunk], state)
+        state = {"rnn": state["rnn"].detach()}
+        loss = loss_fn(logits.reshape(-1, logits.shape[-1]), yt[:, i:i + chunk].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if sched.last_epoch + 1 < sched.total_steps:
+            sched.step()
+        total += float(loss.detach())
+        count += 1
+    return total / max(1, count)
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -422,10 +410,8 @@ def configure_train_spot(p) -> None:
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--labels", choices=sorted(VOCABULARIES), default="digits",
                    help="the vocabulary to spot: digits (default) or the ten Speech Commands commands")
-    p.add_argument("--holdout-speakers", default="", help="comma-separated FSDD speakers kept out of training")
-    p.add_argument("--exclude-words", default="",
-                   help="comma-separated espeak-ng non-keywords to leave out, e.g. 'tree' (how speakers who stop "
-                        "'th' say 'three')")
+    add_data_flags(p, "comma-separated espeak-ng non-keywords to leave out, e.g. 'tree' (how speakers who stop "
+                      "'th' say 'three')")
     p.add_argument("--real-repeat", type=int, default=1,
                    help="Speech Commands keyword clips enter the word pool this many times (they are few)")
     p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="gru")
@@ -445,32 +431,21 @@ def configure_train_spot(p) -> None:
     p.add_argument("--pitch-prob", type=float, default=d.pitch_prob)
     p.add_argument("--swa", type=int, default=d.swa,
                    help="also try the weight average of the last N epochs (kept if validation agrees)")
-    p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget for training")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch and rendering threads")
-    p.add_argument("--device", default="cpu", help="where the network trains: cpu or cuda (streams are made on the CPU)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_run_flags(p, threads_help="torch and rendering threads",
+                  device_help="where the network trains: cpu or cuda (streams are made on the CPU)")
 
 
 def run_train_spot(args) -> int:
-    from audio_rnn.keywords.data import load_any
+    from audio_rnn.keywords.data import load_training_clips
 
     torch.set_num_threads(max(1, args.threads))
     from audio_rnn.training.device import resolve_device
 
     resolve_device(args.device)  # a bad --device fails before any data is loaded
-    holdout = [s for s in args.holdout_speakers.split(",") if s]
-    clips: list[Clip] = []
+    holdout, excluded = split_list(args.holdout_speakers), sorted(split_list(args.exclude_words))
     labels = list(VOCABULARIES[args.labels])
-    for d in args.data:
-        clips.extend(c for c in load_any(d, labels, holdout=holdout, progress=not args.quiet) if c.split != "test")
-    excluded = sorted({w.strip() for w in args.exclude_words.split(",") if w.strip()})
-    if excluded:
-        from audio_rnn.keywords.data import exclude_words
-
-        clips = exclude_words(clips, excluded)
-    if not clips:
-        raise DataError("no training clips found")
+    clips = load_training_clips(args.data, labels, holdout, excluded, progress=not args.quiet, keep_test=False)
     if args.real_repeat > 1:  # many real speakers, few clips each: heard as often as the plentiful sources
         clips += [c for c in clips if c.source == "speechcommands" and c.label not in (SILENCE, UNKNOWN)
                   ] * (args.real_repeat - 1)
