@@ -31,3 +31,24 @@ def test_the_readme_example_spots_classifies_and_streams_a_sample():
     assert [d.label for d in live.feed(x) + live.close()] == truth
     digit = sorted((ROOT / "samples" / "digits").glob("*.wav"))[0]
     assert Recognizer().classify_files([str(digit)])[0].label == digit.stem.split("_")[0]
+
+
+def test_the_command_line_runs_without_the_app_extras():
+    """`pip install audio_rnn` (no [app] extras: no streamlit, altair or streamlit-webrtc) runs the CLI:
+    classify, spot and generate work with those packages made unimportable."""
+    block = ("import sys\nfor m in ('streamlit', 'altair', 'streamlit_webrtc', 'aiortc'):\n    sys.modules[m] = None\n"
+             "from audio_rnn.cli import main\n")
+    wav = ROOT / "samples" / "long" / "three_words.wav"
+    for args in (["classify", str(wav), "--json"], ["spot", str(wav), "--json"],
+                 ["generate", "--seed", "1", "--json"]):
+        code = block + f"raise SystemExit(main({args!r}))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert out.returncode == 0, (args, out.stderr[-800:])
+        assert out.stdout.strip().startswith("{"), (args, out.stdout[:200])
+
+
+def test_the_app_extras_are_declared_apart_from_the_core():
+    core = (ROOT / "requirements-core.txt").read_text()
+    app = (ROOT / "requirements-app.txt").read_text()
+    assert "streamlit" not in core and "streamlit-webrtc" in app and "torch==" in core
+    assert "optional-dependencies.app" in (ROOT / "pyproject.toml").read_text()
