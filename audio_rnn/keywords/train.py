@@ -49,6 +49,10 @@ class TrainConfig:
     unknown_ratio: float = 1.5  # `_unknown_` clips per epoch relative to the mean keyword class
     label_smoothing: float = 0.05
     spec_augment: bool = True
+    spec_masks: int = 2  # SpecAugment: pairs of one frequency and one time mask per example
+    spec_freq: int = 4  # widest frequency mask (feature rows)
+    spec_time: int = 10  # widest time mask (10 ms frames)
+    speed_prob: float = 0.6  # share of speech clips resampled 0.85-1.35x (pitch and formants move: like VTLP)
     pitch_prob: float = 0.0  # share of speech clips pitch-shifted (formants kept): speaker F0 variety
     real_repeat: int = 1  # Speech Commands keyword clips per epoch (each a fresh augmentation draw)
     swa: int = 0  # > 1: also try the average of the last `swa` epochs' weights; kept if validation agrees
@@ -239,7 +243,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     def per_rank_rng(epoch: int) -> np.random.Generator:  # SpecAugment draws: one stream per rank under DDP
         return rng if not ctx.is_distributed else np.random.default_rng([tc.seed, epoch, ctx.rank])
 
-    aug = AugmentConfig(p_pitch=tc.pitch_prob)
+    aug = AugmentConfig(p_pitch=tc.pitch_prob, p_speed=tc.speed_prob)
     beds = noise_beds(train_clips)
     if main and beds:
         print(f"noise beds: {len(beds)} recorded backgrounds mixed into speech", file=sys.stderr)
@@ -355,7 +359,8 @@ class _Loop:
         total = self.loss_sum if first else 0.0
         for k, i in enumerate(bar, start=first):
             b = slice(i, i + tc.batch_size)
-            xb = spec_augment(feats[b], self.aug_rng) if tc.spec_augment else feats[b]
+            xb = spec_augment(feats[b], self.aug_rng, tc.spec_freq, tc.spec_time, tc.spec_masks) \
+                if tc.spec_augment else feats[b]
             loss = self.loss_fn(self.net(xb.to(self.dev)), yt[b].to(self.dev))
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
