@@ -62,11 +62,12 @@ def run(n: int, url: str, mic: Path, seconds: float, log: Path, pid: int) -> dic
 
     args = [*tlb.CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={mic}%noloop"]
     results: list = [None] * n
+    clicks: list[dict] = [{} for _ in range(n)]
     log.write_text("")
 
     def one(k: int) -> None:
         try:
-            results[k] = tlb.listen(args, url, seconds)
+            results[k] = tlb.listen(args, url, seconds, times=clicks[k])
         except Exception as exc:  # a browser that failed is reported, the others still count
             results[k] = exc
 
@@ -77,7 +78,11 @@ def run(n: int, url: str, mic: Path, seconds: float, log: Path, pid: int) -> dic
     for t in threads:
         t.join()
     cpu = server_cpu_s(pid) - cpu0
-    return {"results": results, "cpu_s": cpu, "log": [json.loads(l) for l in log.read_text().splitlines() if l]}
+    events = [json.loads(l) for l in log.read_text().splitlines() if l]
+    starts = sorted(e["wall"] for e in events if e["event"] == "start")
+    clicked = sorted(c["start_clicked"] for c in clicks if c)
+    connect = [s - c for s, c in zip(starts, clicked)]  # click on Start -> the first audio frame at the server
+    return {"results": results, "cpu_s": cpu, "log": events, "connect_s": connect}
 
 
 def score(out: dict, expected: list[str], seconds: float) -> dict:
@@ -159,13 +164,15 @@ def main() -> int:
                 lat = page_latency(out, words, onset_file)
                 row["page_latency_median_s"] = round(statistics.median(lat), 3) if lat else None
                 row["page_latency_max_s"] = round(max(lat), 3) if lat else None
+                row["start_to_first_audio_s"] = [round(c, 2) for c in out["connect_s"]]
                 report.append(row)
                 if not a.json:
                     lists = ", ".join(f"{r.get('right', 0)}/8 (+{r.get('other', 0)})" if "error" not in r
                                       else r["error"] for r in row["pages"])
                     print(f"{n} session(s): pages list {lists}; word end -> page median "
                           f"{row['page_latency_median_s']} s, max {row['page_latency_max_s']} s; server "
-                          f"{row['cpu_s_per_audio_s_per_session']:.3f} CPU-s per audio-s per session")
+                          f"{row['cpu_s_per_audio_s_per_session']:.3f} CPU-s per audio-s per session; Start -> "
+                          f"first audio at the server {row['start_to_first_audio_s']} s")
         finally:
             next(gen, None)
     if a.json:

@@ -219,11 +219,12 @@ def test_generator_shows_score_and_audio(server, page):
     open_page(page, server, "generator")
     page.get_by_role("button", name="Generate").click()
     page.wait_for_selector("[data-testid='stImage'] img[src^='data:image/svg+xml']", timeout=120_000)
-    page.locator("[data-testid='stDownloadButton']").nth(2).wait_for(timeout=120_000)  # .abc .mid .wav
+    page.locator("[data-testid='stDownloadButton']").nth(3).wait_for(timeout=120_000)  # .abc .mid .wav .svg
     wait_idle(page)
     assert page.locator("[data-testid='stAudio']").count() >= 1
     assert page.locator("[data-testid='stCode']").first.inner_text().startswith("X:")
-    assert page.locator("[data-testid='stDownloadButton']").count() == 3
+    assert page.locator("[data-testid='stDownloadButton']").count() == 4
+    assert "Download .svg" in page.locator("[data-testid='stDownloadButton']").nth(3).inner_text()
     shoot(page, "generator")
 
 

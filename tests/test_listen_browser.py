@@ -41,7 +41,9 @@ def heard_words(page) -> list[str]:
     return [w for _, w in sorted(rows, key=lambda r: int(r[0]))]
 
 
-def listen(browser_args: list[str], url: str, seconds: float, shot: str | None = None):
+def listen(browser_args: list[str], url: str, seconds: float, shot: str | None = None, times: dict | None = None):
+    """Open Listen live, press Start, poll the word list for `seconds`, press Stop: (polls, final words).
+    `times` gets the wall time of the click on Start ("start_clicked")."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -50,6 +52,8 @@ def listen(browser_args: list[str], url: str, seconds: float, shot: str | None =
         page.set_default_timeout(90_000)
         open_page(page, url, "listen")
         frame = page.frame_locator("iframe[title*='webrtc']")
+        if times is not None:
+            times["start_clicked"] = page.evaluate("Date.now()") / 1000
         frame.get_by_role("button", name="Start").click()
         frame.get_by_role("button", name="Stop").wait_for(timeout=30_000)
         seen: list[tuple[float, list[str]]] = []
