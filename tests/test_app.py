@@ -342,3 +342,16 @@ def test_keywords_page_shows_the_shipped_models_evidence_on_held_out_speakers():
     tables = box.table
     assert len(tables) == 2 and "zero" in list(tables[0].value["word"])  # per word, then the threshold sweep
     assert "other words rejected" in tables[1].value.columns
+
+
+def test_keywords_page_mfcc_view_shows_the_models_own_features():
+    """The MFCC view is what the chosen model reads: the shipped digit model's 20 MFCCs with deltas (60 values)."""
+    import numpy as np
+
+    from audio_rnn.keywords.recognize import Recognizer
+    from audio_rnn.ui.keywords import _mfcc
+
+    rec = Recognizer()
+    wave = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    feats, rate = _mfcc(wave, rec.features.to_dict())
+    assert feats.shape[1] == rec.model.dims.n_in == 60 and rate == 100.0

@@ -29,18 +29,20 @@ def _overview_png(wave: np.ndarray, sr: int, region: tuple[float, float]) -> byt
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _mfcc(wave: np.ndarray) -> tuple[np.ndarray, float]:
+def _mfcc(wave: np.ndarray, features: dict) -> tuple[np.ndarray, float]:
+    """The clip's features exactly as the chosen model reads them (its own FeatureConfig)."""
     from audio_rnn.audio.features import FeatureConfig, compute
 
-    cfg = FeatureConfig()
+    cfg = FeatureConfig.from_dict(features)
     return compute(wave, cfg), cfg.frame_rate
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _mfcc_png(wave: np.ndarray, region: tuple[float, float]) -> bytes:
-    feats, rate = _mfcc(wave)
-    return plots.heatmap(feats, rate, f"MFCC ({feats.shape[1]} coefficients x {feats.shape[0]} frames, normalised; "
-                         "dashed: the zoomed region)", "coefficient", cmap="magma", span=region)
+def _mfcc_png(wave: np.ndarray, region: tuple[float, float], features: dict) -> bytes:
+    feats, rate = _mfcc(wave, features)
+    what = f"{features['n_mfcc']} MFCCs" + (" with deltas and delta-deltas" if features.get("deltas") else "")
+    return plots.heatmap(feats, rate, f"The model's input: {what} ({feats.shape[1]} values x {feats.shape[0]} "
+                         "frames, normalised; dashed: the zoomed region)", "feature", cmap="magma", span=region)
 
 
 def loudest_region(wave: np.ndarray, sr: int, width: float) -> tuple[float, float]:
@@ -171,7 +173,9 @@ def _front_end(rec, name: str, wave: np.ndarray, sr: int) -> None:
     feats = rec.features if rec is not None else None
     st.image(_frames_png(wave, sr, region, feats.win_ms if feats else 25.0, feats.hop_ms if feats else 10.0))
     st.subheader("MFCC features")
-    st.image(_mfcc_png(wave, region))
+    from audio_rnn.audio.feature_config import FeatureConfig
+
+    st.image(_mfcc_png(wave, region, (feats or FeatureConfig()).to_dict()))
 
 
 def reference_words(name: str) -> list[dict]:
