@@ -103,8 +103,9 @@ def score(out: dict, expected: list[str], seconds: float) -> dict:
             "max_other": max((r.get("other", 0) for r in rows), default=0)}
 
 
-def page_latency(out: dict, words: list[dict], onset_file: float) -> list[float]:
-    """Seconds from each listed word's end to its row on the page (pages matched to sessions by start order)."""
+def page_latency(out: dict, words: list[dict], onset_file: float, server: list[float] | None = None) -> list[float]:
+    """Seconds from each listed word's end to its row on the page (pages matched to sessions by start order);
+    `server` gets the seconds from the word's end to the server's decision."""
     sessions: dict[str, list] = {}
     for e in out["log"]:
         if e["event"] == "detection":
@@ -123,6 +124,8 @@ def page_latency(out: dict, words: list[dict], onset_file: float) -> list[float]
             end_stream = w["end"] - (onset_file - d["onset_s"])
             end_wall = d["wall"] - (d["heard_s"] - end_stream)
             lat.append(shown - end_wall)
+            if server is not None:
+                server.append(d["wall"] - end_wall)
     return lat
 
 
@@ -161,7 +164,9 @@ def main() -> int:
             for n in [int(v) for v in a.sessions.split(",")]:
                 out = run(n, url, tmp / "mic.wav", seconds + 3.0, log, pid)
                 row = score(out, [w["label"] for w in words], seconds)
-                lat = page_latency(out, words, onset_file)
+                server_lat: list[float] = []
+                lat = page_latency(out, words, onset_file, server_lat)
+                row["server_latency_median_s"] = round(statistics.median(server_lat), 3) if server_lat else None
                 row["page_latency_median_s"] = round(statistics.median(lat), 3) if lat else None
                 row["page_latency_max_s"] = round(max(lat), 3) if lat else None
                 row["start_to_first_audio_s"] = [round(c, 2) for c in out["connect_s"]]
@@ -170,7 +175,8 @@ def main() -> int:
                     lists = ", ".join(f"{r.get('right', 0)}/8 (+{r.get('other', 0)})" if "error" not in r
                                       else r["error"] for r in row["pages"])
                     print(f"{n} session(s): pages list {lists}; word end -> page median "
-                          f"{row['page_latency_median_s']} s, max {row['page_latency_max_s']} s; server "
+                          f"{row['page_latency_median_s']} s, max {row['page_latency_max_s']} s (decided at the server after "
+                          f"{row['server_latency_median_s']} s); server "
                           f"{row['cpu_s_per_audio_s_per_session']:.3f} CPU-s per audio-s per session; Start -> "
                           f"first audio at the server {row['start_to_first_audio_s']} s")
         finally:
