@@ -31,7 +31,7 @@ from audio_rnn.audio.features import MFCC, FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
 from audio_rnn.training.device import resolve_device
 from audio_rnn.training.holdout import split_clips
-from audio_rnn.training.loop import Selection, add_data_flags, add_run_flags, log, save_trained, split_list, summary
+from audio_rnn.training.loop import Selection, add_data_flags, config_from_args, add_run_flags, log, save_trained, split_list, summary
 from audio_rnn.training.resume import RESUME_DIR, TrainState
 
 
@@ -457,9 +457,7 @@ def run_train_kws(args) -> int:
         args.cell, args.hidden, args.layers, args.bidirectional, args.pooling, args.dropout = (
             init_cfg["model"][k] for k in ("cell", "hidden", "layers", "bidirectional", "pooling", "dropout"))
         fc = FeatureConfig.from_dict(init_cfg["features"])  # the features its weights were trained on
-    tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                     patience=args.patience, seed=args.seed, unknown_ratio=args.unknown_ratio, max_minutes=args.max_minutes,
-                     pitch_prob=args.pitch_prob, swa=args.swa, real_repeat=args.real_repeat)
+    tc = config_from_args(TrainConfig, args)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "bidirectional": args.bidirectional,
             "pooling": args.pooling, "dropout": args.dropout}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "init": args.init,

@@ -41,7 +41,7 @@ from audio_rnn.keywords.data import LABELS, REAL_SOURCES, SILENCE, SR, UNKNOWN, 
 from audio_rnn.errors import DataError
 from audio_rnn.audio.features import FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
-from audio_rnn.training.loop import Selection, add_data_flags, add_run_flags, log, save_trained, split_list, summary
+from audio_rnn.training.loop import Selection, add_data_flags, config_from_args, add_run_flags, log, save_trained, split_list, summary
 
 IGNORE = -100  # frames without a target (the start of a word: it may still become anything)
 
@@ -449,10 +449,7 @@ def run_train_spot(args) -> int:
     if args.real_repeat > 1:  # many real speakers, few clips each: heard as often as the plentiful sources
         clips += [c for c in clips if c.source == "speechcommands" and c.label not in (SILENCE, UNKNOWN)
                   ] * (args.real_repeat - 1)
-    tc = SpotTrainConfig(epochs=args.epochs, streams=args.streams, stream_s=args.stream_seconds,
-                         chunk_s=args.chunk_seconds, lr=args.lr, patience=args.patience, pitch_prob=args.pitch_prob,
-                         seed=args.seed, max_minutes=args.max_minutes,
-                         val_streams=args.val_streams, swa=args.swa)
+    tc = config_from_args(SpotTrainConfig, args, stream_s="stream_seconds", chunk_s="chunk_seconds")
     sc = StreamingConfig(norm_s=args.norm_seconds, stack=args.stack)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "exclude_words": excluded,

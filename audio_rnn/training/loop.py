@@ -129,3 +129,16 @@ def add_data_flags(p: argparse.ArgumentParser, exclude_help: str) -> None:
 def split_list(spec: str) -> list[str]:
     """'a, b,,c' -> ['a', 'b', 'c']."""
     return [s.strip() for s in spec.split(",") if s.strip()]
+
+
+def config_from_args(cls: Any, args: argparse.Namespace, **renamed: str) -> Any:
+    """A config dataclass from parsed flags: each field from the flag of the same name (or `renamed[field]`);
+    fields without a flag keep their defaults."""
+    from dataclasses import fields
+
+    values = {}
+    for f in fields(cls):
+        name = renamed.get(f.name, f.name)
+        if hasattr(args, name):
+            values[f.name] = getattr(args, name)
+    return cls(**values)
