@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from audio_rnn.spotting.live import HOLD_S, LiveSpotter
+from audio_rnn.spotting.live import EARLY_PLACEMENTS_S, HOLD_S, LiveSpotter
 from audio_rnn.spotting.streaming import Spotter
 
 ONSET_DB = -30.0  # the first frame this loud marks where speech starts (latency benchmarks align on it)
@@ -45,9 +45,10 @@ class ListenSession:
     """Thread-safe live spotting for one listener: `push` audio from any thread, `snapshot` for the page."""
 
     def __init__(self, spotter: Spotter, keep_s: float = 10.0, max_words: int = 100, hold_s: float | None = HOLD_S,
-                 max_queue_s: float = 30.0):
+                 max_queue_s: float = 30.0, placements_s: tuple[float, ...] | None = EARLY_PLACEMENTS_S):
         self.spotter, self.keep_s, self.max_words, self.hold_s = spotter, keep_s, max_words, hold_s
         self.max_queue_s = max_queue_s
+        self.placements_s = placements_s  # vad mode: early placements, a word listed ~0.25 s sooner (None: as files)
         self.labels = list(spotter.labels)
         self._lock = threading.Lock()  # the LiveSpotter and the results (worker and page)
         self._qlock = threading.Lock()  # the queue's bookkeeping (receiver and worker): held only for moments
@@ -122,7 +123,8 @@ class ListenSession:
             self._queued_s = max(0.0, self._queued_s - sum(len(x) for x, _, _ in items) / rate)
 
     def _start(self, rate: int, now: float) -> None:
-        self._live = LiveSpotter(self.spotter, rate=rate, keep_s=self.keep_s, hold_s=self.hold_s)
+        self._live = LiveSpotter(self.spotter, rate=rate, keep_s=self.keep_s, hold_s=self.hold_s,
+                                 placements_s=self.placements_s)
         self._words, self.onset_s, self._wall0, self.frames = [], None, now, 0
         self.streams += 1
         self._log({"event": "start", "rate": rate, "wall": now})

@@ -8,7 +8,6 @@ runs the spotter with carried state on the microphone; a WAV stream
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING
 
 from audio_rnn.errors import AudioError
@@ -23,8 +22,8 @@ def configure_live(p) -> None:
     p.add_argument("--rate", type=int, default=None, help="with --raw: sample rate in Hz (resampled to the model's)")
     p.add_argument("--channels", type=int, default=1, help="with --raw: interleaved channels, averaged (default 1)")
     p.add_argument("--final", action="store_true",
-                   help="with -: print only final detections, exactly those of the whole file (~0.9 s after a "
-                        "word instead of ~0.25 s)")
+                   help="with -: print exactly the detections of the whole file (the file spotter's window "
+                        "placements: ~0.6 s after a word ends instead of ~0.35 s)")
 
 
 def check_live_args(args) -> bool:
@@ -43,10 +42,11 @@ def _line(d, as_json: bool) -> str:
 
 def run_live(args, spotter: "Spotter") -> int:
     from audio_rnn.audio.pcm_stream import open_stdin
-    from audio_rnn.spotting.live import HOLD_S, LiveSpotter
+    from audio_rnn.spotting.live import EARLY_PLACEMENTS_S, HOLD_S, LiveSpotter
 
     stream = open_stdin(raw=args.raw, rate=args.rate, channels=args.channels)
-    live = LiveSpotter(spotter, rate=stream.rate, hold_s=None if args.final else HOLD_S)
+    live = LiveSpotter(spotter, rate=stream.rate, hold_s=None if args.final else HOLD_S,
+                       placements_s=None if args.final else EARLY_PLACEMENTS_S)  # early: ~0.25 s sooner
     found = 0
 
     def emit(dets) -> None:

@@ -14,7 +14,7 @@ import streamlit as st
 from audio_rnn.ui import charts
 from audio_rnn.ui.common import listening_caption, md_escape, pick_model, sensitivity_slider, unavailable
 
-REFRESH_S = 0.2  # the word list's refresh while listening: detections show within this of being decided
+REFRESH_S = 0.1  # the word list's refresh while listening: detections show within this of being decided
 CHART_S = 1.0  # the posterior chart's refresh (a chart costs the server and the browser most)
 IDLE_STOP_S = 3.0  # no audio for this long and the stream is not playing: the session is over
 WINDOW_S = 5.0
