@@ -184,3 +184,12 @@ def test_weighting_repeats_the_named_collections():
     assert parse_weight("oneills,ryans=3") == (("oneills", "ryans"), 3)
     docs = training_docs(c, random.Random(0), 0.0, "oneills,ryans=3")
     assert sorted(docs) == ["a", "a", "a", "b", "c", "c", "c"]
+
+
+def test_a_fine_tune_keeps_its_base_models_corpus_split(tmp_path):
+    """--seed on a fine-tune changes shuffles, not the train/val split: the base's validation tunes stay unseen."""
+    from audio_rnn.music.train import TrainGenConfig, split_seed
+    from audio_rnn.training.checkpoint import pretrained_path
+
+    assert split_seed(TrainGenConfig(seed=3)) == 3
+    assert split_seed(TrainGenConfig(seed=3, init=str(pretrained_path("abc")))) == 0

@@ -165,6 +165,16 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     return run.finish()
 
 
+def split_seed(cfg: TrainGenConfig) -> int:
+    """The seed of the corpus split: a fine-tune keeps its base model's, so no validation tune was ever trained on
+    (another --seed only changes the shuffles and dropout)."""
+    if not cfg.init:
+        return cfg.seed
+    from audio_rnn.training.checkpoint import load_config
+
+    return int((load_config(cfg.init, "charlm").get("corpus") or {}).get("seed", cfg.seed))
+
+
 def _build(cfg: TrainGenConfig, corpus, dev) -> tuple[Any, Any]:
     """(model, vocabulary): a fresh model sized by `cfg`, or the `init` checkpoint (its size and vocabulary)."""
     from audio_rnn.music.charrnn import CharLM, CharLMDims, load_model
@@ -200,7 +210,7 @@ class _GenRun:
         torch.manual_seed(cfg.seed)
         self.cfg, self.out, self.save_every = cfg, out, save_every
         self.rng = random.Random(cfg.seed)
-        self.corpus = load_corpus(cfg.corpus, seed=cfg.seed)
+        self.corpus = load_corpus(cfg.corpus, seed=split_seed(cfg))
         if parse_weight(cfg.weight)[0] and len(self.corpus.train_from) != len(self.corpus.train):
             raise CorpusError("--weight needs the 'abc' corpus, which knows the collection of every tune")
         self.dev = ctx.device if ctx.is_distributed else torch.device(cfg.device)
