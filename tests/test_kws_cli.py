@@ -181,7 +181,7 @@ def test_posteriors_run_frame_by_frame_and_end_at_the_clip_prediction(shipped, f
 
 
 def test_feature_options_reach_the_checkpoint_classify_and_spot(tmp_path, fsdd_dir, capsys):
-    """--n-mfcc/--deltas train a model whose features classify and the numpy spotter both rebuild;
+    """--n-mfcc/--deltas/--conv train a model (features, a CRNN) that classify and the numpy spotter both rebuild;
     --swa tries the weight average of the last epochs and records the outcome."""
     root = tmp_path / "data"
     for digit, label in enumerate(("zero", "one")):
@@ -191,10 +191,11 @@ def test_feature_options_reach_the_checkpoint_classify_and_spot(tmp_path, fsdd_d
     out = tmp_path / "m"
     rc, _, err = cli_here(capsys, "train-kws", "--data", str(root), "--out", str(out), "--epochs", "2", "--hidden", "8",
                           "--layers", "1", "--n-mfcc", "13", "--deltas", "--swa", "2", "--no-eval", "--quiet",
-                          "--threads", "1")
+                          "--threads", "1", "--conv", "6", "--conv-kernel", "3")
     assert rc == 0, err
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["features"]["n_mfcc"] == 13 and cfg["features"]["deltas"] is True
+    assert cfg["model"]["conv"] == 6 and cfg["model"]["conv_kernel"] == 3
     wa = cfg["training"]["weight_average"]
     assert wa["epochs_averaged"] == 2 and isinstance(wa["used"], bool) and "weight average" in err
     wav = str(fsdd_dir / "1_george_0.wav")

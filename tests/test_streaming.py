@@ -59,14 +59,16 @@ def test_front_end_matches_torch_mfcc(deltas):
     np.testing.assert_allclose(got, ref, atol=2e-4)
 
 
-@pytest.mark.parametrize("cell,pooling", [("gru", "last"), ("lstm", "mean"), ("rnn", "attention"), ("gru", "attention")])
-def test_numpy_network_matches_torch_frame_logits_with_carried_state(cell, pooling):
+@pytest.mark.parametrize("cell,pooling,conv", [("gru", "last", 0), ("lstm", "mean", 0), ("rnn", "attention", 0),
+                                               ("gru", "attention", 0), ("gru", "attention", 8), ("lstm", "last", 6)])
+def test_numpy_network_matches_torch_frame_logits_with_carried_state(cell, pooling, conv):
+    """Also for a CRNN (a causal convolution under the stack), whose carried state holds its last frames."""
     import torch
 
     from audio_rnn.keywords.models import KeywordRNN, KWSDims
 
     torch.manual_seed(1)
-    dims = KWSDims(n_in=20, cell=cell, pooling=pooling, hidden=16, layers=2)
+    dims = KWSDims(n_in=20, cell=cell, pooling=pooling, hidden=16, layers=2, conv=conv, conv_kernel=4)
     m = KeywordRNN(dims).eval()
     nm = NumpyKWS({k: v.numpy() for k, v in m.state_dict().items()}, dims.to_dict())
     f = torch.randn(2, 30, 20)

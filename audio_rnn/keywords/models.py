@@ -31,13 +31,16 @@ class KWSDims:
     bidirectional: bool = False
     pooling: str = "attention"
     dropout: float = 0.1
+    conv: int = 0  # > 0: a causal 1-D convolution with this many channels under the recurrent stack (a CRNN)
+    conv_kernel: int = 5  # its width in frames (it sees this frame and the kernel - 1 before it)
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if self.hidden < 1 or self.layers < 1 or self.n_in < 1 or self.n_classes < 2:
+        if self.hidden < 1 or self.layers < 1 or self.n_in < 1 or self.n_classes < 2 or self.conv < 0 \
+                or self.conv_kernel < 1:
             raise ValueError(f"invalid model dimensions: {self}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,7 +61,8 @@ class KeywordRNN(nn.Module):
         self.dims = dims
         rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[dims.cell]
         self.norm = nn.LayerNorm(dims.n_in)
-        self.rnn = rnn_cls(dims.n_in, dims.hidden, num_layers=dims.layers, batch_first=True,
+        self.conv = nn.Conv1d(dims.n_in, dims.conv, dims.conv_kernel) if dims.conv else None
+        self.rnn = rnn_cls(dims.conv or dims.n_in, dims.hidden, num_layers=dims.layers, batch_first=True,
                            bidirectional=dims.bidirectional, dropout=dims.dropout if dims.layers > 1 else 0.0)
         out = dims.hidden * (2 if dims.bidirectional else 1)
         self.attn = nn.Linear(out, 1) if dims.pooling == "attention" else None
@@ -69,8 +73,25 @@ class KeywordRNN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------ recurrent part
-    def _run(self, feats: torch.Tensor, rnn_state: Any = None) -> tuple[torch.Tensor, Any]:
-        return self.rnn(self.norm(feats), rnn_state)
+    def _front(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+        """Normalised frames, through the causal convolution when there is one: (B, T, n) and the frames it
+        must see before the next chunk (the last kernel - 1; zeros before the first frame)."""
+        x = self.norm(x)
+        if self.conv is None:
+            return x, None
+        k = self.dims.conv_kernel
+        if context is None:
+            context = x.new_zeros(x.shape[0], k - 1, x.shape[2])
+        xp = torch.cat([context, x], 1)
+        y = torch.nn.functional.gelu(self.conv(xp.transpose(1, 2))).transpose(1, 2)
+        return y, xp[:, xp.shape[1] - (k - 1):]
+
+    def _run(self, feats: torch.Tensor, state: dict[str, Any] | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Recurrent outputs (B, T, H) and the carried state ({"rnn": ..., "conv": last frames or None})."""
+        state = state or {}
+        x, context = self._front(feats, state.get("conv"))
+        out, rnn_state = self.rnn(x, state.get("rnn"))
+        return out, {"rnn": rnn_state, "conv": context}
 
     # ------------------------------------------------------------------ pooled prediction
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -104,8 +125,7 @@ class KeywordRNN(nn.Module):
         if self.dims.bidirectional and state is not None:
             raise ValueError("a bidirectional model cannot run with carried state (it looks ahead)")
         state = state or {}
-        out, rnn_state = self._run(feats, state.get("rnn"))
-        new: dict[str, Any] = {"rnn": rnn_state}
+        out, new = self._run(feats, state)
         p = self.dims.pooling
         if p == "last":
             pooled = out

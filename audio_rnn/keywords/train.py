@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -196,8 +196,12 @@ def balanced_accuracy(pred: np.ndarray, ys: np.ndarray) -> float:
 def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,
           tc: TrainConfig = TrainConfig(), fc: FeatureConfig = FeatureConfig(), meta: dict[str, Any] | None = None,
           progress: bool = True, save_every: int = 0, resume: bool = False,
-          init: dict[str, Any] | None = None, device: str = "cpu") -> tuple[KeywordRNN, dict[str, Any]]:
+          init: dict[str, Any] | None = None, device: str = "cpu",
+          on_epoch: Callable[[int, KeywordRNN], None] | None = None) -> tuple[KeywordRNN, dict[str, Any]]:
     """Train on `clips`, save the best (validation) model to `out`; returns (model, config).
+
+    `on_epoch(epoch, model)` is called on the main process after each epoch's validation (benchmarks
+    score other held-out speakers there); the model is back in training mode afterwards.
 
     `device` ("cpu", "cuda") runs the network there (data and features stay on the CPU); under
     torchrun with cuda each process uses cuda:LOCAL_RANK and the ranks talk over nccl.
@@ -281,6 +285,9 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         loop.history.append(row)
         if main:
             log(json.dumps(row))
+        if main and on_epoch is not None:
+            with torch.no_grad():
+                on_epoch(epoch, model.eval())
         sel.offer(epoch, val_acc, model, info=plain)
         stop = distributed.broadcast_object(sel.stop_reason(epoch), ctx)  # every rank stops together
         if save_every:
@@ -394,6 +401,7 @@ def configure_train_kws(p) -> None:
     p.add_argument("--bidirectional", action="store_true", help="look ahead too (cannot stream)")
     p.add_argument("--pooling", choices=("last", "mean", "attention"), default=KWSDims.pooling)
     p.add_argument("--dropout", type=float, default=KWSDims.dropout)
+    add_conv_flags(p)
     p.add_argument("--n-mfcc", type=int, default=FeatureConfig.n_mfcc, help="MFCCs per frame")
     p.add_argument("--deltas", action="store_true", help="append delta and delta-delta features")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
@@ -418,6 +426,14 @@ def configure_train_kws(p) -> None:
     from audio_rnn.training.resume import add_arguments
 
     add_arguments(p)  # --save-every N, --resume (runs unchanged under torchrun: DDP, rank 0 logs and saves)
+
+
+def add_conv_flags(p) -> None:
+    """--conv/--conv-kernel: a causal convolution under the recurrent stack (a CRNN; 0 channels: none)."""
+    p.add_argument("--conv", type=int, default=KWSDims.conv,
+                   help="channels of a causal 1-D convolution under the recurrent stack (a CRNN; 0: none)")
+    p.add_argument("--conv-kernel", type=int, default=KWSDims.conv_kernel,
+                   help="its width in frames (this frame and the ones before)")
 
 
 def _labels(spec: str, clips_dirs: Sequence[str]) -> list[str]:
@@ -454,12 +470,14 @@ def run_train_kws(args) -> int:
         init, init_cfg = checkpoint.load(args.init, kind="kws")
         if list(init_cfg.get("labels", [])) != labels:
             raise DataError(f"--init model has labels {init_cfg.get('labels')}, training needs {labels}")
-        args.cell, args.hidden, args.layers, args.bidirectional, args.pooling, args.dropout = (
-            init_cfg["model"][k] for k in ("cell", "hidden", "layers", "bidirectional", "pooling", "dropout"))
+        init_dims = KWSDims.from_dict(init_cfg["model"])  # older checkpoints have no convolution keys
+        args.cell, args.hidden, args.layers, args.bidirectional, args.pooling, args.dropout, args.conv, \
+            args.conv_kernel = (getattr(init_dims, k) for k in ("cell", "hidden", "layers", "bidirectional",
+                                                                "pooling", "dropout", "conv", "conv_kernel"))
         fc = FeatureConfig.from_dict(init_cfg["features"])  # the features its weights were trained on
     tc = config_from_args(TrainConfig, args)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "bidirectional": args.bidirectional,
-            "pooling": args.pooling, "dropout": args.dropout}
+            "pooling": args.pooling, "dropout": args.dropout, "conv": args.conv, "conv_kernel": args.conv_kernel}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "init": args.init,
             "exclude_words": sorted(excluded),
             "command": "audio-rnn train-kws " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}

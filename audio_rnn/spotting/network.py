@@ -2,7 +2,7 @@
 
 Importing torch alone costs ~520 MB of resident memory with this build, so
 `NumpyKWS` ports `keywords.models.KeywordRNN.frame_logits` (LayerNorm ->
-RNN/LSTM/GRU stack -> running pooling -> head) to numpy; tests check it
+optional causal convolution + GELU -> RNN/LSTM/GRU stack -> running pooling -> head) to numpy; tests check it
 against torch. `load_numpy_model` reads the checkpoint with safetensors'
 numpy loader.
 """
@@ -28,7 +28,7 @@ def _sigmoid_(x: np.ndarray) -> None:
 class NumpyKWS:
     """The keyword network of a `kws` checkpoint in numpy: running per-frame logits from a batch of windows.
 
-    Mirrors `keywords.models.KeywordRNN.frame_logits` (LayerNorm, RNN/LSTM/GRU stack,
+    Mirrors `keywords.models.KeywordRNN.frame_logits` (LayerNorm, optional causal convolution, RNN/LSTM/GRU stack,
     running last/mean/attention pooling, linear head); tests check it against torch.
     """
 
@@ -53,9 +53,15 @@ class NumpyKWS:
 
         n_in, H, C = int(dims["n_in"]), self.hidden, int(dims["n_classes"])
         self.ln_w, self.ln_b = get("norm.weight", (n_in,)), get("norm.bias", (n_in,))
+        self.conv, self.kernel = int(dims.get("conv", 0) or 0), int(dims.get("conv_kernel", 5))
+        if self.conv:
+            w = get("conv.weight", (self.conv, n_in, self.kernel))
+            self.conv_w = np.ascontiguousarray(w.transpose(2, 1, 0))  # (k, n_in, C): one product per tap
+            self.conv_b = get("conv.bias", (self.conv,))
+        rnn_in = self.conv or n_in
         self.w_ih, self.w_hh, self.b_ih, self.b_hh = [], [], [], []
         for k in range(self.layers):
-            self.w_ih.append(np.ascontiguousarray(get(f"rnn.weight_ih_l{k}", (g * H, n_in if k == 0 else H)).T))
+            self.w_ih.append(np.ascontiguousarray(get(f"rnn.weight_ih_l{k}", (g * H, rnn_in if k == 0 else H)).T))
             self.w_hh.append(np.ascontiguousarray(get(f"rnn.weight_hh_l{k}", (g * H, H)).T))
             self.b_ih.append(get(f"rnn.bias_ih_l{k}", (g * H,)))
             self.b_hh.append(get(f"rnn.bias_hh_l{k}", (g * H,)))
@@ -128,6 +134,24 @@ class NumpyKWS:
             h = nxt
         return out, h.copy()
 
+    def _front(self, x: np.ndarray, context: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The causal convolution + exact (erf) GELU over normalised (B, T, n_in) frames, carrying the last
+        kernel - 1 frames (zeros before the first); unchanged frames and None without a convolution."""
+        if not self.conv:
+            return x, None
+        from scipy.special import erf
+
+        B, T, _ = x.shape
+        k = self.kernel
+        if context is None:
+            context = np.zeros((B, k - 1, x.shape[2]), np.float32)
+        xp = np.concatenate([context.astype(np.float32), x], axis=1)
+        y = np.broadcast_to(self.conv_b, (B, T, self.conv)).copy()
+        for j in range(k):
+            y += xp[:, j:j + T] @ self.conv_w[j]
+        y = 0.5 * y * (1.0 + erf(y * np.float32(1 / np.sqrt(2))))
+        return y.astype(np.float32), xp[:, xp.shape[1] - (k - 1):].copy()
+
     def frame_logits(self, feats: np.ndarray, state: dict[str, Any] | None = None,
                      keep_from: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
         """Running logits (B, T - keep_from, C) for frames keep_from.. of (B, T, n_in) features, and the new state.
@@ -140,7 +164,8 @@ class NumpyKWS:
         mu = x.mean(axis=2, keepdims=True)
         var = x.var(axis=2, keepdims=True)
         x = (x - mu) / np.sqrt(var + 1e-5) * self.ln_w + self.ln_b
-        new: dict[str, Any] = {"rnn": []}
+        x, context = self._front(x.astype(np.float32), state.get("conv"))
+        new: dict[str, Any] = {"rnn": [], "conv": context}
         x = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major for the recurrent loop
         for k in range(self.layers):
             x, s = self._layer(k, x, state["rnn"][k] if "rnn" in state else None)

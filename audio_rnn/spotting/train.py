@@ -41,6 +41,7 @@ from audio_rnn.keywords.data import LABELS, REAL_SOURCES, SILENCE, SR, UNKNOWN, 
 from audio_rnn.errors import DataError
 from audio_rnn.audio.features import FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
+from audio_rnn.keywords.train import add_conv_flags
 from audio_rnn.training.loop import Selection, add_data_flags, config_from_args, add_run_flags, log, save_trained, split_list, summary
 
 IGNORE = -100  # frames without a target (the start of a word: it may still become anything)
@@ -380,6 +381,17 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     return model, config
 
 
+def detach_state(state: Any) -> Any:
+    """The carried state (tensors, in tuples, lists and dicts: an LSTM's (h, c), a CRNN's frames) cut from the graph."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    if isinstance(state, dict):
+        return {k: detach_state(v) for k, v in state.items()}
+    if isinstance(state, (tuple, list)):
+        return type(state)(detach_state(v) for v in state)
+    return state
+
+
 def train_epoch(model: KeywordRNN, xt: torch.Tensor, yt: torch.Tensor, bar, chunk: int, opt, sched, loss_fn) -> float:
     """One pass over the epoch's streams in truncated-BPTT chunks, the state carried (detached); mean loss."""
     model.train()
@@ -387,7 +399,7 @@ def train_epoch(model: KeywordRNN, xt: torch.Tensor, yt: torch.Tensor, bar, chun
     total, count = 0.0, 0
     for i in bar:
         logits, state = model.frame_logits(xt[:, i:i + chunk], state)
-        state = {"rnn": state["rnn"].detach()}
+        state = detach_state(state)
         loss = loss_fn(logits.reshape(-1, logits.shape[-1]), yt[:, i:i + chunk].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -418,6 +430,7 @@ def configure_train_spot(p) -> None:
     p.add_argument("--hidden", type=int, default=160)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.1)
+    add_conv_flags(p)
     p.add_argument("--stack", type=int, default=StreamingConfig.stack, help="10 ms frames per recurrent step")
     p.add_argument("--norm-seconds", type=float, default=StreamingConfig.norm_s,
                    help="causal normalisation window (default %(default)s s)")
@@ -451,7 +464,8 @@ def run_train_spot(args) -> int:
                   ] * (args.real_repeat - 1)
     tc = config_from_args(SpotTrainConfig, args, stream_s="stream_seconds", chunk_s="chunk_seconds")
     sc = StreamingConfig(norm_s=args.norm_seconds, stack=args.stack)
-    dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout}
+    dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout,
+            "conv": args.conv, "conv_kernel": args.conv_kernel}
     meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "exclude_words": excluded,
             "real_repeat": args.real_repeat,
             "command": "audio-rnn train-spot " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
