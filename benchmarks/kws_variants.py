@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/kws_variants.py --data ../shared/data/speech_commands [--epochs 20] [--only A,B] [--json]
 
 Every variant trains from scratch with `keywords.train.train` on the share's training speakers for the same
-number of epochs (the one-cycle schedule runs to its end) on one thread. The held-out speakers (the fixed
+number of epochs (the one-cycle schedule runs to its end), one thread unless `--threads`. The held-out speakers (the fixed
 speaker hash, 37 of 162) are split in two halves by another hash, A and B, and every epoch is scored on both
 (12 classes: the ten commands, `_silence_`, `_unknown_`; arg-max decisions). Two figures per variant, both on
 all held-out speakers:
@@ -95,7 +95,7 @@ def crossfit(preds: list[np.ndarray], ys: np.ndarray, in_b: np.ndarray) -> tuple
     return right, [best_a + 1, best_b + 1]
 
 
-def run_variant(name: str, clips, held, labels, epochs: int, seed: int) -> dict:
+def run_variant(name: str, clips, held, labels, epochs: int, seed: int, threads: int = 1) -> dict:
     import torch
 
     from audio_rnn.audio.features import MFCC, FeatureConfig
@@ -117,6 +117,7 @@ def run_variant(name: str, clips, held, labels, epochs: int, seed: int) -> dict:
         model, cfg = train(clips, d, labels, {"hidden": 128, "layers": 2, **dims}, tc, fc, progress=False,
                            on_epoch=scores)
         minutes = (time.perf_counter() - t0) / 60
+        torch.set_num_threads(1)  # classify is timed on one thread whatever the training used
         rec = Recognizer(d)
         waves = [c.wave for c in held[:200]]
         rec.classify_waves(waves[:8])
@@ -125,14 +126,14 @@ def run_variant(name: str, clips, held, labels, epochs: int, seed: int) -> dict:
         ms = (time.perf_counter() - t) / len(waves) * 1000
     right, chosen = crossfit(scores.preds, ys, in_b)
     swa_right = scores.swa_preds(model) == ys
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     return {"variant": name, "crossfit_accuracy": round(float(right.mean()), 4),
             "crossfit_ci95": [round(v, 4) for v in speaker_bootstrap(right, spk)], "epochs_chosen": chosen,
             "swa_accuracy": round(float(swa_right.mean()), 4),
             "swa_ci95": [round(v, 4) for v in speaker_bootstrap(swa_right, spk)],
             "last_epoch_accuracy": round(float((scores.preds[-1] == ys).mean()), 4),
             "per_epoch": [round(float((p == ys).mean()), 4) for p in scores.preds],
-            "params": cfg["n_params"], "epochs": epochs, "minutes": round(minutes, 1),
+            "params": cfg["n_params"], "epochs": epochs, "minutes": round(minutes, 1), "threads": threads,
             "classify_ms_per_clip": round(ms, 2)}
 
 
@@ -142,12 +143,13 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=20, help="training epochs per variant (the shipped rounds: 20)")
     ap.add_argument("--only", default="", help="comma-separated variant names (default: all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch and rendering threads (the rendered windows do not depend on it)")
     ap.add_argument("--out", default="", help="also append each row as a JSON line to this file")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     from audio_rnn.keywords.data import VOCABULARIES, load_any
 
     labels = list(VOCABULARIES["commands"])
@@ -159,7 +161,7 @@ def main() -> int:
     n_speakers = len({c.speaker for c in held if c.label != "_silence_"})  # background files are not speakers
     rows = []
     for name in names:
-        r = run_variant(name, clips, held, labels, a.epochs, a.seed)
+        r = run_variant(name, clips, held, labels, a.epochs, a.seed, a.threads)
         rows.append(r)
         if a.out:
             with open(a.out, "a") as f:
