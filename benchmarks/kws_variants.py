@@ -13,7 +13,7 @@ all held-out speakers:
 
 The interval is a 95% bootstrap over speakers (clips of one speaker are not independent). Variants: the GRU
 baseline (2x128, SpecAugment 2 masks, speed perturbation 0.6), no speed perturbation, stronger SpecAugment,
-a wider GRU (2x256), a CRNN (a causal convolution under the GRU), an LSTM, a plain tanh RNN.
+wider GRUs (2x192, 2x256), a CRNN (a causal convolution under the GRU), an LSTM, a plain tanh RNN.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ VARIANTS = {
     "gru 2x128 (baseline)": ({}, {}),
     "no speed perturbation": ({}, {"speed_prob": 0.0}),
     "stronger SpecAugment": ({}, {"spec_masks": 3, "spec_freq": 6, "spec_time": 20}),
+    "wider: gru 2x192": ({"hidden": 192}, {}),
     "wider: gru 2x256": ({"hidden": 256}, {}),
     "crnn: conv 128x5 + gru 2x128": ({"conv": 128, "conv_kernel": 5}, {}),
     "lstm 2x128": ({"cell": "lstm"}, {}),
