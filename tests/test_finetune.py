@@ -103,3 +103,27 @@ def test_one_wake_word_against_everything_else(examples, new_voices, tmp_path):
     others = [r.label for r in rec.classify_waves(new_voices["music"] + new_voices["window"])]
     assert heard.count("lights") >= 2, heard
     assert others.count("lights") <= 1, others
+
+
+def test_finetune_keeps_a_crnn_bases_lower_layers(examples, tmp_path):
+    """Fine-tuning a CRNN base trains the top recurrent layer and the head; the norm, the convolution and the
+    lower recurrent layer stay as the base had them (five takes must not retune the shared front)."""
+    import torch
+
+    from audio_rnn.keywords.models import KeywordRNN, KWSDims
+    from audio_rnn.keywords.recognize import load_model
+    from audio_rnn.training import checkpoint
+
+    _, cfg = load_model("digits")
+    dims = KWSDims.from_dict({**cfg["model"], "hidden": 32, "conv": 16, "conv_kernel": 3})
+    torch.manual_seed(0)
+    base = KeywordRNN(dims)
+    checkpoint.save(tmp_path / "base", base.state_dict(), {**cfg, "model": dims.to_dict()})
+    fcfg = finetune.FinetuneConfig(budget_s=4, epochs=2, copies=1, unknown_pool=8, calibrate_folds=0)
+    res = finetune.train({"lights": examples["lights"]}, tmp_path / "own", fcfg, base=tmp_path / "base")
+    tuned, tuned_cfg = load_model(res.folder)
+    assert tuned_cfg["model"]["conv"] == 16 and res.mode == "finetune"
+    before, after = base.state_dict(), tuned.state_dict()
+    for name in ("norm.weight", "conv.weight", "conv.bias", "rnn.weight_ih_l0", "rnn.weight_hh_l0"):
+        assert torch.equal(before[name], after[name]), f"{name} changed"
+    assert not torch.equal(before["rnn.weight_hh_l1"], after["rnn.weight_hh_l1"])

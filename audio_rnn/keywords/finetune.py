@@ -49,7 +49,8 @@ class FinetuneConfig:
     batch_size: int = 32
     lr: float = 3e-3
     base_lr_scale: float = 0.3  # fine-tune mode: the pretrained layers learn this much slower than the new head
-    freeze_lower: bool = True  # fine-tune mode: keep the input norm and all but the top recurrent layer fixed
+    freeze_lower: bool = True  # fine-tune mode: keep the input norm, any convolution and all but the top recurrent
+    # layer fixed
     copies: int = 6  # augmented draws of each example, made once before training
     silence_share: float = 0.8  # silence clips relative to one keyword's clips
     unknown_ratio: float = 1.5  # unknown clips relative to one keyword's clips
@@ -265,7 +266,8 @@ def _fit(words: dict[str, list[np.ndarray]], labels: list[str], unknown: list[np
     if mode == "finetune" and cfg.freeze_lower:
         top = f"_l{model.dims.layers - 1}"
         for n, p in model.named_parameters():
-            if n.startswith("norm.") or (n.startswith("rnn.") and not n.removesuffix("_reverse").endswith(top)):
+            if n.startswith(("norm.", "conv.")) or \
+                    (n.startswith("rnn.") and not n.removesuffix("_reverse").endswith(top)):
                 p.requires_grad_(False)
     head = [p for n, p in model.named_parameters() if n.startswith(("head.", "attn."))]
     body = [p for n, p in model.named_parameters() if not n.startswith(("head.", "attn.")) and p.requires_grad]
