@@ -25,6 +25,31 @@ ROOT = Path(__file__).resolve().parents[1]
 SC = Path(os.environ.get("AUDIO_RNN_SPEECH_COMMANDS", ROOT.parent / "shared" / "data" / "speech_commands"))
 
 
+def overrides(pairs: list[str]) -> dict[str, object]:
+    """FIELD=VALUE pairs as FinetuneConfig keyword arguments, each value cast to the field's default's type."""
+    from audio_rnn.keywords.finetune import FinetuneConfig
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        kind = type(getattr(FinetuneConfig(), key))
+        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
+
+
+def sweep(results, truth: list[str], words: list[str]) -> list[dict[str, float]]:
+    """Keywords right and other words rejected at other keyword thresholds (the keyword_score rule): what the
+    calibrated threshold traded, on these speakers."""
+    probs = np.stack([[r.probs[w] for w in words] for r in results])
+    best, top = probs.argmax(1), probs.max(1)
+    is_kw = np.array([t in words for t in truth])
+    idx = np.array([words.index(t) if t in words else -1 for t in truth])
+    other = np.array([t not in words and t != "_silence_" for t in truth])
+    return [{"threshold": float(t), "keywords_right": round(float(((best == idx) & (top >= t))[is_kw].mean()), 4),
+             "other_words_rejected": round(float((top < t)[other].mean()), 4)}
+            for t in np.round(np.arange(0.3, 0.91, 0.1), 2)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--words", default="yes,no", help="comma-separated words of the share")
@@ -32,6 +57,8 @@ def main() -> int:
     ap.add_argument("--examples", type=int, default=5, help="examples per word, each by another speaker")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibrate-folds", type=int, default=5, help="0: the threshold is not calibrated")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a FinetuneConfig field for a side-by-side run (repeatable), e.g. --set pitch_prob=0.5")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -57,16 +84,18 @@ def main() -> int:
     test = [c for c in clips if c.split == "val"]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        res = train(examples, tmp, FinetuneConfig(seed=args.seed, calibrate_folds=args.calibrate_folds), base=args.base)
+        cfg = FinetuneConfig(seed=args.seed, calibrate_folds=args.calibrate_folds, **overrides(args.set))
+        res = train(examples, tmp, cfg, base=args.base)
         seconds = time.perf_counter() - t0
         rec = Recognizer(tmp)
-        preds = [r.label for r in rec.classify_waves([c.wave for c in test])]
+        results = rec.classify_waves([c.wave for c in test])
+        preds = [r.label for r in results]
     truth = [c.label if c.label in words else (SILENCE if c.label == SILENCE else UNKNOWN) for c in test]
     kw = [(t, p) for t, p in zip(truth, preds) if t in words]
     other = [p for t, p in zip(truth, preds) if t == UNKNOWN]
     sil = [p for t, p in zip(truth, preds) if t == SILENCE]
     out = {
-        "words": words, "base": args.base, "examples_per_word": args.examples, "seconds": round(seconds, 1),
+        "words": words, "base": args.base, "set": args.set, "examples_per_word": args.examples, "seconds": round(seconds, 1),
         "mode": res.mode, "epochs": res.epochs, "calibration": res.calibration,
         "keywords_right": round(float(np.mean([t == p for t, p in kw])), 4), "n_keywords": len(kw),
         "other_words_rejected": round(float(np.mean([p in (UNKNOWN, SILENCE) for p in other])), 4),
@@ -74,6 +103,7 @@ def main() -> int:
         "silence_right": round(float(np.mean([p == SILENCE for p in sil])), 4), "n_silence": len(sil),
         "test_speakers": len({c.speaker for c in test if c.label != SILENCE}),
     }
+    out["threshold_sweep"] = sweep(results, truth, words)
     if args.json:
         print(json.dumps(out))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -229,6 +230,7 @@ def test_train_page_trains_tests_and_offers_the_download():
     at.file_uploader(key="tr_up_0").set_value(clips["lights"] + [("junk.wav", b"junk" * 100, "audio/wav")])
     at.file_uploader(key="tr_up_1").set_value(clips["music"])
     at.slider(key="tr_budget").set_value(10)
+    at.slider(key="tr_reject").set_value(0.9)
     at.run()
     assert any("junk.wav" in e for e in errors(at))
     assert not at.button(key="tr_train").disabled
@@ -238,6 +240,8 @@ def test_train_page_trains_tests_and_offers_the_download():
     assert at.metric[1].label == "Takes it never trained on, right"  # an estimate, not training accuracy
     assert at.metric[1].value.endswith("%") and "other real words rejected" in at.metric[1].proto.delta
     assert len(at.get("download_button")) == 1
+    saved = json.loads((Path(at.session_state["tr_result"]["folder"]) / "config.json").read_text())
+    assert saved["finetune"]["reject_aim"] == 0.9  # the strictness chosen on the page is what was calibrated to
     at.radio(key="tr_test_source").set_value("Upload").run()
     at.file_uploader(key="tr_test_upload").set_value(clips["music"][0]).run()
     no_crash(at)

@@ -127,3 +127,28 @@ def test_finetune_keeps_a_crnn_bases_lower_layers(examples, tmp_path):
     for name in ("norm.weight", "conv.weight", "conv.bias", "rnn.weight_ih_l0", "rnn.weight_hh_l0"):
         assert torch.equal(before[name], after[name]), f"{name} changed"
     assert not torch.equal(before["rnn.weight_hh_l1"], after["rnn.weight_hh_l1"])
+
+
+def test_voiced_words_speak_each_word_in_several_voices():
+    """espeak-ng renditions of the user's words: n per word, deterministic for a seed, in different voices."""
+    a = finetune.voiced_words(["turn_on", "yes"], 4, seed=1)
+    b = finetune.voiced_words(["turn_on", "yes"], 4, seed=1)
+    assert sorted(a) == ["turn_on", "yes"] and all(len(v) == 4 for v in a.values())
+    assert all(np.array_equal(x, y) for w in a for x, y in zip(a[w], b[w]))
+    assert len({x.size for x in a["yes"]}) > 1  # other voices, other rates: not one clip four times
+    assert np.median([x.size for x in a["turn_on"]]) > np.median([x.size for x in a["yes"]])  # "turn on" is said
+    assert finetune.voiced_words(["yes"], 0, seed=1) == {}
+
+
+def test_the_threshold_rejects_what_the_aim_asks_and_finds_the_most_takes():
+    """A stricter aim gives a higher threshold; each chosen threshold rejects at least its aim of the negatives."""
+    rng = np.random.default_rng(0)
+    def probs(p_yes: float) -> np.ndarray:
+        return np.array([p_yes, 0.0, 1.0 - p_yes])
+
+    pos = [(0, probs(p)) for p in rng.uniform(0.4, 1.0, 40)]
+    neg = [probs(p) for p in rng.beta(1.0, 6.0, 400)]
+    loose, strict = (finetune.choose_threshold(pos, neg, [0], aim) for aim in (0.85, 0.99))
+    assert loose["other_words_rejected"] >= 0.85 and strict["other_words_rejected"] >= 0.99
+    assert loose["threshold"] < strict["threshold"]
+    assert loose["heldout_takes_right"] >= strict["heldout_takes_right"]

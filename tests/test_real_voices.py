@@ -146,3 +146,6 @@ def test_train_own_says_what_is_wrong_in_one_line(tmp_path):
             "--out", str(tmp_path / "m"))
     assert r.returncode == 1
     assert len(r.stderr.strip().splitlines()) == 1 and "yes" in r.stderr
+    r = cli("train-own", "--example", "yes", str(tmp_path / "missing.wav"), "--reject", "1.5", "--out",
+            str(tmp_path / "m"))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "--reject" in r.stderr

@@ -52,12 +52,15 @@ class FinetuneConfig:
     freeze_lower: bool = True  # fine-tune mode: keep the input norm, any convolution and all but the top recurrent
     # layer fixed
     copies: int = 6  # augmented draws of each example, made once before training
+    pitch_prob: float = 0.0  # share of those draws pitch-shifted (formants kept): other speakers' F0
     silence_share: float = 0.8  # silence clips relative to one keyword's clips
     unknown_ratio: float = 1.5  # unknown clips relative to one keyword's clips
     unknown_pool: int = 40  # distinct espeak-ng unknown clips synthesised once
+    voiced_takes: int = 0  # espeak-ng renditions of each user word in other voices, beside the user's takes
     real_words: bool = True  # add the shipped real-word bank (Speech Commands cepstra) to `_unknown_`/`_silence_`
     calibrate_folds: int = 5  # leave one take out: short runs that choose the keyword threshold (0: none)
     calibrate_budget_s: float = 7.0  # seconds of training per calibration run
+    reject_aim: float = 0.92  # calibration: the share of held-out other real words the threshold must reject
     hidden: int = 64  # scratch mode only
     seed: int = 0
     threads: int = 1
@@ -66,7 +69,7 @@ class FinetuneConfig:
         if self.mode not in ("auto", "finetune", "scratch"):
             raise ValueError(f"mode must be auto, finetune or scratch, got {self.mode!r}")
         if self.epochs < 1 or self.budget_s <= 0 or self.batch_size < 1 or self.copies < 1 or \
-                self.calibrate_folds < 0 or self.calibrate_budget_s <= 0:
+                self.calibrate_folds < 0 or self.calibrate_budget_s <= 0 or not 0.5 <= self.reject_aim < 1:
             raise ValueError(f"invalid training settings: {self}")
 
 
@@ -134,26 +137,46 @@ def word_core(x: np.ndarray, sr: int = 16000) -> np.ndarray:
     return y if y.size >= sr // 20 else x
 
 
-def unknown_waves(n: int, exclude: Sequence[str], seed: int) -> list[np.ndarray]:
-    """`n` espeak-ng recordings of words that are none of `exclude`, in varied voices (deterministic)."""
+def speak(texts: Sequence[str], seed: int) -> list[np.ndarray]:
+    """espeak-ng says each text once, in a voice drawn for it (accent, variant, rate, pitch); deterministic."""
     from concurrent.futures import ThreadPoolExecutor
 
     from audio_rnn.keywords import synth_speech as ss
 
     if not ss.espeak_available():
-        raise DataError("espeak-ng is needed to make the unknown-word examples (apt-get install espeak-ng)")
+        raise DataError("espeak-ng is needed to make the spoken examples (apt-get install espeak-ng)")
+    rng = np.random.default_rng(seed)
+    variants = ("", "m1", "m3", "f1", "f2", "f3", "m7", "klatt", "croak")
+    items = [ss.SynthItem(f"{k}.wav", "", text, str(rng.choice(ss.ACCENTS)), variants[int(rng.integers(len(variants)))],
+                          int(rng.integers(120, 200)), int(rng.integers(25, 80)), "train")
+             for k, text in enumerate(texts)]
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(ss.render, items))
+
+
+def unknown_waves(n: int, exclude: Sequence[str], seed: int) -> list[np.ndarray]:
+    """`n` espeak-ng recordings of words that are none of `exclude`, in varied voices (deterministic)."""
+    from audio_rnn.keywords import synth_speech as ss
+
     banned = {clean_word(w) for w in exclude}
     words = [w for w in (*ss.DIGITS, *ss.UNKNOWN_WORDS) if w not in banned and w.replace("-", "") not in banned]
     rng = np.random.default_rng(seed)
-    variants = [v for v in ("", "m1", "m3", "f1", "f2", "f3", "m7", "klatt", "croak") ]
-    items = []
-    for k in range(n):
-        w = words[int(rng.integers(len(words)))]
-        items.append(ss.SynthItem(f"{w}_{k}.wav", "_unknown_", w, str(rng.choice(ss.ACCENTS[:3])),
-                                  variants[int(rng.integers(len(variants)))], int(rng.integers(120, 200)),
-                                  int(rng.integers(25, 80)), "train"))
-    with ThreadPoolExecutor(2) as pool:
-        return [x for x in pool.map(ss.render, items) if x.size]
+    return [x for x in speak([words[int(rng.integers(len(words)))] for _ in range(n)], seed) if x.size]
+
+
+def voiced_words(words: Sequence[str], n: int, seed: int) -> dict[str, list[np.ndarray]]:
+    """`n` espeak-ng renditions of each of the user's words (a label's underscores read as spaces): more voices
+    than five takes of one person hold, so the model learns the word, not the speaker."""
+    return {w: [x for x in speak([w.replace("_", " ")] * n, seed + 7919 * (i + 1)) if x.size]
+            for i, w in enumerate(words)} if n > 0 else {}
+
+
+@dataclass
+class Spoken:
+    """What espeak-ng says once per training run: other words for `_unknown_`, and the user's words."""
+
+    unknown: list[np.ndarray]
+    words: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- model
@@ -206,21 +229,26 @@ def build_model(labels: Sequence[str], mode: str, hidden: int = 64, base: str | 
 # ----------------------------------------------------------------------------- training
 
 
-def _pool(words: dict[str, list[np.ndarray]], unknown: list[np.ndarray], labels: list[str],
+def _pool(words: dict[str, list[np.ndarray]], spoken: Spoken, labels: list[str],
           cfg: FinetuneConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The training windows, augmented once with the recognizer's own epoch recipe (`keywords.train.epoch_set`).
 
     Waveform augmentation (speed, room, noise) costs tens of ms a clip, so
     `copies` draws are made up front and epochs vary the features with
-    SpecAugment. The clean examples, placed in the window, are added too.
+    SpecAugment. The user's takes are repeated to weigh as much as the espeak-ng
+    renditions of their words; the clean takes, placed in the window, are added too.
     """
     from audio_rnn.keywords.data import UNKNOWN, WINDOW, Clip
     from audio_rnn.keywords.train import TrainConfig, epoch_set
 
-    clips = [Clip(x, w, "user", "user") for w, xs in words.items() for x in xs]
-    clips += [Clip(x, UNKNOWN, "espeak", "espeak") for x in unknown]
+    clips = []
+    for w, xs in words.items():
+        voiced = spoken.words.get(w, [])
+        clips += [Clip(x, w, "user", "user") for x in xs] * max(1, round(len(voiced) / len(xs)))
+        clips += [Clip(x, w, "espeak", "espeak") for x in voiced]
+    clips += [Clip(x, UNKNOWN, "espeak", "espeak") for x in spoken.unknown]
     tc = TrainConfig(silence_fraction=cfg.silence_share / (len(words) + 1 + cfg.silence_share),
-                     unknown_ratio=cfg.unknown_ratio)
+                     unknown_ratio=cfg.unknown_ratio, pitch_prob=cfg.pitch_prob)
     parts = [epoch_set(clips, labels, rng, tc) for _ in range(cfg.copies)]
     clean = [(_place(x, WINDOW, rng), labels.index(w)) for w, xs in words.items() for x in xs]
     xs = np.concatenate([p[0] for p in parts] + [np.stack([c[0] for c in clean])])
@@ -245,7 +273,7 @@ class _Fitted:
     n_real: int
 
 
-def _fit(words: dict[str, list[np.ndarray]], labels: list[str], unknown: list[np.ndarray], cfg: FinetuneConfig,
+def _fit(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, cfg: FinetuneConfig,
          base: str | Path | None, budget_s: float, say: Progress, span: tuple[float, float],
          bank_keep: np.ndarray | None = None) -> _Fitted:
     """One training run on `words` (+ silence and unknowns), within `budget_s`; progress reported over `span`.
@@ -281,7 +309,7 @@ def _fit(words: dict[str, list[np.ndarray]], labels: list[str], unknown: list[np
         check_w.append(silence_clip(check_rng))
         check_y.append(labels.index(SILENCE))
     check = (featurize(mfcc, np.stack(check_w), 64), np.asarray(check_y))
-    xs, ys = _pool(words, unknown, labels, cfg, rng)
+    xs, ys = _pool(words, spoken, labels, cfg, rng)
     feats_all = featurize(mfcc, xs, 64)
     bank = word_bank.load() if cfg.real_words else None
     n_real = 0
@@ -341,11 +369,8 @@ def keyword_scores(model: Any, feats: Any, waves_or_feats: Any, labels: list[str
         return torch.softmax(model(f), -1).numpy()
 
 
-REJECT_AIM = 0.95  # share of held-out other words to reject when calibrating (the real-word bank's negatives)
-
-
 def choose_threshold(pos: Sequence[tuple[int, np.ndarray]], neg: Sequence[np.ndarray], keywords: Sequence[int],
-                     reject_aim: float = REJECT_AIM) -> dict[str, float]:
+                     reject_aim: float = FinetuneConfig.reject_aim) -> dict[str, float]:
     """The keyword-score threshold for held-out scores: the most takes found among thresholds rejecting at least
     `reject_aim` of the other words, the lowest such (new speakers score lower than held-out takes of known ones);
     if none rejects that many, the best balance of the two.
@@ -365,7 +390,7 @@ def choose_threshold(pos: Sequence[tuple[int, np.ndarray]], neg: Sequence[np.nda
     return {"threshold": t, "heldout_takes_right": round(found, 4), "other_words_rejected": round(rejected, 4)}
 
 
-def calibrate(words: dict[str, list[np.ndarray]], labels: list[str], unknown: list[np.ndarray], cfg: FinetuneConfig,
+def calibrate(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, cfg: FinetuneConfig,
               base: str | Path | None, say: Progress) -> dict[str, Any] | None:
     """Leave one take out: K short runs each train without take k of every word and without a K-th of the real-word
     bank, then score what they did not hear; the threshold is chosen on those scores (`choose_threshold`)."""
@@ -385,7 +410,7 @@ def calibrate(words: dict[str, list[np.ndarray]], labels: list[str], unknown: li
         train_words = {w: [x for j, x in enumerate(xs) if j % k != i] for w, xs in words.items()}
         held = [(w, x) for w, xs in words.items() for j, x in enumerate(xs) if j % k == i]
         span = (0.05 + 0.45 * i / k, 0.05 + 0.45 * (i + 1) / k)
-        fit = _fit(train_words, labels, unknown, cfg, base, cfg.calibrate_budget_s,
+        fit = _fit(train_words, labels, spoken, cfg, base, cfg.calibrate_budget_s,
                    lambda f, m, i=i: say(f, f"calibrating {i + 1}/{k}: {m}"), span, bank_keep=fold_of != i)
         probs = keyword_scores(fit.model, fit.feats, [x for _, x in held], labels)
         pos += [(labels.index(w), p) for (w, _), p in zip(held, probs)]
@@ -393,7 +418,8 @@ def calibrate(words: dict[str, list[np.ndarray]], labels: list[str], unknown: li
         import torch
 
         neg += list(keyword_scores(fit.model, fit.feats, cep[torch.from_numpy(out)], labels, cepstra=True))
-    return {**choose_threshold(pos, neg, keywords), "folds": k, "heldout_takes": len(pos), "negatives": len(neg)}
+    return {**choose_threshold(pos, neg, keywords, cfg.reject_aim), "folds": k, "heldout_takes": len(pos),
+            "negatives": len(neg)}
 
 
 def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: FinetuneConfig = FinetuneConfig(),
@@ -416,12 +442,13 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, cfg.threads))
     try:
-        say(0.0, "making unknown-word examples with espeak-ng")
-        unknown = unknown_waves(cfg.unknown_pool, list(words), cfg.seed)
-        calib = calibrate(words, labels, unknown, cfg, base, say) if cfg.calibrate_folds >= 2 else None
+        say(0.0, "making spoken examples with espeak-ng: other words, and your words in other voices")
+        spoken = Spoken(unknown_waves(cfg.unknown_pool, list(words), cfg.seed),
+                        voiced_words(list(words), cfg.voiced_takes, cfg.seed))
+        calib = calibrate(words, labels, spoken, cfg, base, say) if cfg.calibrate_folds >= 2 else None
         start = 0.5 if calib else 0.07
         say(start, "training on every example")
-        fit = _fit(words, labels, unknown, cfg, base, cfg.budget_s, say, (start + 0.03, 0.98))
+        fit = _fit(words, labels, spoken, cfg, base, cfg.budget_s, say, (start + 0.03, 0.98))
         config = {
             "kind": "kws",
             "model": fit.model.dims.to_dict(),
@@ -468,6 +495,12 @@ def configure_train_own(p) -> None:
     p.add_argument("--budget", type=float, default=FinetuneConfig.budget_s, help="training seconds at most")
     p.add_argument("--calibrate-folds", type=int, default=FinetuneConfig.calibrate_folds,
                    help="leave-one-take-out runs that choose the keyword threshold (0: none; default %(default)s)")
+    p.add_argument("--reject", type=float, default=FinetuneConfig.reject_aim, metavar="AIM",
+                   help="calibration: the share of other real words the threshold must reject; lower finds more of "
+                        "your words and lets more others through (default %(default)s)")
+    p.add_argument("--voiced-takes", type=int, default=FinetuneConfig.voiced_takes, metavar="N",
+                   help="espeak-ng renditions of each word in other voices, beside your takes (0: none; "
+                        "default %(default)s); name each word as it is spoken")
     p.add_argument("--seed", type=int, default=FinetuneConfig.seed)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -480,6 +513,8 @@ def run_train_own(args) -> int:
     from audio_rnn.audio.decode import load_audio
     from audio_rnn.errors import AudioError
 
+    if not 0.5 <= args.reject < 1:
+        raise DataError(f"--reject must be at least 0.5 and below 1 (got {args.reject:g})")
     examples: dict[str, list[np.ndarray]] = {}
     for group in args.example:
         if len(group) < 2:
@@ -492,7 +527,8 @@ def run_train_own(args) -> int:
             except AudioError as exc:
                 raise DataError(f"--example {word}: {exc.one_line()}") from None
         examples.setdefault(word, []).extend(waves)
-    cfg = FinetuneConfig(mode=args.mode, budget_s=args.budget, seed=args.seed, calibrate_folds=args.calibrate_folds)
+    cfg = FinetuneConfig(mode=args.mode, budget_s=args.budget, seed=args.seed, calibrate_folds=args.calibrate_folds,
+                         reject_aim=args.reject, voiced_takes=max(0, args.voiced_takes))
 
     def say(frac: float, msg: str) -> None:
         if not args.json:

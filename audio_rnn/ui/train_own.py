@@ -106,20 +106,25 @@ def render() -> None:
     with c2:
         budget = st.slider("Training time budget (s)", 10, 60, 35, step=5, key="tr_budget",
                            help="for the training loop; making the examples adds a few seconds")
+        reject = st.slider("Other words to reject", 0.80, 0.99, ft.FinetuneConfig.reject_aim, step=0.01,
+                           key="tr_reject", help="the threshold is calibrated to reject this share of other real "
+                                                 "people's words: lower hears more of your words, and lets more "
+                                                 "other words through")
     if st.button("Train", type="primary", disabled=not ready, key="tr_train"):
-        _train(ft, examples, modes[mode_name] if base is not None else "scratch", float(budget), base_path)
+        cfg = ft.FinetuneConfig(mode=modes[mode_name] if base is not None else "scratch", budget_s=float(budget),
+                                reject_aim=float(reject))
+        _train(ft, examples, cfg, base_path)
     result = st.session_state.get("tr_result")
     if result:
         _results(ft, result)
 
 
-def _train(ft, examples: dict[str, list[np.ndarray]], mode: str, budget: float, base: str) -> None:
+def _train(ft, examples: dict[str, list[np.ndarray]], cfg, base: str) -> None:
     runs = int(st.session_state.get("tr_runs", 0)) + 1
     st.session_state["tr_runs"] = runs
     out = session_dir() / "models" / f"run_{runs}"
     bar = st.progress(0.0, text="starting")
     with user_errors("training"):
-        cfg = ft.FinetuneConfig(mode=mode, budget_s=budget)
         res = ft.train(examples, out, cfg, progress=lambda f, msg: bar.progress(min(1.0, max(0.0, f)), text=msg),
                        base=models.model_path(base))
         st.session_state["tr_result"] = res.to_dict()
