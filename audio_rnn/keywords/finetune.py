@@ -10,9 +10,9 @@ knows are kept), or, when there is none, a small GRU is trained from scratch.
 The loss weighs every class equally, so a few hundred real `_unknown_` clips
 teach rejection without drowning five examples of a word. Every epoch draws fresh
 augmentations (`audio_rnn.audio.augment`), and training stops at a wall-clock budget.
-Before the final run, short leave-one-take-out runs score takes they never heard
-against real words they never heard, and the keyword threshold is chosen on
-those scores: what the model will say to a new speaker, not to the takes it learnt.
+Short leave-one-take-out runs score takes they never heard, the final model scores
+a third of the real-word bank it never heard, and the keyword threshold is chosen
+on those scores: what the model will say to a new speaker, not to the takes it learnt.
 The result is an ordinary `kws` checkpoint (safetensors + JSON) that
 `classify --model` and `Recognizer` load.
 """
@@ -390,43 +390,60 @@ def choose_threshold(pos: Sequence[tuple[int, np.ndarray]], neg: Sequence[np.nda
     return {"threshold": t, "heldout_takes_right": round(found, 4), "other_words_rejected": round(rejected, 4)}
 
 
-def calibrate(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, cfg: FinetuneConfig,
-              base: str | Path | None, say: Progress) -> dict[str, Any] | None:
-    """Leave one take out: K short runs each train without take k of every word and without a K-th of the real-word
-    bank, then score what they did not hear; the threshold is chosen on those scores (`choose_threshold`)."""
+BANK_HOLDOUT = 3  # every third real-word bank clip is never trained on: the final model's own negatives
+
+
+def heldout_takes(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, cfg: FinetuneConfig,
+                  base: str | Path | None, say: Progress, k: int, bank_keep: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Leave one take out: K short runs each train without take k of every word, then score the takes they did not
+    hear: (label index, probabilities) per take, what the model will say to a take it never learnt."""
+    pos: list[tuple[int, np.ndarray]] = []
+    for i in range(k):
+        train_words = {w: [x for j, x in enumerate(xs) if j % k != i] for w, xs in words.items()}
+        held = [(w, x) for w, xs in words.items() for j, x in enumerate(xs) if j % k == i]
+        span = (0.05 + 0.45 * i / k, 0.05 + 0.45 * (i + 1) / k)
+        fit = _fit(train_words, labels, spoken, cfg, base, cfg.calibrate_budget_s,
+                   lambda f, m, i=i: say(f, f"calibrating {i + 1}/{k}: {m}"), span, bank_keep=bank_keep)
+        probs = keyword_scores(fit.model, fit.feats, [x for _, x in held], labels)
+        pos += [(labels.index(w), p) for (w, _), p in zip(held, probs)]
+    return pos
+
+
+def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, cfg: FinetuneConfig,
+                   base: str | Path | None, say: Progress) -> tuple[_Fitted, dict[str, Any] | None]:
+    """The final run and its keyword threshold (None without calibration folds or the real-word bank).
+
+    The threshold must reject `cfg.reject_aim` of other real words *as the saved model scores them*: a third of
+    the real-word bank is kept out of every run and scored by the final model (short calibration runs score
+    other words higher than the longer final run does). The takes' side comes from leave-one-take-out runs.
+    """
+    import torch
+
     from audio_rnn.keywords import word_bank
     from audio_rnn.keywords.data import SILENCE
 
     k = min(cfg.calibrate_folds, min(len(v) for v in words.values()))
     bank = word_bank.load() if cfg.real_words else None
     if k < 2 or bank is None:
-        return None
+        say(0.07, "training on every example")
+        return _fit(words, labels, spoken, cfg, base, cfg.budget_s, say, (0.1, 0.98)), None
     cep, bank_words = bank.select(exclude=list(words))
-    fold_of = np.arange(len(bank_words)) % k
+    keep = np.arange(len(bank_words)) % BANK_HOLDOUT != 0
+    pos = heldout_takes(words, labels, spoken, cfg, base, say, k, keep)
+    say(0.5, "training on every example")
+    fit = _fit(words, labels, spoken, cfg, base, cfg.budget_s, say, (0.53, 0.98), bank_keep=keep)
+    out = ~keep & np.array([w != SILENCE for w in bank_words])
+    neg = list(keyword_scores(fit.model, fit.feats, cep[torch.from_numpy(out)], labels, cepstra=True))
     keywords = [labels.index(w) for w in words]
-    pos: list[tuple[int, np.ndarray]] = []
-    neg: list[np.ndarray] = []
-    for i in range(k):
-        train_words = {w: [x for j, x in enumerate(xs) if j % k != i] for w, xs in words.items()}
-        held = [(w, x) for w, xs in words.items() for j, x in enumerate(xs) if j % k == i]
-        span = (0.05 + 0.45 * i / k, 0.05 + 0.45 * (i + 1) / k)
-        fit = _fit(train_words, labels, spoken, cfg, base, cfg.calibrate_budget_s,
-                   lambda f, m, i=i: say(f, f"calibrating {i + 1}/{k}: {m}"), span, bank_keep=fold_of != i)
-        probs = keyword_scores(fit.model, fit.feats, [x for _, x in held], labels)
-        pos += [(labels.index(w), p) for (w, _), p in zip(held, probs)]
-        out = (fold_of == i) & np.array([w != SILENCE for w in bank_words])
-        import torch
-
-        neg += list(keyword_scores(fit.model, fit.feats, cep[torch.from_numpy(out)], labels, cepstra=True))
-    return {**choose_threshold(pos, neg, keywords, cfg.reject_aim), "folds": k, "heldout_takes": len(pos),
-            "negatives": len(neg)}
+    return fit, {**choose_threshold(pos, neg, keywords, cfg.reject_aim), "folds": k, "heldout_takes": len(pos),
+                 "negatives": len(neg)}
 
 
 def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: FinetuneConfig = FinetuneConfig(),
           progress: Progress | None = None, base: str | Path | None = None) -> FinetuneResult:
     """Train a keyword model on {word: [16 kHz waves]} (+ automatic silence/unknown) and save it to `out`.
 
-    With `cfg.calibrate_folds` >= 2 the keyword threshold is first chosen leaving one take out (`calibrate`),
+    With `cfg.calibrate_folds` >= 2 the keyword threshold is calibrated (`fit_calibrated`),
     and the accuracy reported is the estimate on held-out takes. `base` is the checkpoint to fine-tune
     (default: the shipped model); `progress(fraction, message)` is called as training goes.
     """
@@ -442,13 +459,11 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, cfg.threads))
     try:
-        say(0.0, "making spoken examples with espeak-ng: other words, and your words in other voices")
+        say(0.0, "making spoken examples with espeak-ng" + (": other words, and yours in other voices"
+                                                             if cfg.voiced_takes else ": other words"))
         spoken = Spoken(unknown_waves(cfg.unknown_pool, list(words), cfg.seed),
                         voiced_words(list(words), cfg.voiced_takes, cfg.seed))
-        calib = calibrate(words, labels, spoken, cfg, base, say) if cfg.calibrate_folds >= 2 else None
-        start = 0.5 if calib else 0.07
-        say(start, "training on every example")
-        fit = _fit(words, labels, spoken, cfg, base, cfg.budget_s, say, (start + 0.03, 0.98))
+        fit, calib = fit_calibrated(words, labels, spoken, cfg, base, say)
         config = {
             "kind": "kws",
             "model": fit.model.dims.to_dict(),
