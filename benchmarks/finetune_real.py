@@ -95,7 +95,8 @@ def main() -> int:
     other = [p for t, p in zip(truth, preds) if t == UNKNOWN]
     sil = [p for t, p in zip(truth, preds) if t == SILENCE]
     out = {
-        "words": words, "base": args.base, "set": args.set, "examples_per_word": args.examples, "seconds": round(seconds, 1),
+        "words": words, "base": args.base, "set": args.set, "seed": args.seed, "examples_per_word": args.examples,
+        "seconds": round(seconds, 1),
         "mode": res.mode, "epochs": res.epochs, "calibration": res.calibration,
         "keywords_right": round(float(np.mean([t == p for t, p in kw])), 4), "n_keywords": len(kw),
         "other_words_rejected": round(float(np.mean([p in (UNKNOWN, SILENCE) for p in other])), 4),

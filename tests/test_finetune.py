@@ -94,9 +94,9 @@ def test_one_wake_word_against_everything_else(examples, new_voices, tmp_path):
     """One word is enough: a wake word, heard in new voices, and another word is not taken for it."""
     from audio_rnn.keywords.recognize import Recognizer
 
-    cfg = finetune.FinetuneConfig(budget_s=12, epochs=20, copies=3, unknown_pool=16, calibrate_folds=5,
-                                  calibrate_budget_s=3)
+    cfg = finetune.FinetuneConfig(budget_s=12, epochs=20, copies=3, calibrate_folds=5, calibrate_budget_s=3)
     res = finetune.train({"lights": examples["lights"]}, tmp_path / "wake", cfg)
+    assert res.calibration["synthetic_negatives"] == 20  # other words in other voices, kept out to calibrate on
     assert res.labels == ["lights", "_silence_", "_unknown_"] and res.mode == "finetune"
     rec = Recognizer(res.folder)
     heard = [r.label for r in rec.classify_waves(new_voices["lights"])]
@@ -152,3 +152,19 @@ def test_the_threshold_rejects_what_the_aim_asks_and_finds_the_most_takes():
     assert loose["other_words_rejected"] >= 0.85 and strict["other_words_rejected"] >= 0.99
     assert loose["threshold"] < strict["threshold"]
     assert loose["heldout_takes_right"] >= strict["heldout_takes_right"]
+
+
+def test_every_set_of_other_words_must_meet_the_aim():
+    """Other words from a second channel that score higher raise the threshold until that set meets the aim too."""
+    rng = np.random.default_rng(1)
+
+    def probs(p_yes: float) -> np.ndarray:
+        return np.array([p_yes, 0.0, 1.0 - p_yes])
+
+    pos = [(0, probs(p)) for p in rng.uniform(0.5, 1.0, 40)]
+    easy = [probs(p) for p in rng.beta(1.0, 12.0, 300)]
+    hard = [probs(p) for p in rng.uniform(0.0, 0.6, 30)]
+    alone = finetune.choose_threshold(pos, easy, [0], 0.9)
+    both = finetune.choose_threshold(pos, easy, [0], 0.9, also=[hard])
+    assert both["threshold"] > alone["threshold"] and both["other_sets_rejected"] >= 0.9
+    assert "other_sets_rejected" not in alone

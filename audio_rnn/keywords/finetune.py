@@ -11,7 +11,7 @@ The loss weighs every class equally, so a few hundred real `_unknown_` clips
 teach rejection without drowning five examples of a word. Every epoch draws fresh
 augmentations (`audio_rnn.audio.augment`), and training stops at a wall-clock budget.
 Short leave-one-take-out runs score takes they never heard, the final model scores
-a third of the real-word bank it never heard, and the keyword threshold is chosen
+a third of the other words it never heard, and the keyword threshold is chosen
 on those scores: what the model will say to a new speaker, not to the takes it learnt.
 The result is an ordinary `kws` checkpoint (safetensors + JSON) that
 `classify --model` and `Recognizer` load.
@@ -49,13 +49,12 @@ class FinetuneConfig:
     batch_size: int = 32
     lr: float = 3e-3
     base_lr_scale: float = 0.3  # fine-tune mode: the pretrained layers learn this much slower than the new head
-    freeze_lower: bool = True  # fine-tune mode: keep the input norm, any convolution and all but the top recurrent
-    # layer fixed
+    freeze_lower: bool = True  # fine-tune mode: fix the norm, any convolution, all but the top recurrent layer
     copies: int = 6  # augmented draws of each example, made once before training
     pitch_prob: float = 0.0  # share of those draws pitch-shifted (formants kept): other speakers' F0
     silence_share: float = 0.8  # silence clips relative to one keyword's clips
     unknown_ratio: float = 1.5  # unknown clips relative to one keyword's clips
-    unknown_pool: int = 40  # distinct espeak-ng unknown clips synthesised once
+    unknown_pool: int = 60  # distinct espeak-ng unknown clips synthesised once (a third kept out when calibrating)
     voiced_takes: int = 0  # espeak-ng renditions of each user word in other voices, beside the user's takes
     real_words: bool = True  # add the shipped real-word bank (Speech Commands cepstra) to `_unknown_`/`_silence_`
     calibrate_folds: int = 5  # leave one take out: short runs that choose the keyword threshold (0: none)
@@ -370,31 +369,38 @@ def keyword_scores(model: Any, feats: Any, waves_or_feats: Any, labels: list[str
 
 
 def choose_threshold(pos: Sequence[tuple[int, np.ndarray]], neg: Sequence[np.ndarray], keywords: Sequence[int],
-                     reject_aim: float = FinetuneConfig.reject_aim) -> dict[str, float]:
+                     reject_aim: float = FinetuneConfig.reject_aim,
+                     also: Sequence[Sequence[np.ndarray]] = ()) -> dict[str, float]:
     """The keyword-score threshold for held-out scores: the most takes found among thresholds rejecting at least
-    `reject_aim` of the other words, the lowest such (new speakers score lower than held-out takes of known ones);
-    if none rejects that many, the best balance of the two.
+    `reject_aim` of the other words `neg` and of every set in `also` (other words from another recording
+    channel), the lowest such (new speakers score lower than held-out takes of known ones); if none does, the best
+    balance of takes found and the worst set's rejection.
 
     A clip is a keyword when its best keyword's probability reaches the threshold (`recognize.decide`'s
     keyword_score rule): a take counts when that keyword is its own word, a negative when none reaches it.
     """
     kw = list(keywords)
+
+    def rejected(scores: Sequence[np.ndarray], t: float) -> float:
+        return float(np.mean([p[kw].max() < t for p in scores])) if len(scores) else 1.0
+
     rows = []
     for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
         found = float(np.mean([int(np.argmax(p[kw])) == kw.index(y) and p[kw].max() >= t for y, p in pos]))
-        rejected = float(np.mean([p[kw].max() < t for p in neg])) if len(neg) else 1.0
-        rows.append((float(t), found, rejected))
-    ok = [r for r in rows if r[2] >= reject_aim]
-    t, found, rejected = (max(ok, key=lambda r: (r[1], -r[0])) if ok else
-                          max(rows, key=lambda r: (r[1] + r[2], -r[0])))
-    return {"threshold": t, "heldout_takes_right": round(found, 4), "other_words_rejected": round(rejected, 4)}
+        rows.append((float(t), found, rejected(neg, t), min([rejected(g, t) for g in also], default=1.0)))
+    ok = [r for r in rows if min(r[2], r[3]) >= reject_aim]
+    t, found, rej, rej_also = (max(ok, key=lambda r: (r[1], -r[0])) if ok else
+                               max(rows, key=lambda r: (r[1] + min(r[2], r[3]), -r[0])))
+    out = {"threshold": t, "heldout_takes_right": round(found, 4), "other_words_rejected": round(rej, 4)}
+    return {**out, "other_sets_rejected": round(rej_also, 4)} if also else out
 
 
-BANK_HOLDOUT = 3  # every third real-word bank clip is never trained on: the final model's own negatives
+HOLDOUT = 3  # every third real-word bank clip and espeak-ng other word is never trained on: negatives to calibrate on
 
 
 def heldout_takes(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, cfg: FinetuneConfig,
-                  base: str | Path | None, say: Progress, k: int, bank_keep: np.ndarray) -> list[tuple[int, np.ndarray]]:
+                  base: str | Path | None, say: Progress, k: int,
+                  bank_keep: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """Leave one take out: K short runs each train without take k of every word, then score the takes they did not
     hear: (label index, probabilities) per take, what the model will say to a take it never learnt."""
     pos: list[tuple[int, np.ndarray]] = []
@@ -413,9 +419,11 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
                    base: str | Path | None, say: Progress) -> tuple[_Fitted, dict[str, Any] | None]:
     """The final run and its keyword threshold (None without calibration folds or the real-word bank).
 
-    The threshold must reject `cfg.reject_aim` of other real words *as the saved model scores them*: a third of
-    the real-word bank is kept out of every run and scored by the final model (short calibration runs score
-    other words higher than the longer final run does). The takes' side comes from leave-one-take-out runs.
+    The threshold must reject `cfg.reject_aim` of other words *as the saved model scores them*: a third of the
+    real-word bank and a third of the espeak-ng other words are kept out of every run and scored by the final
+    model (short calibration runs score other words higher than the longer final run does). Each set must meet
+    the aim: they are two recording channels, and takes that share one with other words are the hard case.
+    The takes' side comes from leave-one-take-out runs.
     """
     import torch
 
@@ -428,15 +436,17 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
         say(0.07, "training on every example")
         return _fit(words, labels, spoken, cfg, base, cfg.budget_s, say, (0.1, 0.98)), None
     cep, bank_words = bank.select(exclude=list(words))
-    keep = np.arange(len(bank_words)) % BANK_HOLDOUT != 0
-    pos = heldout_takes(words, labels, spoken, cfg, base, say, k, keep)
+    keep = np.arange(len(bank_words)) % HOLDOUT != 0
+    train_spoken = Spoken([x for i, x in enumerate(spoken.unknown) if i % HOLDOUT], spoken.words)
+    pos = heldout_takes(words, labels, train_spoken, cfg, base, say, k, keep)
     say(0.5, "training on every example")
-    fit = _fit(words, labels, spoken, cfg, base, cfg.budget_s, say, (0.53, 0.98), bank_keep=keep)
+    fit = _fit(words, labels, train_spoken, cfg, base, cfg.budget_s, say, (0.53, 0.98), bank_keep=keep)
     out = ~keep & np.array([w != SILENCE for w in bank_words])
     neg = list(keyword_scores(fit.model, fit.feats, cep[torch.from_numpy(out)], labels, cepstra=True))
+    synth = list(keyword_scores(fit.model, fit.feats, spoken.unknown[::HOLDOUT], labels))
     keywords = [labels.index(w) for w in words]
-    return fit, {**choose_threshold(pos, neg, keywords, cfg.reject_aim), "folds": k, "heldout_takes": len(pos),
-                 "negatives": len(neg)}
+    return fit, {**choose_threshold(pos, neg, keywords, cfg.reject_aim, also=[synth]), "folds": k,
+                 "heldout_takes": len(pos), "negatives": len(neg), "synthetic_negatives": len(synth)}
 
 
 def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: FinetuneConfig = FinetuneConfig(),

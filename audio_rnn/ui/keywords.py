@@ -119,8 +119,9 @@ def _evidence(rec) -> None:
     with st.expander("How well this model hears people it never heard"):
         if cal:
             st.write(f"Estimated leaving one take out ({cal['folds']} runs): {cal['heldout_takes_right']:.0%} of "
-                     f"takes it did not train on named right, {cal['other_words_rejected']:.0%} of other real "
-                     f"words rejected, at threshold {cal['threshold']:.2f}.")
+                     f"takes it did not train on named right; {cal['other_words_rejected']:.0%} of "
+                     f"{cal['negatives']} other real words it never trained on rejected, at threshold "
+                     f"{cal['threshold']:.2f}.")
         if not real:
             return
         st.write(f"{real['n']} clips by {real['speakers']} Speech Commands speakers held out of training "

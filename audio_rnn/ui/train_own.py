@@ -71,8 +71,9 @@ def render() -> None:
         return
     st.caption(f"Record or upload at least {ft.MIN_EXAMPLES} examples of each word: one word is a wake word, "
                "heard against everything else. Silence and unknown words (real people's words from Speech "
-               "Commands, and espeak-ng voices) are added automatically. Short leave-one-take-out runs first "
-               "choose how sure the model must be, so it hears other people, not only your takes; all of it "
+               "Commands, and espeak-ng voices) are added automatically. The model must be sure enough to reject "
+               "the share of other real words you set below (as it scores words it never trained on), and short "
+               "leave-one-take-out runs estimate how many of your words it then finds in other takes; all of it "
                "takes about twice the training budget.")
     n = int(st.number_input("Number of keywords", ft.MIN_WORDS, MAX_KEYWORDS, ft.MIN_WORDS, key="tr_n"))
     examples: dict[str, list[np.ndarray]] = {}
@@ -141,9 +142,10 @@ def _results(ft, r: dict) -> None:
     if cal:
         c2.metric("Takes it never trained on, right", f"{cal['heldout_takes_right']:.0%}",
                   f"{cal['other_words_rejected']:.0%} of other real words rejected", delta_color="off",
-                  delta_arrow="off", help=f"an estimate: {cal['folds']} runs each left one take of every word out, "
-                                          f"and a share of the real-word bank; the keyword threshold "
-                                          f"{cal['threshold']:.2f} was chosen on those scores")
+                  delta_arrow="off", help=f"an estimate: {cal['folds']} runs each left one take of every word out "
+                                          f"and scored it; this model scored {cal['negatives']} real words it never "
+                                          f"trained on. The keyword threshold {cal['threshold']:.2f} was chosen "
+                                          f"on those scores")
     else:
         c2.metric("Accuracy on your examples", f"{r['train_accuracy']:.0%}", "not an estimate for other speakers",
                   delta_color="off", delta_arrow="off")
