@@ -128,7 +128,9 @@ def test_train_own_from_real_examples_keeps_rejecting_other_real_words(speech_co
     res = json.loads(r.stdout)
     assert res["labels"] == ["yes", "no", SILENCE, UNKNOWN] and res["mode"] == "finetune"
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["finetune"]["real_bank_clips"] >= 250 and cfg["finetune"]["base"] == "digits"
+    # two thirds of the real-word bank train it; the final model scores the third it never heard to calibrate
+    assert cfg["finetune"]["real_bank_clips"] >= 200 and cfg["finetune"]["base"] == "digits"
+    assert cfg["finetune"]["calibration"]["negatives"] >= 80
     from audio_rnn.keywords.recognize import Recognizer
 
     rec = Recognizer(out)
