@@ -141,12 +141,14 @@ def test_voiced_words_speak_each_word_in_several_voices():
     assert finetune.voiced_words(["yes"], 0, seed=1) == {}
 
 
+def probs(p_yes: float) -> np.ndarray:
+    """A one-word model's probabilities (word, _silence_, _unknown_) with the word at `p_yes`."""
+    return np.array([p_yes, 0.0, 1.0 - p_yes])
+
+
 def test_the_threshold_rejects_what_the_aim_asks_and_finds_the_most_takes():
     """A stricter aim gives a higher threshold; each chosen threshold rejects at least its aim of the negatives."""
     rng = np.random.default_rng(0)
-    def probs(p_yes: float) -> np.ndarray:
-        return np.array([p_yes, 0.0, 1.0 - p_yes])
-
     pos = [(0, probs(p)) for p in rng.uniform(0.4, 1.0, 40)]
     neg = [probs(p) for p in rng.beta(1.0, 6.0, 400)]
     loose, strict = (finetune.choose_threshold(pos, neg, [0], aim) for aim in (0.85, 0.99))
@@ -158,9 +160,6 @@ def test_the_threshold_rejects_what_the_aim_asks_and_finds_the_most_takes():
 def test_every_set_of_other_words_must_meet_the_aim():
     """Other words from a second channel that score higher raise the threshold until that set meets the aim too."""
     rng = np.random.default_rng(1)
-
-    def probs(p_yes: float) -> np.ndarray:
-        return np.array([p_yes, 0.0, 1.0 - p_yes])
 
     pos = [(0, probs(p)) for p in rng.uniform(0.5, 1.0, 40)]
     easy = [probs(p) for p in rng.beta(1.0, 12.0, 300)]
