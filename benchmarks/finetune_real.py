@@ -1,6 +1,7 @@
 """Train-your-own on real voices: 5 real examples per word, scored on real speakers never heard.
 
-    .venv/bin/python benchmarks/finetune_real.py [--words yes,no] [--base digits] [--examples 5] [--json]
+    .venv/bin/python benchmarks/finetune_real.py [--words yes,no] [--base digits] [--examples 5] [--seed N]
+        [--set FIELD=VALUE] [--json]     # run --seed 0, 1, 2: the take sets differ by several points
 
 The examples are Speech Commands clips by 5 different *training* speakers of
 ../shared/data/speech_commands (as five people would record them); the test is

@@ -168,3 +168,15 @@ def test_every_set_of_other_words_must_meet_the_aim():
     both = finetune.choose_threshold(pos, easy, [0], 0.9, also=[hard])
     assert both["threshold"] > alone["threshold"] and both["other_sets_rejected"] >= 0.9
     assert "other_sets_rejected" not in alone
+
+
+def test_voiced_takes_train_beside_the_users_takes(examples, tmp_path):
+    """`voiced_takes`: espeak-ng renditions of the word join the user's takes; the model still hears those takes."""
+    from audio_rnn.keywords.recognize import Recognizer
+
+    cfg = finetune.FinetuneConfig(budget_s=6, epochs=4, copies=1, voiced_takes=6, calibrate_folds=0)
+    res = finetune.train({"lights": examples["lights"]}, tmp_path / "voiced", cfg)
+    saved = json.loads((res.folder / "config.json").read_text())
+    assert saved["finetune"]["voiced_takes"] == 6 and res.epochs >= 1
+    heard = [r.label for r in Recognizer(res.folder).classify_waves(examples["lights"])]
+    assert heard.count("lights") >= 4, heard
