@@ -17,11 +17,6 @@ from audio_rnn.keywords.data import LABELS, SILENCE, UNKNOWN
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_labels_are_exactly_the_contract():
-    assert list(LABELS) == ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-                            "_silence_", "_unknown_"]
-
-
 def test_fsdd_loads_real_speech_at_16k(fsdd_dir):
     assert data.fsdd_speakers(fsdd_dir) == ["george", "jackson", "lucas", "nicolas", "yweweler"]
     clips = data.load_fsdd(fsdd_dir, speakers=["jackson"], holdout=["jackson"])
@@ -143,3 +138,58 @@ def test_unknown_words_said_exactly_like_a_digit_are_skipped_whatever_the_stress
     assert "en-gb-x-rp" not in accents["for"] and accents["for"]  # other accents keep their distinct "for"
     assert not accents["ate"]  # "ate" = "eight" in every accent
     assert accents["tree"] == set(ss.ACCENTS)
+
+
+def test_flac_speech_commands_folders_split_by_the_same_speaker_hash_as_wav_ones(tmp_path):
+    """v0.01 (FLAC) and v0.02 (WAV) share speaker hashes: a speaker falls on the same side in both folders,
+    and each clip remembers its folder (scored per origin)."""
+    rng = np.random.default_rng(0)
+    speakers = [f"{i:08x}" for i in range(40)]
+    for folder, ext, word in (("v2", "wav", "yes"), ("v1", "flac", "bed")):
+        (tmp_path / folder / word).mkdir(parents=True)
+        for spk in speakers:
+            sf.write(str(tmp_path / folder / word / f"{spk}_nohash_0.{ext}"),
+                     (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+    assert data.is_speech_commands_folder(tmp_path / "v1")
+    v2 = data.load_any(tmp_path / "v2", data.COMMAND_LABELS)
+    v1 = data.load_any(tmp_path / "v1", data.COMMAND_LABELS)
+    split2 = {c.speaker: c.split for c in v2}
+    assert {c.speaker: c.split for c in v1} == split2 and {"train", "val"} <= set(split2.values())
+    assert {c.origin for c in v1} == {"v1"} and {c.label for c in v1} == {UNKNOWN} and {c.label for c in v2} == {"yes"}
+
+
+def test_level_and_cut_trims_to_the_word_and_levels_its_peak():
+    x = np.zeros(16000, np.float32)
+    x[6000:9000] = 0.2 * np.sin(np.arange(3000) * 0.3)  # a 0.19 s "word" at peak 0.2 in a 1 s clip
+    x += 1e-4 * np.random.default_rng(1).standard_normal(16000).astype(np.float32)
+    y = data.level_and_cut(x)
+    assert 3000 <= len(y) <= 3000 + 2 * 800 + 320  # the word, 50 ms margins, up to a frame either side
+    assert abs(np.max(np.abs(y)) - data.LEVEL_PEAK) < 1e-5
+    assert not data.level_and_cut(np.zeros(800, np.float32)).any()  # digital silence passes through
+
+
+def test_unknown_words_are_drawn_word_balanced_not_by_clip_count():
+    """Three words with 800 clips each must not swamp twenty words with 20: each word is about equally likely."""
+    from collections import Counter
+
+    from audio_rnn.keywords.data import Clip
+    from audio_rnn.keywords.train import unknown_draw
+
+    clips = [Clip(np.zeros(1, np.float32), UNKNOWN, f"s{i}", "speechcommands", "train", f"{w}/s{i}_nohash_0.flac")
+             for w in ("bed", "cat", "happy") for i in range(800)]
+    clips += [Clip(np.zeros(1, np.float32), UNKNOWN, f"s{i}", "speechcommands", "train", f"w{k}/s{i}_nohash_0.wav")
+              for k in range(20) for i in range(20)]
+    got = Counter(data.word_of(clips[i]) for i in unknown_draw(clips, range(len(clips)), 230,
+                                                                np.random.default_rng(0)))
+    assert sum(got[w] for w in ("bed", "cat", "happy")) < 60  # ~30 by word; 200 of 230 by clip count
+    assert len(got) == 23
+
+
+def test_validation_scores_each_data_folder_equally():
+    from audio_rnn.keywords.train import origin_scores
+
+    ys = np.array([0, 1, 0, 1] + [0] * 96)
+    pred = np.array([0, 1, 0, 1] + [1] * 96)
+    origins = np.array(["small"] * 4 + ["big"] * 96)
+    s = origin_scores(pred, ys, origins)
+    assert s["small"] == 1.0 and s["big"] == 0.0 and s["selection"] == 0.5

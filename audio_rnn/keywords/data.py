@@ -44,6 +44,15 @@ class Clip:
     source: str  # fsdd | espeak | folder | speechcommands | silence
     split: str = "train"  # train | val | test
     name: str = ""
+    origin: str = ""  # the data folder it came from (e.g. speech_commands_v0.01): scored per origin
+
+
+def word_of(clip: Clip) -> str:
+    """The word a clip says (its folder or espeak-ng word), whatever its label: `_unknown_` is balanced by it."""
+    head = clip.name.split("/")[0] if "/" in clip.name else ""
+    if clip.source == "espeak":
+        return clip.name.split("/")[-1].rsplit("_", 1)[0]
+    return head or clip.label
 
 
 def exclude_words(clips: Iterable[Clip], words: Iterable[str]) -> list[Clip]:
@@ -101,7 +110,8 @@ def load_fsdd(root: str | Path, speakers: Iterable[str] | None = None, holdout: 
     keep = set(speakers) if speakers is not None else None
     hold = set(holdout)
     files = [f for f in fsdd_files(root) if keep is None or f[2] in keep]
-    return [Clip(load_wave(p), label, spk, "fsdd", "test" if spk in hold else "train", p.name)
+    return [Clip(load_wave(p), label, spk, "fsdd", "test" if spk in hold else "train", p.name,
+                 "fsdd")
             for p, label, spk in tqdm(files, desc="FSDD", disable=not progress, unit="clip")]
 
 
@@ -119,7 +129,8 @@ def load_synth(root: str | Path, splits: Iterable[str] | None = None, progress: 
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     want = set(splits) if splits is not None else None
     rows = [r for r in rows if want is None or r["split"] in want]
-    return [Clip(load_wave(root / r["path"]), r["label"], r["voice"], "espeak", r["split"], r["path"])
+    return [Clip(load_wave(root / r["path"]), r["label"], r["voice"], "espeak", r["split"], r["path"],
+                 root.name)
             for r in tqdm(rows, desc="espeak-ng set", disable=not progress, unit="clip")]
 
 
@@ -158,12 +169,12 @@ def load_folder(root: str | Path, labels: Iterable[str] | None = LABELS, val_fra
         except AudioError as exc:
             print(f"skipping {p}: {exc.one_line()}", file=sys.stderr)
             continue
+        name = f"{p.parent.name}/{p.name}"
         if label == SILENCE:
-            clips.extend(Clip(w, label, speaker, source, _hash_split(f"{speaker}{i}", val_fraction),
-                              f"{p.parent.name}/{p.name}") for i, w in enumerate(chunks(wave, WINDOW)))
+            clips.extend(Clip(w, label, speaker, source, _hash_split(f"{speaker}{i}", val_fraction), name,
+                              root.name) for i, w in enumerate(chunks(wave, WINDOW)))
         else:
-            clips.append(Clip(wave, label, speaker, source, _hash_split(speaker, val_fraction),
-                              f"{p.parent.name}/{p.name}"))
+            clips.append(Clip(wave, label, speaker, source, _hash_split(speaker, val_fraction), name, root.name))
     if not clips:
         raise DataError(f"no usable audio in {root}")
     return clips
@@ -222,16 +233,42 @@ def is_speech_commands(root: Path) -> bool:
 
 
 def is_speech_commands_folder(root: Path) -> bool:
-    """A folder in the Speech Commands clip layout, `<word>/<speaker>_nohash_<n>.wav` (like ../shared's share)."""
-    return any(True for _ in root.glob("*/*_nohash_*.wav"))
+    """A folder in the Speech Commands clip layout, `<word>/<speaker>_nohash_<n>.wav|flac` (like ../shared's)."""
+    return any(True for ext in ("wav", "flac") for _ in root.glob(f"*/*_nohash_*.{ext}"))
+
+
+LEVEL_PEAK = 0.6  # v0.02's typical clip peak (0.5-0.7); v0.01's older pipeline left 0.33-0.44
+CUT_DB = -30.0  # a word's extent: frames within this of the clip's loudest
+CUT_MARGIN = 0.05  # seconds kept either side of it
+
+
+def level_and_cut(x: np.ndarray, peak: float = LEVEL_PEAK, cut_db: float = CUT_DB,
+                  margin: float = CUT_MARGIN, sr: int = SR) -> np.ndarray:
+    """A word clip cut to where it is within `cut_db` of its loudest 10 ms (plus margins), peak at `peak`.
+
+    Speech Commands' releases cut and levelled clips differently (v0.01 quieter and looser); training passes
+    every real word clip through the same cut and level, so the two pipelines look alike and a cut word can
+    be placed anywhere in the window (a whole one-second clip cannot move).
+    """
+    x = np.asarray(x, np.float32)
+    hop = sr // 100
+    n = len(x) // hop
+    if n == 0 or not np.any(x):
+        return x
+    e = 10 * np.log10(np.mean(np.square(x[:n * hop].reshape(n, hop), dtype=np.float64), axis=1) + 1e-12)
+    on = np.flatnonzero(e >= e.max() + cut_db)
+    m = int(margin * sr)
+    y = x[max(0, on[0] * hop - m):min(len(x), (on[-1] + 1) * hop + m)]
+    return (y * (peak / (np.max(np.abs(y)) + 1e-9))).astype(np.float32)
 
 
 def load_speech_commands_folder(root: str | Path, labels: Iterable[str] = LABELS,
                                 val_fraction: float = SC_VAL_FRACTION, progress: bool = False) -> list[Clip]:
     """Speech Commands clips as `<word>/<speaker>_nohash_<n>.wav`: a fixed ~20% of speakers become 'val'.
 
-    The split hashes the speaker id, so it never depends on which files are present
-    and no speaker is ever on both sides. `_silence_` clips are real backgrounds.
+    The split hashes the speaker id, so it never depends on which files are present and no speaker is ever
+    on both sides, across releases too (v0.01 and v0.02 share speaker hashes). `_silence_` clips are real
+    backgrounds. Clips stay as recorded (validation scores what users bring); training cuts them (`level_and_cut`).
     """
     return load_folder(root, labels, val_fraction=val_fraction, progress=progress, source="speechcommands")
 

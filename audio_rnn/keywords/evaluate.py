@@ -167,41 +167,56 @@ def vocabulary(labels: Sequence[str]) -> str | None:
     return next((name for name, labs in VOCABULARIES.items() if list(labs) == list(labels)), None)
 
 
-def real_suite(recognizer, root: str | Path, split: str = "val", progress: bool = True) -> dict[str, Any]:
+def real_suite(recognizer, root: str | Path | Sequence[str | Path], split: str = "val", progress: bool = True
+               ) -> dict[str, Any]:
     """Score real Speech Commands clips of one split (default: the validation speakers, never trained on).
 
+    `root` may be several folders (v0.02 and v0.01 share speaker hashes, so their validation speakers are
+    never trained on by either): the figures pool them, and `by_origin` gives each folder's own.
     Reports 12-class accuracy, per-class recall and confusion, keyword accuracy, the
     rejection of every non-keyword word (with the words that fire most) and silence recall.
     """
-    from collections import Counter
-
     from audio_rnn.keywords.data import load_speech_commands_folder
 
-    from audio_rnn.keywords.recognize import decide
-
     labels = recognizer.labels
-    clips = [c for c in load_speech_commands_folder(root, labels, progress=progress) if c.split == split]
+    roots = [root] if isinstance(root, (str, Path)) else list(root)
+    clips = [c for r in roots for c in load_speech_commands_folder(r, labels, progress=progress) if c.split == split]
     if not clips:
-        raise ValueError(f"no {split} clips in {root}")
+        raise ValueError(f"no {split} clips in {', '.join(map(str, roots))}")
     results = recognizer.classify_waves([c.wave for c in clips])
     preds = [r.label for r in results]
-    true = [c.label for c in clips]
     probs = np.asarray([[r.probs[lab] for lab in labels] for r in results])
+    from audio_rnn.keywords.recognize import decide
+
+    res = _real_scores(clips, preds, labels)
+    res.update({"split": split, "keyword_threshold": recognizer.keyword_threshold,
+                "threshold_sweep": threshold_sweep(probs, [c.label for c in clips], labels, decide)})
+    if len(roots) > 1:
+        res["by_origin"] = {o: {k: v for k, v in _real_scores([c for c in clips if c.origin == o],
+                                                               [p for c, p in zip(clips, preds) if c.origin == o],
+                                                               labels).items() if k not in ("confusion", "per_class")}
+                            for o in sorted({c.origin for c in clips})}
+    return res
+
+
+def _real_scores(clips: Sequence[Clip], preds: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """`scores` of real clips plus keyword accuracy, other words rejected (and what fires), silence recall."""
+    from collections import Counter
+
+    true = [c.label for c in clips]
     res = scores(true, preds, labels)
     kw = [(t, p) for t, p in zip(true, preds) if t not in (UNKNOWN, SILENCE)]
     other = [(c, p) for c, p in zip(clips, preds) if c.label == UNKNOWN]
     sil = [p for t, p in zip(true, preds) if t == SILENCE]
     fired = Counter((c.name.split("/")[0], p) for c, p in other if p not in (UNKNOWN, SILENCE))
     res.update({
-        "split": split, "speakers": len({c.speaker for c in clips if c.label != SILENCE}),
+        "speakers": len({c.speaker for c in clips if c.label != SILENCE}),
         "keyword_accuracy": round(float(np.mean([t == p for t, p in kw])), 4) if kw else None,
         "unknown_rejected": round(float(np.mean([p in (UNKNOWN, SILENCE) for _, p in other])), 4) if other else None,
         "false_accept_rate": round(float(np.mean([p not in (UNKNOWN, SILENCE) for _, p in other])), 4) if other else None,
         "silence_recall": round(float(np.mean([p == SILENCE for p in sil])), 4) if sil else None,
         "top_false_accepts": [{"word": w, "as": p, "n": n} for (w, p), n in fired.most_common(10)],
         "n_keywords": len(kw), "n_unknown": len(other), "n_silence": len(sil),
-        "keyword_threshold": recognizer.keyword_threshold,
-        "threshold_sweep": threshold_sweep(probs, true, labels, decide),
     })
     return res
 
@@ -266,6 +281,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             fa = ", ".join(f"{f['word']}->{f['as']} {f['n']}" for f in c["top_false_accepts"][:5])
             lines.append(f"    keywords {c['keyword_accuracy']}  other words rejected {c['unknown_rejected']}  "
                          f"silence {c['silence_recall']}  ({c['speakers']} speakers){'  fires: ' + fa if fa else ''}")
+            for o, r in (c.get("by_origin") or {}).items():
+                lines.append(f"    {o}: accuracy {r['accuracy']}  keywords {r['keyword_accuracy']}  other words "
+                             f"rejected {r['unknown_rejected']}  silence {r['silence_recall']}  ({r['speakers']} "
+                             f"speakers, {r['n']} clips)")
             lines.append("    keyword threshold -> keywords / other words rejected: " + ", ".join(
                 f"{r['threshold']}: {r['keyword_accuracy']}/{r['unknown_rejected']}" for r in c["threshold_sweep"]))
     return lines
@@ -293,9 +312,10 @@ def save_threshold(model: str | None, threshold: float) -> Path:
 def configure_eval_kws(p) -> None:
     p.add_argument("--model", help="digits (default), commands, or a keyword checkpoint folder/file")
     p.add_argument("--fsdd", default=str(DEFAULT_FSDD), help="FSDD recordings folder")
-    p.add_argument("--speech-commands", default=str(DEFAULT_SPEECH_COMMANDS),
-                   help="Speech Commands folder (<word>/<speaker>_nohash_<n>.wav): its validation speakers are "
-                        "scored ('' to skip)")
+    p.add_argument("--speech-commands", action="append", default=None,
+                   help="Speech Commands folder (<word>/<speaker>_nohash_<n>.wav|flac): its validation speakers are "
+                        f"scored (default {DEFAULT_SPEECH_COMMANDS}; '' to skip); repeat it to pool folders "
+                        "(e.g. speech_commands_v0.01 too): figures per folder under by_origin")
     p.add_argument("--speakers", help="comma-separated FSDD speakers to test on (default: the model's held-out ones)")
     p.add_argument("--synth-test", help="espeak-ng test set (manifest); default: synthesise held-out test voices")
     p.add_argument("--data", action="append", default=[],
@@ -323,10 +343,11 @@ def run_eval_kws(args) -> int:
     speakers = [s for s in (args.speakers.split(",") if args.speakers else held) if s]
     if args.fsdd and speakers and not Path(args.fsdd).is_dir():
         raise DataError(f"FSDD folder not found: {args.fsdd}")
-    if args.speech_commands and not Path(args.speech_commands).is_dir():
-        if args.speech_commands != str(DEFAULT_SPEECH_COMMANDS):
-            raise DataError(f"Speech Commands folder not found: {args.speech_commands}")
-        args.speech_commands = ""
+    sc_dirs = [d for d in (args.speech_commands or [str(DEFAULT_SPEECH_COMMANDS)]) if d]
+    for d in sc_dirs:
+        if not Path(d).is_dir() and d != str(DEFAULT_SPEECH_COMMANDS):
+            raise DataError(f"Speech Commands folder not found: {d}")
+    sc_dirs = [d for d in sc_dirs if Path(d).is_dir()]
     if vocabulary(rec.labels) == "digits":  # the digit suite: FSDD speakers, espeak-ng test voices, noises
         with tempfile.TemporaryDirectory() as tmp:
             synth = args.synth_test or synth_test_set(Path(tmp) / "synth_test")
@@ -334,8 +355,8 @@ def run_eval_kws(args) -> int:
                                   progress=not args.json)
     else:
         report = {"targets": {}, "conditions": {}, "pass": {}}
-    if args.speech_commands:
-        add_real(report, real_suite(rec, args.speech_commands, progress=not args.json), rec.labels)
+    if sc_dirs:
+        add_real(report, real_suite(rec, sc_dirs, progress=not args.json), rec.labels)
     for d in args.data:
         clips = load_any(d, rec.labels)
         preds = [r.label for r in rec.classify_waves([c.wave for c in clips])]

@@ -25,7 +25,7 @@ from torch import nn
 from audio_rnn.training import checkpoint, distributed
 from audio_rnn.audio.augment import AugmentConfig, augment_speech, spec_augment
 from audio_rnn.keywords.data import (LABELS, REAL_SOURCES, SILENCE, SR, UNKNOWN, WINDOW, Clip, fit_window, silence_clip,
-                            silence_clips)
+                            silence_clips, level_and_cut, word_of)
 from audio_rnn.errors import DataError
 from audio_rnn.audio.features import MFCC, FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
@@ -55,6 +55,7 @@ class TrainConfig:
     speed_prob: float = 0.6  # share of speech clips resampled 0.85-1.35x (pitch and formants move: like VTLP)
     pitch_prob: float = 0.0  # share of speech clips pitch-shifted (formants kept): speaker F0 variety
     real_repeat: int = 1  # Speech Commands keyword clips per epoch (each a fresh augmentation draw)
+    repeat_origin: str = ""  # real_repeat only for this data folder's clips (e.g. speech_commands); "": all
     swa: int = 0  # > 1: also try the average of the last `swa` epochs' weights; kept if validation agrees
     max_minutes: float | None = None  # stop early (keeping the best model) past this wall time
 
@@ -87,10 +88,11 @@ def epoch_plan(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Gene
     chosen: list[int] = []
     for lab, members in by_label.items():
         if lab == UNKNOWN and len(members) > tc.unknown_ratio * mean_kw:
-            members = list(rng.choice(members, int(tc.unknown_ratio * mean_kw), replace=False))
+            members = unknown_draw(clips, members, int(tc.unknown_ratio * mean_kw), rng)
         chosen.extend(members)
         if tc.real_repeat > 1 and lab not in (UNKNOWN, SILENCE):  # the rare real many-speaker keywords, again
-            chosen.extend([i for i in members if clips[i].source == "speechcommands"] * (tc.real_repeat - 1))
+            chosen.extend([i for i in members if clips[i].source == "speechcommands"
+                           and tc.repeat_origin in ("", clips[i].origin)] * (tc.real_repeat - 1))
     ys = [idx[clips[i].label] for i in chosen]
     if SILENCE in idx:
         n_sil = int(round(len(chosen) * tc.silence_fraction / max(1e-6, 1 - tc.silence_fraction)))
@@ -98,6 +100,15 @@ def epoch_plan(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Gene
         ys += [idx[SILENCE]] * n_sil
     seeds = rng.integers(0, 2**63 - 1, size=len(chosen), dtype=np.int64)
     return EpochPlan(np.asarray(chosen, dtype=np.int64), np.asarray(ys, dtype=np.int64), seeds)
+
+
+def unknown_draw(clips: Sequence[Clip], members: Sequence[int], n: int, rng: np.random.Generator) -> list[int]:
+    """`n` of the `_unknown_` clips, each word equally likely: 2,400 clips of bed/cat/happy must not
+    stand for every other word."""
+    words = [word_of(clips[i]) for i in members]
+    _, inverse, counts = np.unique(words, return_inverse=True, return_counts=True)
+    p = 1.0 / counts[inverse]
+    return [int(i) for i in rng.choice(np.asarray(members), n, replace=False, p=p / p.sum())]
 
 
 def noise_beds(clips: Sequence[Clip]) -> list[np.ndarray]:
@@ -117,9 +128,11 @@ def render(plan: EpochPlan, items: Sequence[int] | np.ndarray, clips: Sequence[C
         src = int(plan.sources[i])
         if src < 0:
             return silence_clip(r)
-        if clips[src].label == SILENCE:
-            return _silence_like(clips[src].wave, r)
-        return augment_speech(clips[src].wave, SR, WINDOW, r, aug, beds)
+        c = clips[src]
+        if c.label == SILENCE:
+            return _silence_like(c.wave, r)
+        return augment_speech(level_and_cut(c.wave) if c.source == "speechcommands" else c.wave, SR, WINDOW, r,
+                              aug, beds)
 
     items = [int(i) for i in items]
     out = np.zeros((len(items), WINDOW), np.float32)
@@ -193,6 +206,16 @@ def balanced_accuracy(pred: np.ndarray, ys: np.ndarray) -> float:
     return float(np.mean([(pred[ys == k] == k).mean() for k in np.unique(ys)]))
 
 
+def origin_scores(pred: np.ndarray, ys: np.ndarray, origins: np.ndarray) -> dict[str, float]:
+    """Balanced accuracy per data folder of the validation speakers, and their mean as "selection".
+
+    Each folder counts equally, so 260 v0.01 speakers cannot outvote 37 v0.02 ones: a model is chosen
+    for paying on every source, not on the largest.
+    """
+    per = {str(o): balanced_accuracy(pred[origins == o], ys[origins == o]) for o in np.unique(origins)}
+    return {**{k: round(v, 4) for k, v in per.items()}, "selection": float(np.mean(list(per.values())))}
+
+
 def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS, dims: dict[str, Any] | None = None,
           tc: TrainConfig = TrainConfig(), fc: FeatureConfig = FeatureConfig(), meta: dict[str, Any] | None = None,
           progress: bool = True, save_every: int = 0, resume: bool = False,
@@ -239,6 +262,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
               f"({len({c.speaker for c in val_clips})} validation speakers/voices)"
               + (f", {ctx.world_size} processes ({ctx.backend})" if ctx.is_distributed else ""), file=sys.stderr)
         vx, vy = val_set(val_clips, labels, tc.seed + 1000)
+        vorigins = np.asarray([c.origin or c.source for c in val_clips] + ["silence"] * (len(vy) - len(val_clips)))
         vfeats = featurize(mfcc, vx)
         del vx
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -252,9 +276,12 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     if main and beds:
         print(f"noise beds: {len(beds)} recorded backgrounds mixed into speech", file=sys.stderr)
 
-    def val_scores() -> tuple[float, float]:  # (accuracy, balanced accuracy) on the validation windows
+    def val_scores() -> tuple[float, float]:  # (accuracy, mean over data folders of balanced accuracy)
         pred = predict(model, vfeats)
-        return float((pred == vy).mean()), balanced_accuracy(pred, vy)
+        per_origin.update(origin_scores(pred, vy, vorigins))
+        return float((pred == vy).mean()), per_origin["selection"]
+
+    per_origin: dict[str, float] = {}
 
     sel = Selection(patience=tc.patience, max_minutes=tc.max_minutes, swa=tc.swa)
     loop = _Loop(tc, opt, loss_fn, net, model, dev, rng, ctx, Path(out) / RESUME_DIR, sel)
@@ -281,6 +308,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         plain, val_acc = distributed.broadcast_object(val_scores() if main else None, ctx)
         row = {"epoch": epoch, "loss": round(distributed.all_reduce_mean(total / len(mine), ctx), 4),
                "val_accuracy": round(plain, 4), "val_balanced": round(val_acc, 4),
+               "val_by_origin": {k: v for k, v in per_origin.items() if k != "selection"} if main else {},
                "seconds": round(time.perf_counter() - te, 1), "data_seconds": round(t_data, 1)}
         loop.history.append(row)
         if main:
@@ -413,6 +441,9 @@ def configure_train_kws(p) -> None:
                    help="_unknown_ clips per epoch relative to the mean keyword class")
     p.add_argument("--real-repeat", type=int, default=TrainConfig.real_repeat,
                    help="Speech Commands keyword clips appear this many times per epoch (fresh augmentation each)")
+    p.add_argument("--repeat-origin", default=TrainConfig.repeat_origin,
+                   help="repeat only the clips of the data folder with this name (e.g. speech_commands: weight "
+                        "v0.02 over v0.01); default: every Speech Commands folder")
     p.add_argument("--pitch-prob", type=float, default=TrainConfig.pitch_prob,
                    help="share of speech clips pitch-shifted each epoch (-3..+5 semitones, formants kept)")
     p.add_argument("--swa", type=int, default=TrainConfig.swa,
