@@ -40,9 +40,10 @@ def configure_make_streams(p) -> None:
     p.add_argument("--split", choices=("val", "test"), default=d.split,
                    help="val: FSDD takes 0-24 + espeak val voices, or one half of the Speech Commands held-out "
                         "speakers (tuning); test: takes 25-49 + test voices, or the other half (reporting)")
-    p.add_argument("--speech-commands", nargs="?", const="", default=None, metavar="DIR",
+    p.add_argument("--speech-commands", nargs="?", const="", default=None, metavar="DIR", action="append",
                    help="build the streams from the Speech Commands share's held-out speakers and recorded "
-                        "backgrounds (default folder ../shared/data/speech_commands) instead of FSDD + espeak-ng")
+                        "backgrounds (default folder ../shared/data/speech_commands) instead of FSDD + espeak-ng; "
+                        "repeat it to pool the held-out speakers of several folders (e.g. speech_commands_v0.01)")
     p.add_argument("--vocab", choices=("digits", "commands"), default="digits",
                    help="the keywords (every other word is _unknown_); commands needs --speech-commands")
     p.add_argument("--streams", type=int, default=d.streams)
@@ -68,8 +69,8 @@ def run_make_streams(args) -> int:
     """`make-streams`: FSDD + espeak-ng streams, or Speech Commands streams with --speech-commands."""
     root = Path(__file__).resolve().parents[2]
     if args.speech_commands is not None:
-        return run_make_sc_streams(args, args.speech_commands or os.environ.get("AUDIO_RNN_SPEECH_COMMANDS")
-                                   or str(root.parent / "shared" / "data" / "speech_commands"))
+        default = os.environ.get("AUDIO_RNN_SPEECH_COMMANDS") or str(root.parent / "shared" / "data" / "speech_commands")
+        return run_make_sc_streams(args, [d or default for d in args.speech_commands])
     if args.vocab != "digits":
         raise DataError("FSDD and espeak-ng streams hold digits only; add --speech-commands for --vocab commands")
     fsdd = args.fsdd or os.environ.get("AUDIO_RNN_FSDD") or str(root.parent / "shared" / "data" / "fsdd")
@@ -85,7 +86,7 @@ def run_make_streams(args) -> int:
     return 0
 
 
-def run_make_sc_streams(args, root: str) -> int:
+def run_make_sc_streams(args, root: list[str]) -> int:
     """`make-streams --speech-commands`: write the streams and print one summary line."""
     from audio_rnn.spotting.real_streams import make_sc_streams
 

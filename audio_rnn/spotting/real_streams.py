@@ -116,9 +116,13 @@ def build_sc_stream(spec: StreamSpec, pool: HeldOut, rng: np.random.Generator,
                   "split": spec.split, "words": words}
 
 
-def make_sc_streams(out: str | Path, spec: StreamSpec, root: str | Path, vocab: str = "digits",
-                    progress: bool = True) -> Path:
-    """Write `spec.streams` Speech Commands streams + truth files + `manifest.json`; deterministic by seed."""
+def make_sc_streams(out: str | Path, spec: StreamSpec, root: str | Path | Sequence[str | Path],
+                    vocab: str = "digits", progress: bool = True) -> Path:
+    """Write `spec.streams` Speech Commands streams + truth files + `manifest.json`; deterministic by seed.
+
+    `root` may be several folders of the dataset (v0.02 and v0.01 share speaker hashes): their held-out
+    speakers are pooled, so the streams speak with hundreds of voices, not a few dozen.
+    """
     import soundfile as sf
     from tqdm import tqdm
 
@@ -126,7 +130,9 @@ def make_sc_streams(out: str | Path, spec: StreamSpec, root: str | Path, vocab: 
 
     if vocab not in VOCABULARIES:
         raise DataError(f"unknown vocabulary {vocab!r}: choose from {sorted(VOCABULARIES)}")
-    pool = held_out(load_speech_commands_folder(root, labels=None), spec.split, vocab)
+    roots = [root] if isinstance(root, (str, Path)) else list(root)
+    pool = held_out([c for r in roots for c in load_speech_commands_folder(r, labels=None, progress=progress)],
+                    spec.split, vocab)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -140,7 +146,7 @@ def make_sc_streams(out: str | Path, spec: StreamSpec, root: str | Path, vocab: 
         (out / f"{name}.json").write_text(json.dumps(truth, indent=1) + "\n")
         rows.append({"file": f"{name}.wav", "truth": f"{name}.json", "duration": truth["duration"],
                      "words": len(truth["words"]), "noise": truth["noise"], "snr_db": truth["snr_db"]})
-    manifest = {"split": spec.split, "source": SOURCE, "data": str(root), "vocab": vocab, "speakers": pool.speakers,
+    manifest = {"split": spec.split, "source": SOURCE, "data": [str(r) for r in roots], "vocab": vocab, "speakers": pool.speakers,
                 "voices": [], "clips": {"keywords": len(pool.keywords), "other_words": len(pool.others),
                                         "backgrounds": len(pool.beds)},
                 "seed": spec.seed, "spec": dict(spec.__dict__), "streams": rows}
