@@ -69,6 +69,7 @@ def candidates(vocab: str, clip: str | None, spotter: str | None, names: list[st
         "state": lambda: Spotter(spotter or str(spotter_path(vocab, mode="state"))),
         "window": lambda: Spotter(clip, StreamConfig()),
         "vad": lambda: Spotter(clip, vad_cfg),
+        "vad1": lambda: Spotter(clip, replace(vad_cfg, shifts_s=(0.0,))),
         "silero": lambda: SileroGated(Spotter(clip, vad_cfg)),
     }
     return [(n, make[n]) for n in names]
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     from audio_rnn.training.threads import limit_blas_threads
 
     labels = {"state": "stream-trained spotter, carried state", "window": "clip model in 1 s windows",
-              "vad": "clip model on webrtcvad segments", "silero": "clip model on silero-vad segments"}
+              "vad": "clip model on webrtcvad segments", "vad1": "the same, one placement",
+              "silero": "clip model on silero-vad segments"}
     results = {}
     with limit_blas_threads(1):
         for name, make in candidates(args.vocab, args.clip, args.spotter, args.candidates.split(",")):

@@ -41,9 +41,11 @@ def heard_words(page) -> list[str]:
     return [w for _, w in sorted(rows, key=lambda r: int(r[0]))]
 
 
-def listen(browser_args: list[str], url: str, seconds: float, shot: str | None = None, times: dict | None = None):
+def listen(browser_args: list[str], url: str, seconds: float, shot: str | None = None, times: dict | None = None,
+           after: dict | None = None):
     """Open Listen live, press Start, poll the word list for `seconds`, press Stop: (polls, final words).
-    `times` gets the wall time of the click on Start ("start_clicked")."""
+    `times` gets the wall time of the click on Start ("start_clicked"); `after` gets the list 5 s after Stop
+    ("kept", once the session is idle) and after a click on Clear ("cleared")."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -66,6 +68,14 @@ def listen(browser_args: list[str], url: str, seconds: float, shot: str | None =
         frame.get_by_role("button", name="Stop").click()
         page.wait_for_timeout(1500)
         final = heard_words(page)
+        if after is not None:
+            page.wait_for_timeout(5000)
+            after["kept"] = heard_words(page)
+            after["status"] = page.get_by_text("Not listening").count()
+            page.get_by_role("button", name="Clear").click()
+            page.wait_for_timeout(1500)
+            after["cleared"] = heard_words(page)
+            after["empty_note"] = page.get_by_text("No keywords yet").count()
         b.close()
     return seen, final
 
@@ -73,9 +83,13 @@ def listen(browser_args: list[str], url: str, seconds: float, shot: str | None =
 def test_the_page_lists_the_spoken_keywords_in_order(server, mic_file):  # noqa: F811
     path, words, seconds = mic_file
     args = [*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={path}%noloop"]
-    seen, final = listen(args, server, seconds + 3.0, shot="listen")
+    after: dict = {}
+    seen, final = listen(args, server, seconds + 3.0, shot="listen", after=after)
     expected = [w["label"] for w in keywords(words)]
     assert final == expected, (final, expected)
+    # the microphone stopped: the page says so and keeps what it heard until Clear
+    assert after["kept"] == expected and after["status"] >= 1, after
+    assert after["cleared"] == [] and after["empty_note"] >= 1, after
     # listed while the file was still playing, one by one
     counts = [len(s) for _, s in seen]
     assert counts == sorted(counts) and len(set(counts)) >= len(expected)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from audio_rnn.spotting.live import EARLY_PLACEMENTS_S, HOLD_S, LiveSpotter
+from audio_rnn.spotting.live import HOLD_S, LiveSpotter
 from audio_rnn.spotting.streaming import Spotter
 
 ONSET_DB = -30.0  # the first frame this loud marks where speech starts (latency benchmarks align on it)
@@ -45,10 +45,9 @@ class ListenSession:
     """Thread-safe live spotting for one listener: `push` audio from any thread, `snapshot` for the page."""
 
     def __init__(self, spotter: Spotter, keep_s: float = 10.0, max_words: int = 100, hold_s: float | None = HOLD_S,
-                 max_queue_s: float = 30.0, placements_s: tuple[float, ...] | None = EARLY_PLACEMENTS_S):
+                 max_queue_s: float = 30.0):
         self.spotter, self.keep_s, self.max_words, self.hold_s = spotter, keep_s, max_words, hold_s
         self.max_queue_s = max_queue_s
-        self.placements_s = placements_s  # vad mode: early placements, a word listed ~0.25 s sooner (None: as files)
         self.labels = list(spotter.labels)
         self._lock = threading.Lock()  # the LiveSpotter and the results (worker and page)
         self._qlock = threading.Lock()  # the queue's bookkeeping (receiver and worker): held only for moments
@@ -57,7 +56,7 @@ class ListenSession:
         self._worker: threading.Thread | None = None
         self.dropped_s = 0.0  # audio that arrived while the queue was full (shown, never silent)
         self._live: LiveSpotter | None = None
-        self._words: list[dict[str, Any]] = []  # newest first
+        self._words: list[dict[str, Any]] = []  # newest first, across streams (a stop keeps them; `clear` empties)
         self._wall0 = 0.0  # wall time at which stream time 0 arrived (earliest estimate)
         self.onset_s: float | None = None  # stream time of the first loud frame
         self.streams = 0  # streams started in this session
@@ -123,9 +122,8 @@ class ListenSession:
             self._queued_s = max(0.0, self._queued_s - sum(len(x) for x, _, _ in items) / rate)
 
     def _start(self, rate: int, now: float) -> None:
-        self._live = LiveSpotter(self.spotter, rate=rate, keep_s=self.keep_s, hold_s=self.hold_s,
-                                 placements_s=self.placements_s)
-        self._words, self.onset_s, self._wall0, self.frames = [], None, now, 0
+        self._live = LiveSpotter(self.spotter, rate=rate, keep_s=self.keep_s, hold_s=self.hold_s)
+        self.onset_s, self._wall0, self.frames = None, now, 0
         self.streams += 1
         self._log({"event": "start", "rate": rate, "wall": now})
 
@@ -133,7 +131,8 @@ class ListenSession:
         live = self._live
         assert live is not None
         for d, at in zip(dets, live.decided_at[len(live.decided_at) - len(dets):]):
-            row = {**d.to_dict(), "decided_at": round(at, 3), "heard_s": round(live.heard_s, 4), "wall": now}
+            row = {**d.to_dict(), "decided_at": round(at, 3), "heard_s": round(live.heard_s, 4), "wall": now,
+                   "take": self.streams}
             self._words.insert(0, row)
             self._log({"event": "detection", **row, "wall0": self._wall0, "onset_s": self.onset_s})
         del self._words[self.max_words:]
@@ -155,6 +154,11 @@ class ListenSession:
                     pass
                 self._log({"event": "stop", "wall": time.time(), "heard_s": live.heard_s})
             # keep `_live` None: the LiveSpotter and its buffers go with it
+
+    def clear(self) -> None:
+        """Forget the words heard so far (the page's Clear button); a stream in progress goes on."""
+        with self._lock:
+            self._words = []
 
     def idle_s(self) -> float:
         """Seconds since the last frame arrived (a page that sees no track playing stops only an idle stream)."""

@@ -30,7 +30,6 @@ from audio_rnn.spotting.streaming import Spotter
 from audio_rnn.training.threads import limit_blas_threads
 
 
-EARLY_PLACEMENTS_S = (-0.25, -0.1, 0.0)  # vad mode, live: only placements that end by the segment's centre + 0.5 s
 HOLD_S = 0.2  # early decisions: 0.2-0.3 s after the word's end, scores within ~0.01 of the run's peak
 
 
@@ -38,21 +37,16 @@ class LiveSpotter:
     """One live stream through a spotter: `feed(samples) -> [Detection]`, `posteriors()`, `close()`."""
 
     def __init__(self, spotter: Spotter | str | os.PathLike | None = None, rate: int | None = None,
-                 keep_s: float = 10.0, hold_s: float | None = HOLD_S, placements_s: tuple[float, ...] | None = None,
-                 **overrides: Any):
+                 keep_s: float = 10.0, hold_s: float | None = HOLD_S, **overrides: Any):
         """`spotter`: a loaded Spotter (shared safely between streams: it holds no stream state) or a model
         for `Spotter`; `rate`: the input's sample rate (default: the model's); `keep_s`: seconds of
         posteriors kept for `posteriors()`; `hold_s`: announce a keyword once its run has lasted
-        `min_s + hold_s` (None: only final detections, exactly `Spotter.detect`'s); `placements_s`: in vad
-        mode, the window placements to average instead of the spotter's (`EARLY_PLACEMENTS_S`: none ahead
-        of the segment's centre, so a word is decided about 0.25 s sooner); `overrides`: StreamConfig fields
+        `min_s + hold_s` (None: only final detections, exactly `Spotter.detect`'s); `overrides`: StreamConfig fields
         (a new Spotter only)."""
         self.spotter = spotter if isinstance(spotter, Spotter) else Spotter(spotter, **overrides)
         sp = self.spotter
         self.labels = list(sp.labels)
         self.fe, self.config = sp.front, sp.config
-        if placements_s is not None and self.config.mode == "vad":
-            self.config = replace(self.config, shifts_s=tuple(placements_s))
         self.rate = int(rate or sp.sample_rate)
         if self.rate <= 0:
             raise SampleRateError(f"input sample rate must be positive, got {self.rate}")

@@ -42,11 +42,10 @@ def _line(d, as_json: bool) -> str:
 
 def run_live(args, spotter: "Spotter") -> int:
     from audio_rnn.audio.pcm_stream import open_stdin
-    from audio_rnn.spotting.live import EARLY_PLACEMENTS_S, HOLD_S, LiveSpotter
+    from audio_rnn.spotting.live import HOLD_S, LiveSpotter
 
     stream = open_stdin(raw=args.raw, rate=args.rate, channels=args.channels)
-    live = LiveSpotter(spotter, rate=stream.rate, hold_s=None if args.final else HOLD_S,
-                       placements_s=None if args.final else EARLY_PLACEMENTS_S)  # early: ~0.25 s sooner
+    live = LiveSpotter(spotter, rate=stream.rate, hold_s=None if args.final else HOLD_S)
     found = 0
 
     def emit(dets) -> None:

@@ -61,12 +61,15 @@ def _session(model: str, spotter):
 
 
 def _words_md(words: list[dict]) -> str:
+    """The words heard, newest first; with more than one take (Start .. Stop), which take each came from."""
     if not words:
         return "_No keywords yet: say one._"
-    rows = ["| # | word | at (s) | score |", "|---:|---|---:|---:|"]
+    takes = len({w.get("take", 1) for w in words}) > 1
+    rows = ["| # | word | at (s) | score |" + (" take |" if takes else ""),
+            "|---:|---|---:|---:|" + ("---:|" if takes else "")]
     for i, w in enumerate(words):
         rows.append(f"| {len(words) - i} | **{md_escape(w['label'])}** | {w['start']:.2f}-{w['end']:.2f} | "
-                    f"{w['score']:.2f} |")
+                    f"{w['score']:.2f} |" + (f" {w.get('take', 1)} |" if takes else ""))
     return "\n".join(rows)
 
 
@@ -113,6 +116,8 @@ def _live_view(session, playing: bool) -> None:
 
     with right:
         st.subheader("Heard, newest first")
+        if st.button("Clear", key="live_clear", help="forget the words listed so far"):
+            session.clear()
         with st.container(key="live_words"):
             words()
     with left:
