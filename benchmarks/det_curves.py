@@ -57,6 +57,9 @@ class SileroGated:
     def lag(self, config=None):
         return self.sp.lag(config)
 
+    def decider(self, hold_s=None, config=None):
+        return self.sp.decider(hold_s, config)
+
 
 def candidates(vocab: str, clip: str | None, spotter: str | None, names: list[str]):
     from audio_rnn.spotting.detection import VAD_DEFAULTS, StreamConfig

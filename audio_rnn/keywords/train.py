@@ -188,6 +188,23 @@ def val_set(clips: Sequence[Clip], labels: Sequence[str], seed: int, n_silence: 
     return np.stack(waves).astype(np.float32), np.asarray(ys, dtype=np.int64)
 
 
+class Validation:
+    """The fixed validation windows of held-out speakers, featurised once, and how a model scores on them."""
+
+    def __init__(self, model: KeywordRNN, mfcc: MFCC, clips: Sequence[Clip], labels: Sequence[str], seed: int):
+        x, self.ys = val_set(clips, labels, seed)
+        self.origins = np.asarray([c.origin or c.source for c in clips] + ["silence"] * (len(self.ys) - len(clips)))
+        self.feats, self.model = featurize(mfcc, x), model
+        self.by_origin: dict[str, float] = {}
+
+    def scores(self) -> tuple[float, float]:
+        """(accuracy, mean over data folders of balanced accuracy: what selects the epoch)."""
+        pred = predict(self.model, self.feats)
+        per = origin_scores(pred, self.ys, self.origins)
+        self.by_origin = {k: v for k, v in per.items() if k != "selection"}
+        return float((pred == self.ys).mean()), per["selection"]
+
+
 @torch.no_grad()
 def predict(model: KeywordRNN, feats: torch.Tensor, batch: int = 512) -> np.ndarray:
     """Predicted label indices of a feature batch (N, T, dim)."""
@@ -261,10 +278,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         print(f"data: {len(train_clips)} training clips, {len(val_clips)} validation clips "
               f"({len({c.speaker for c in val_clips})} validation speakers/voices)"
               + (f", {ctx.world_size} processes ({ctx.backend})" if ctx.is_distributed else ""), file=sys.stderr)
-        vx, vy = val_set(val_clips, labels, tc.seed + 1000)
-        vorigins = np.asarray([c.origin or c.source for c in val_clips] + ["silence"] * (len(vy) - len(val_clips)))
-        vfeats = featurize(mfcc, vx)
-        del vx
+        validation = Validation(model, mfcc, val_clips, labels, tc.seed + 1000)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
 
@@ -275,13 +289,6 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     beds = noise_beds(train_clips)
     if main and beds:
         print(f"noise beds: {len(beds)} recorded backgrounds mixed into speech", file=sys.stderr)
-
-    def val_scores() -> tuple[float, float]:  # (accuracy, mean over data folders of balanced accuracy)
-        pred = predict(model, vfeats)
-        per_origin.update(origin_scores(pred, vy, vorigins))
-        return float((pred == vy).mean()), per_origin["selection"]
-
-    per_origin: dict[str, float] = {}
 
     sel = Selection(patience=tc.patience, max_minutes=tc.max_minutes, swa=tc.swa)
     loop = _Loop(tc, opt, loss_fn, net, model, dev, rng, ctx, Path(out) / RESUME_DIR, sel)
@@ -305,10 +312,10 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         bar = tqdm(range(0, len(mine), tc.batch_size)[first:], desc=f"epoch {epoch}/{tc.epochs}",
                    disable=not (progress and main), leave=False, unit="batch")
         total = loop.run_epoch(epoch, feats, yt, first, bar, epoch_rng, save_every)
-        plain, val_acc = distributed.broadcast_object(val_scores() if main else None, ctx)
+        plain, val_acc = distributed.broadcast_object(validation.scores() if main else None, ctx)
         row = {"epoch": epoch, "loss": round(distributed.all_reduce_mean(total / len(mine), ctx), 4),
                "val_accuracy": round(plain, 4), "val_balanced": round(val_acc, 4),
-               "val_by_origin": {k: v for k, v in per_origin.items() if k != "selection"} if main else {},
+               "val_by_origin": validation.by_origin if main else {},
                "seconds": round(time.perf_counter() - te, 1), "data_seconds": round(t_data, 1)}
         loop.history.append(row)
         if main:
@@ -324,7 +331,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             if main:
                 log(stop)
             break
-    swa_note = sel.average(model, lambda: val_scores()[::-1]) if main else None  # (balanced, plain)
+    swa_note = sel.average(model, lambda: validation.scores()[::-1]) if main else None  # (balanced, plain)
     if swa_note:
         log(f"weight average of the last {swa_note['epochs_averaged']} epochs: balanced validation accuracy "
             f"{swa_note['score']:.4f} ({'kept' if swa_note['used'] else 'best single epoch kept'})")

@@ -1,17 +1,15 @@
-"""From per-frame posteriors to keyword detections, and the settings that govern both.
+"""The settings of spotting and what it finds: `StreamConfig`, `Detection`, and how a run maps to a word.
 
-`StreamConfig` holds how posteriors are computed over a stream (window or
-state mode) and how they become detections. Detection follows TensorFlow
-speech_commands' RecognizeCommands: average the posteriors over `smooth_s`,
-take the top label, keep runs above `threshold` lasting `min_s`,
-merge/suppress runs within `suppress_s`. `detection_lag` maps a run back to
-the word's span. Pure numpy, in bounded memory over blocks (`top_scores`).
+`StreamConfig` holds how posteriors are computed over a stream (vad, window or
+state mode) and how `decider.Decider` turns them into detections (smoothing,
+thresholds, minimum run, suppression). `detection_lag` and `word_span` map a run
+of firing rows back to the word's span.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -146,77 +144,6 @@ def detection_lag(c: StreamConfig, trained: bool = False) -> tuple[float, float]
     return (c.smooth_s + 0.6, c.smooth_s / 2)
 
 
-def smooth(times: np.ndarray, probs: np.ndarray, seconds: float) -> np.ndarray:
-    """Causal moving average of (T, C) posteriors over the past `seconds` (RecognizeCommands' averaging)."""
-    if len(times) < 2 or seconds <= 0:
-        return np.asarray(probs, dtype=np.float32)
-    step = float(np.median(np.diff(times)))
-    k = max(1, int(round(seconds / step)))
-    c = np.concatenate([np.zeros((1, probs.shape[1])), np.cumsum(probs, axis=0, dtype=np.float64)])
-    idx = np.arange(1, len(probs) + 1)
-    lo = np.maximum(0, idx - k)
-    return ((c[idx] - c[lo]) / (idx - lo)[:, None]).astype(np.float32)
-
-
-def top_scores(blocks: Iterable[tuple[np.ndarray, np.ndarray]], smooth_s: float, step: float | None = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(times, top label, its averaged probability) per frame from (times, probs) blocks, in bounded memory:
-    the causal `smooth_s` average carries its history across blocks, and only 2 numbers per frame are kept."""
-    hist: np.ndarray | None = None
-    k = 1
-    out_t, out_top, out_s = [], [], []
-    for times, probs in blocks:
-        if not len(times):
-            continue
-        probs = np.asarray(probs, dtype=np.float64)
-        if hist is None:
-            if step is None:
-                step = float(np.median(np.diff(times))) if len(times) > 1 else 0.01
-            k = max(1, int(round(smooth_s / step))) if smooth_s > 0 else 1
-            hist = np.zeros((0, probs.shape[1]))
-        full = np.concatenate([hist, probs])
-        c = np.concatenate([np.zeros((1, full.shape[1])), np.cumsum(full, axis=0)])
-        idx = np.arange(len(hist) + 1, len(full) + 1)
-        lo = np.maximum(0, idx - k) if len(hist) < k - 1 else idx - k
-        sm = (c[idx] - c[lo]) / (idx - lo)[:, None]
-        top = sm.argmax(axis=1)
-        out_t.append(np.asarray(times, dtype=np.float64))
-        out_top.append(top.astype(np.int16))
-        out_s.append(sm[np.arange(len(sm)), top].astype(np.float32))
-        hist = full[-(k - 1):] if k > 1 else full[:0]
-    if not out_t:
-        return np.zeros(0), np.zeros(0, np.int16), np.zeros(0, np.float32)
-    return np.concatenate(out_t), np.concatenate(out_top), np.concatenate(out_s)
-
-
-def runs_to_detections(times: np.ndarray, top: np.ndarray, score: np.ndarray, labels: list[str],
-           config: StreamConfig = StreamConfig(), lag: tuple[float, float] = (1.25, 0.25)) -> list[Detection]:
-    """Detections from the smoothed top label per frame: keyword runs above threshold lasting `min_s`;
-    same-label runs closer than `suppress_s` merge, of different-label ones the stronger survives."""
-    if len(times) == 0:
-        return []
-    keyword = np.array([lab not in (SILENCE, UNKNOWN) for lab in labels])
-    fire = keyword[top] & (score >= config.thresholds(labels)[top])
-    step = float(np.median(np.diff(times[:1000]))) if len(times) > 1 else 0.01
-    key = np.where(fire, top, -1)
-    edges = np.flatnonzero(np.diff(key)) + 1
-    starts = np.concatenate([[0], edges])
-    ends = np.concatenate([edges, [len(key)]]) - 1
-    runs = [(int(key[i]), float(times[i]), float(times[j]), float(score[i:j + 1].max()))
-            for i, j in zip(starts, ends) if key[i] >= 0 and times[j] - times[i] + step >= config.min_s - 1e-9]
-    kept: list[list[Any]] = []  # [label index, first time, last time, peak score]
-    for lab, a, b, s in runs:
-        if kept and a - kept[-1][2] < config.suppress_s:
-            prev = kept[-1]
-            if prev[0] == lab:  # the same word again: one detection
-                prev[2], prev[3] = b, max(prev[3], s)
-            elif s > prev[3]:  # a stronger different label right after replaces it
-                kept[-1] = [lab, a, b, s]
-            continue  # a weaker one is suppressed
-        kept.append([lab, a, b, s])
-    return [Detection(labels[lab], *word_span(a, b, config, lag), round(s, 4)) for lab, a, b, s in kept]
-
-
 def word_span(a: float, b: float, config: StreamConfig, lag: tuple[float, float]) -> tuple[float, float]:
     """(start, end) of the word behind a run of firing steps [a, b] (see `detection_lag`), rounded to ms."""
     if config.mode == "vad":
@@ -224,10 +151,3 @@ def word_span(a: float, b: float, config: StreamConfig, lag: tuple[float, float]
     else:
         start, end = max(b - lag[0], 0.0), a - lag[1]
     return round(start, 3), round(max(end, start + 0.05), 3)
-
-
-def detect_posteriors(times: np.ndarray, probs: np.ndarray, labels: list[str], config: StreamConfig = StreamConfig(),
-           lag: tuple[float, float] = (1.25, 0.25)) -> list[Detection]:
-    """Detections from (T, C) per-frame posteriors (RecognizeCommands-style): smooth, top label, runs."""
-    tts = top_scores([(np.asarray(times), np.asarray(probs))], config.smooth_s)
-    return runs_to_detections(*tts, labels, config, lag)

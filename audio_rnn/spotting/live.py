@@ -6,7 +6,7 @@ model's rate (a streaming soxr resampler) and pushes it through the same
 so live and offline posteriors cannot drift apart. A stream-trained spotter
 runs one exact pass with carried state (`Spotter.detect` with `segment_s=0`);
 a clip model runs in windows or on the speech segments a voice-activity
-detector finds, as offline. Detections come from `incremental.Decider`: by
+detector finds, as offline. Detections come from `decider.Decider`, as files' do: by
 default early (a keyword is announced once its run has lasted `min_s + hold_s`,
 0.2-0.3 s after the word ends), or with `hold_s=None` exactly `Spotter.detect`'s
 detections, final ~0.9 s after the word ends; in vad mode a segment's rows come
@@ -25,7 +25,6 @@ import numpy as np
 
 from audio_rnn.errors import EmptyAudioError, InvalidSamplesError, SampleRateError
 from audio_rnn.spotting.detection import Detection
-from audio_rnn.spotting.incremental import Decider, RunningTop
 from audio_rnn.spotting.streaming import Spotter
 from audio_rnn.training.threads import limit_blas_threads
 
@@ -63,8 +62,7 @@ class LiveSpotter:
         if self.config.mode == "vad":
             hold_s = None  # a segment's rows arrive together once it ends: final decisions cost nothing more
         # detection and display
-        self._top = RunningTop(self.config.smooth_s, self.step_s)
-        self.decider = Decider(self.labels, self.config, sp.lag(), self.step_s, hold_s)
+        self.decider = sp.decider(hold_s)  # the one decider, as files use it
         self._keep = max(1, int(math.ceil(keep_s / self.step_s)))
         self._times = np.zeros(0, np.float64)
         self._probs = np.zeros((0, len(self.labels)), np.float32)
@@ -122,8 +120,7 @@ class LiveSpotter:
         times = self._runner.times(self._runner.rows - len(probs), len(probs))
         self._times = np.concatenate([self._times, times])[-self._keep:]
         self._probs = np.concatenate([self._probs, probs])[-self._keep:]
-        top, score = self._top(probs)
-        return self.decider.step(times, top, score)
+        return self.decider.feed(times, probs)
 
     # -- what a display shows
     def posteriors(self, seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:

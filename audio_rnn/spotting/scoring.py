@@ -158,15 +158,15 @@ def tune(cache: list[tuple[Any, dict[str, Any]]], spotter: Any, grid: dict[str, 
     """
     import itertools
 
-    from audio_rnn.spotting.detection import detect_posteriors
-
     keys = list(grid)
     rows = []
     for values in itertools.product(*(grid[k] for k in keys)):
         cfg = replace(spotter.config, **dict(zip(keys, values)))
         total = Score()
         for (times, probs), truth in cache:
-            total.add(score(detect_posteriors(times, probs, spotter.labels, cfg, lag=spotter.lag(cfg)), truth["words"],
+            decider = spotter.decider(config=cfg)  # the spotter's own decider, as `spot` runs it
+            dets = decider.feed(times, probs) + decider.close(float(times[-1])) if len(times) else []
+            total.add(score(dets, truth["words"],
                             truth["duration"], tolerance))
         rows.append({**dict(zip(keys, values)), **total.summary()})
     rows.sort(key=lambda r: ((r["fa_per_word"] or 0) > max_fa_per_word, -r["found_right_pct"], r["fa_per_word"] or 0))

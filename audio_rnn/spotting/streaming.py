@@ -1,34 +1,19 @@
-"""Streaming keyword spotting over long recordings: per-frame posteriors decoded in blocks, then detections.
+"""`Spotter`: keyword spotting over recordings of any length, decoded in blocks, in pure numpy.
 
-Inference is pure numpy (no torch import): importing torch alone costs
-~520 MB of resident memory with this build, so a numpy port of the keyword
-network (`network.NumpyKWS`) and of the MFCC front-end (`frontend.FrontEnd`)
-keeps a 2-hour file well under 500 MB and starts fast. `Spotter` reads the
-recording in blocks, runs the network over it and hands the posteriors to
-`detection`.
+Importing torch alone costs ~520 MB of resident memory with this build, so a numpy
+port of the keyword network (`network.NumpyKWS`) and of the MFCC front-end
+(`frontend.FrontEnd`) keeps a 2-hour file well under 500 MB and starts fast.
+`Spotter` reads the recording in blocks, `runner` turns them into posterior rows
+in one of three modes (`StreamConfig.mode`), and `decider.Decider` turns the rows
+into detections, as `LiveSpotter` does for a microphone:
 
-Two ways to run the unidirectional network over a stream (`StreamConfig.mode`):
+* ``vad`` (the shipped clip models' mode): webrtcvad finds speech and the clip model
+  classifies each segment once, in a one-second window centred on it, as a clip;
+* ``window``: the clip model restarted every `hop_s` on the last `context_s` seconds;
+* ``state``: a stream-trained spotter listening frame by frame with carried state.
 
-* ``state``: the network listens frame by frame with carried recurrent state and
-  causal running normalisation (past `norm_s` seconds). This is how the shipped
-  spotter (`pretrained/spotter`, trained by `spotting.train` on long synthetic streams
-  with a target for every 20 ms step) runs. For speed, a file is cut into
-  stretches of `segment_s` that run side by side as one batch, each starting from
-  zero state `warm_s` earlier (`segment_s=0`: one exact pass, as for live audio).
-* ``window``: for clip models (`keywords.train`, trained on 1 s clips): the network is
-  restarted every `hop_s` on the last `context_s` seconds (a sliding-window
-  classifier with a stride); each restart reports the running posteriors of its
-  last `hop_s` frames. Every window is featurised exactly like a training clip.
-
-Measured on validation streams (`benchmarks/stream_modes.py`): clip models lose
-their way with carried state (34-39% of digits found; their state drifts beyond
-the 1 s they were trained on), so they run in windows (1 s every 0.25 s: 84.8%);
-the stream-trained spotter in state mode finds 92.9% at 0.032 false alarms per
-word (92.3% in one exact pass) and passes each frame through the network once
-instead of four times.
-
-Detections come from the posteriors as in TensorFlow speech_commands'
-RecognizeCommands (`detection`). The `spot` command around it is `spot_cli`.
+Which hears best, and how fast, is measured in docs/benchmarks.md (`benchmarks/det_curves.py`,
+`benchmarks/stream_speed.py`). The `spot` command around it is `spot_cli`.
 """
 
 from __future__ import annotations
@@ -40,8 +25,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from audio_rnn.errors import CheckpointError, EmptyAudioError
-from audio_rnn.spotting.detection import (Detection, StreamConfig, default_config, detect_posteriors, detection_lag,
-                                          runs_to_detections, top_scores, with_sensitivity)
+from audio_rnn.spotting.decider import Decider
+from audio_rnn.spotting.detection import Detection, StreamConfig, default_config, detection_lag, with_sensitivity
 from audio_rnn.spotting.frontend import FrontEnd
 from audio_rnn.spotting.network import load_numpy_model
 from audio_rnn.spotting.runner import FrameStream, StreamRunner
@@ -134,14 +119,23 @@ class Spotter:
         probs = np.concatenate([p for _, p in parts])
         return times, probs, list(self.labels)
 
+    def decider(self, hold_s: float | None = None, config: StreamConfig | None = None) -> Decider:
+        """A fresh `Decider` for one stream at this spotter's (or `config`'s) settings, step and lag: the one
+        way files, microphones and tuning turn posterior rows into detections."""
+        config = config or self.config
+        return Decider(self.labels, config, self.lag(config), self.step_s, hold_s)
+
     def detect(self, source: Any, sr: int | None = None) -> list[Detection]:
         """Keyword detections in a recording (or in a `(times, probs)` pair already computed)."""
-        if isinstance(source, tuple) and len(source) >= 2:
-            return detect_posteriors(source[0], source[1], self.labels, self.config, lag=self.lag())
-        tts = top_scores(self.iter_posteriors(source, sr), self.config.smooth_s, self.step_s)
-        if not len(tts[0]):
+        blocks = [source[:2]] if isinstance(source, tuple) and len(source) >= 2 else self.iter_posteriors(source, sr)
+        d, out, last = self.decider(), [], None
+        for times, probs in blocks:
+            if len(times):
+                out += d.feed(times, probs)
+                last = float(times[-1])
+        if last is None:
             raise EmptyAudioError("the recording is too short to analyse")
-        return runs_to_detections(*tts, self.labels, self.config, lag=self.lag())
+        return out + d.close(last)
 
     @property
     def sensitivity(self) -> float:
@@ -189,8 +183,9 @@ class Spotter:
         if c.mode == "window":
             return f"clip model ({net}) restarted on the last {c.context_s:g} s every {c.hop_s:g} s"
         if c.mode == "vad":
-            return (f"clip model ({net}) on each speech segment a voice-activity detector finds, "
-                    f"{len(c.shifts_s)} placements of a {c.context_s:g} s window averaged")
+            how = (f"a {c.context_s:g} s window centred on it" if len(c.shifts_s) == 1 else
+                   f"{len(c.shifts_s)} placements of a {c.context_s:g} s window averaged")
+            return f"clip model ({net}) on each speech segment a voice-activity detector finds, {how}"
         step = self.stack * self.front.hop * 1000 // self.front.sr
         kind = "stream-trained spotter" if self.trained_on_streams else "clip model"
         return f"{kind} ({net}) with carried state, one step per {step} ms"
@@ -198,18 +193,3 @@ class Spotter:
     def lag(self, config: StreamConfig | None = None) -> tuple[float, float]:
         """How detections map back to word spans under `config` (default: this spotter's settings)."""
         return detection_lag(config or self.config, self.trained_on_streams)
-
-
-# ----------------------------------------------------------------------------- module-level API for the app
-
-
-def posteriors(source: Any, model: str | os.PathLike | None = None, config: StreamConfig | None = None,
-               sr: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(times, probs (T, C), labels) for a path/bytes/waveform; see `Spotter.posteriors`."""
-    return Spotter(model, config).posteriors(source, sr)
-
-
-def detect(source: Any, model: str | os.PathLike | None = None, config: StreamConfig | None = None,
-           sr: int | None = None) -> list[Detection]:
-    """Detections in a path/bytes/waveform, or in a `(times, probs)` pair from `posteriors`; see `Spotter.detect`."""
-    return Spotter(model, config).detect(source, sr)

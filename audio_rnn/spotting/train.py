@@ -262,7 +262,8 @@ def detection_score(probs: np.ndarray, words: Sequence[Sequence[dict[str, Any]]]
                     labels: Sequence[str], detection: dict[str, float], seconds: float) -> dict[str, Any]:
     """Spotter summary (found-and-right %, wrong %, false alarms per word ...) of posteriors against truth."""
     from audio_rnn.spotting.scoring import Score, score
-    from audio_rnn.spotting.detection import detect_posteriors, detection_lag, StreamConfig
+    from audio_rnn.spotting.decider import detect_posteriors
+    from audio_rnn.spotting.detection import detection_lag, StreamConfig
 
     cfg = StreamConfig(mode="state", **detection)
     total = Score()
