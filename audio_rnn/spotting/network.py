@@ -187,9 +187,14 @@ class NumpyKWS:
             m = np.maximum(m0, s.max(axis=1))
             w = np.exp(s - m[:, None])
             scale0 = np.where(np.isfinite(m0), np.exp(m0 - m), 0.0)
-            num = state.get("num", np.zeros((B, H)))[:, None] * scale0[:, None, None] + np.cumsum(w[..., None] * x, axis=1)
-            den = state.get("den", np.zeros(B))[:, None] * scale0[:, None] + np.cumsum(w, axis=1)
-            pooled = (num / den[..., None])[:, keep_from:]
+            num0 = state.get("num", np.zeros((B, H))) * scale0[:, None]
+            den0 = state.get("den", np.zeros(B)) * scale0
+            # running sums only from keep_from on (a window classified once needs its last frame alone)
+            head_num = num0 + np.einsum("bt,bth->bh", w[:, :keep_from], x[:, :keep_from])
+            head_den = den0 + w[:, :keep_from].sum(axis=1)
+            num = head_num[:, None] + np.cumsum(w[:, keep_from:, None] * x[:, keep_from:], axis=1)
+            den = head_den[:, None] + np.cumsum(w[:, keep_from:], axis=1)
+            pooled = num / den[..., None]
             new.update(max=m, num=num[:, -1], den=den[:, -1])
         logits = pooled.astype(np.float32) @ self.head_w + self.head_b
         return logits, new
