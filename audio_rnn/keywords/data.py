@@ -328,16 +328,23 @@ def silence_clips(n: int, seed: int, split: str = "train") -> list[Clip]:
 # ----------------------------------------------------------------------------- windows for the model
 
 
+def window_start(x: np.ndarray, length: int = WINDOW) -> int:
+    """Where the model's window starts in a clip, in samples: its loudest `length` samples, or (negative)
+    a short clip centred in zeros."""
+    if len(x) <= length:
+        return -((length - len(x)) // 2)
+    energy = np.concatenate([[0.0], np.cumsum(np.square(x, dtype=np.float64))])
+    return int(np.argmax(energy[length:] - energy[:-length]))
+
+
 def fit_window(x: np.ndarray, length: int = WINDOW) -> np.ndarray:
     """A clip as exactly one model window: short clips centred in zeros, long ones cut to their loudest part."""
     x = np.asarray(x, dtype=np.float32)
-    if len(x) <= length:
+    start = window_start(x, length)
+    if start < 0:
         out = np.zeros(length, np.float32)
-        off = (length - len(x)) // 2
-        out[off:off + len(x)] = x
+        out[-start:-start + len(x)] = x
         return out
-    energy = np.concatenate([[0.0], np.cumsum(np.square(x, dtype=np.float64))])
-    start = int(np.argmax(energy[length:] - energy[:-length]))
     return x[start:start + length].copy()
 
 

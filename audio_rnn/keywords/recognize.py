@@ -155,15 +155,21 @@ class Recognizer:
 
     @torch.no_grad()
     def posteriors(self, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Running per-frame probabilities (T, C) over a whole recording, and frame end times (s).
+        """Running per-frame probabilities (T, C) over the window `classify_waves` hears, and frame end times
+        in the clip (s; negative before a short clip's start).
 
-        Frame t's row is the prediction the model would give if the clip ended
-        at t; for a clip of one window it ends at the pooled prediction.
+        The same computation as the prediction: the clip fitted to the training window, featurised as one
+        utterance; frame t's row is what the model would say if the window ended at t, so the last row is
+        exactly the prediction's probabilities.
         """
-        feats = self.mfcc(torch.from_numpy(np.asarray(wave, dtype=np.float32)))
+        from audio_rnn.keywords.data import fit_window, window_start
+
+        wave = np.asarray(wave, dtype=np.float32)
+        feats = self.mfcc(torch.from_numpy(fit_window(wave, self.window))[None])
         logits, _ = self.model.frame_logits(feats)
         c = self.features
-        ends = (np.arange(feats.shape[1]) * c.hop_length + c.win_length) / c.sample_rate
+        ends = (np.arange(feats.shape[1]) * c.hop_length + c.win_length + window_start(wave, self.window)) \
+            / c.sample_rate
         return torch.softmax(logits[0], dim=-1).numpy(), ends
 
 

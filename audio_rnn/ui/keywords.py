@@ -156,8 +156,8 @@ def _prediction(rec, why: str, path: str | None, wave: np.ndarray) -> None:
         if rec is not None:
             post, ends = models.posteriors(path, wave)
             st.image(plots.curves(post, rec.features.frame_rate, rec.labels,
-                                  "per-frame posteriors: the prediction if the clip ended here", "probability",
-                                  times=ends))
+                                  "the window the model hears, frame by frame: the prediction if it ended here "
+                                  "(its last frame is the prediction)", "probability", times=ends))
 
 
 def _front_end(rec, name: str, wave: np.ndarray, sr: int) -> None:
