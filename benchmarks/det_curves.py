@@ -80,7 +80,7 @@ def candidates(vocab: str, clip: str | None, spotter: str | None, names: list[st
 
 def curve(spotter, folders: list[str]) -> tuple[list[dict], float, float]:
     """(one row per threshold, seconds of audio, seconds spent computing posteriors)."""
-    from audio_rnn.spotting.scoring import load_streams, tune
+    from audio_rnn.streams.scoring import load_streams, tune
 
     cache, audio, t0 = [], 0.0, time.perf_counter()
     for folder in folders:

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     import soundfile as sf
     import soxr
 
-    from audio_rnn.spotting.listen_session import ListenSession
+    from audio_rnn.ui.listen_session import ListenSession
     from audio_rnn.spotting.streaming import Spotter
     from audio_rnn.training.threads import limit_blas_threads
     from live_streams import real_stream

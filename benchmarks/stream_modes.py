@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from audio_rnn.training import checkpoint
-    from audio_rnn.spotting.scoring import cache_posteriors, load_streams, tune
+    from audio_rnn.streams.scoring import cache_posteriors, load_streams, tune
     from audio_rnn.spotting.detection import default_config
     from audio_rnn.spotting.network import default_spotter_path
     from audio_rnn.spotting.streaming import Spotter

@@ -41,7 +41,7 @@ def write_long(path: Path, minutes: float, seed: int = 0) -> float:
     """Tile one 2-minute test stream to `minutes`, block by block; returns the duration in seconds."""
     import soundfile as sf
 
-    from audio_rnn.spotting.streams import StreamSpec, build_stream, fsdd_takes, held_out_variants
+    from audio_rnn.streams.synth import StreamSpec, build_stream, fsdd_takes, held_out_variants
 
     fsdd = os.environ.get("AUDIO_RNN_FSDD") or str(ROOT.parent / "shared" / "data" / "fsdd")
     spec = StreamSpec(split="val", minutes=2.0, seed=seed)

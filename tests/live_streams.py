@@ -19,7 +19,7 @@ def real_stream(fsdd_dir: Path, path: Path, lead_s: float = 0.5, gap_s: float = 
     """Write the PLAN's words with `gap_s` between them after `lead_s` of background over pink noise to
     `path` (16 kHz, 16-bit); returns the words: label (keyword or _unknown_), word, start, end (s)."""
     from audio_rnn.audio.decode import load_audio
-    from audio_rnn.spotting.streams import SR, trimmed_word, mix, speak
+    from audio_rnn.streams.synth import SR, trimmed_word, mix, speak
 
     rng = np.random.default_rng(seed)
     pieces, words, t = [], [], int(lead_s * SR)

@@ -169,7 +169,8 @@ def test_level_and_cut_trims_to_the_word_and_levels_its_peak():
 
 
 def test_unknown_words_are_drawn_word_balanced_not_by_clip_count():
-    """Three words with 800 clips each must not swamp twenty words with 20: each word is about equally likely."""
+    """Three words with 800 clips each must not swamp twenty words with 20: each counts as at most 4x a median
+    word (80 clips), so the twenty keep most of the draw."""
     from collections import Counter
 
     from audio_rnn.keywords.data import Clip
@@ -181,7 +182,7 @@ def test_unknown_words_are_drawn_word_balanced_not_by_clip_count():
               for k in range(20) for i in range(20)]
     got = Counter(data.word_of(clips[i]) for i in unknown_draw(clips, range(len(clips)), 230,
                                                                 np.random.default_rng(0)))
-    assert sum(got[w] for w in ("bed", "cat", "happy")) < 60  # ~30 by word; 200 of 230 by clip count
+    assert sum(got[w] for w in ("bed", "cat", "happy")) < 100  # ~86 capped; 200 of 230 by clip count
     assert len(got) == 23
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn.spotting.listen_session import ListenSession, interleaved_to_mono
+from audio_rnn.ui.listen_session import ListenSession, interleaved_to_mono
 from audio_rnn.spotting.live import LiveSpotter
 from audio_rnn.spotting.streaming import Spotter
 

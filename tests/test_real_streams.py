@@ -13,10 +13,10 @@ import soundfile as sf
 
 from audio_rnn.keywords import data
 from audio_rnn.keywords.data import COMMANDS, DIGITS, SILENCE, UNKNOWN
-from audio_rnn.spotting.scoring import SourceTally
+from audio_rnn.streams.scoring import SourceTally
 from audio_rnn.spotting.detection import Detection
-from audio_rnn.spotting.real_streams import speaker_halves
-from audio_rnn.spotting.streams import trimmed_word
+from audio_rnn.streams.real import speaker_halves
+from audio_rnn.streams.synth import trimmed_word
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(600)

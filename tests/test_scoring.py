@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_rnn.spotting.streams import DIGITS, StreamSpec, fsdd_takes, make_streams
-from audio_rnn.spotting.scoring import Score, score
+from audio_rnn.streams.synth import DIGITS, StreamSpec, fsdd_takes, make_streams
+from audio_rnn.streams.scoring import Score, score
 from audio_rnn.spotting.detection import Detection
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +167,7 @@ def test_eval_streams_without_manifest_is_one_error_line(tmp_path):
 def test_tune_reports_what_evaluate_measures_with_those_settings(streams):
     """`tune` scores cached posteriors with the lag of the spotter's own kind (a stream-trained one here): each
     row's figures are what `evaluate` measures with that row's settings, even with a tight tolerance."""
-    from audio_rnn.spotting.scoring import cache_posteriors, evaluate, tune
+    from audio_rnn.streams.scoring import cache_posteriors, evaluate, tune
     from audio_rnn.spotting.streaming import Spotter
 
     out, _ = streams

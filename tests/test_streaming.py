@@ -290,8 +290,8 @@ def test_spot_json_finds_held_out_digits_in_a_real_stream(fsdd_dir, tmp_path, mo
     pink noise, through `spot --json`: the shipped default (the clip model on voice-activity segments) and the
     clip recognizer in windows (`--mode window`) find every espeak-ng digit and at least 4 of george's 7."""
     from audio_rnn.audio.decode import load_audio
-    from audio_rnn.spotting.streams import SR as ESR, trimmed_word, mix, speak
-    from audio_rnn.spotting.scoring import score
+    from audio_rnn.streams.synth import SR as ESR, trimmed_word, mix, speak
+    from audio_rnn.streams.scoring import score
 
     rng = np.random.default_rng(7)
     plan = [("fsdd", "three"), ("espeak", "hello"), ("fsdd", "seven"), ("espeak", "two"), ("fsdd", "zero"),

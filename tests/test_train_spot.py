@@ -15,7 +15,7 @@ import soundfile as sf
 from audio_rnn.spotting.detection import StreamConfig
 from audio_rnn.spotting.frontend import FrontEnd, stack_frames
 from audio_rnn.spotting.streaming import Spotter
-from audio_rnn.spotting.train import IGNORE, StreamingConfig, frame_targets, stream_features, step_times
+from audio_rnn.streams.train_spot import IGNORE, StreamingConfig, frame_targets, stream_features, step_times
 
 from spot_signals import LABELS, SR, tone_noise
 
@@ -199,7 +199,7 @@ def test_stream_training_carries_every_kind_of_state_across_chunks(cell, conv):
     import torch
 
     from audio_rnn.keywords.models import KeywordRNN, KWSDims
-    from audio_rnn.spotting.train import detach_state, train_epoch
+    from audio_rnn.streams.train_spot import detach_state, train_epoch
 
     torch.manual_seed(0)
     model = KeywordRNN(KWSDims(n_in=10, n_classes=4, cell=cell, hidden=8, layers=2, pooling="last", conv=conv,

@@ -102,12 +102,16 @@ def epoch_plan(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Gene
     return EpochPlan(np.asarray(chosen, dtype=np.int64), np.asarray(ys, dtype=np.int64), seeds)
 
 
+UNKNOWN_WORD_CAP = 4.0  # a word counts as at most this many times the median word's clips in `_unknown_`
+
+
 def unknown_draw(clips: Sequence[Clip], members: Sequence[int], n: int, rng: np.random.Generator) -> list[int]:
-    """`n` of the `_unknown_` clips, each word equally likely: 2,400 clips of bed/cat/happy must not
-    stand for every other word."""
+    """`n` of the `_unknown_` clips, no word weighing more than `UNKNOWN_WORD_CAP` x the median word: 2,400
+    clips of bed/cat/happy must not stand for every other word, while the words with few clips keep theirs."""
     words = [word_of(clips[i]) for i in members]
     _, inverse, counts = np.unique(words, return_inverse=True, return_counts=True)
-    p = 1.0 / counts[inverse]
+    cap = UNKNOWN_WORD_CAP * float(np.median(counts))
+    p = np.minimum(1.0, cap / counts[inverse])
     return [int(i) for i in rng.choice(np.asarray(members), n, replace=False, p=p / p.sum())]
 
 

@@ -21,7 +21,8 @@ def configure_spot(p) -> None:
     p.add_argument("file", metavar="FILE", help="recording of any length (wav, flac, ogg, mp3, m4a, webm, ...); "
                                                 "- reads live audio from standard input (see --raw)")
     p.add_argument("--model", help="digits (default), commands, or a keyword checkpoint folder/file; a shipped "
-                                   "name is its stream-trained spotter (with --mode window: its clip recognizer)")
+                                   "name is its clip model in vad mode (with --mode state: its stream-trained "
+                                   "spotter)")
     p.add_argument("--json", action="store_true", help="one detection per line: label, start, end, score")
     p.add_argument("--mode", choices=("vad", "window", "state"), default=None,
                    help="vad: a voice-activity detector finds speech and the clip model classifies each segment; "

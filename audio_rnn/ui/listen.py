@@ -2,7 +2,7 @@
 
 Wiring only: `streamlit-webrtc` receives the audio (SENDONLY, a no-drop sink
 callback on aiortc's loop) and pushes each frame into this browser session's
-`spotting.listen_session.ListenSession`. Two fragments redraw only what they
+`ui.listen_session.ListenSession`. Two fragments redraw only what they
 hold from its snapshot: the level, pending word and word list several times a
 second, the posterior chart once a second; the rest of the page stays put.
 """
@@ -48,7 +48,7 @@ def ice_servers() -> list[dict]:
 
 def _session(model: str, spotter):
     """This browser session's live stream for `model` at the spotter's settings (a new one when they change)."""
-    from audio_rnn.spotting.listen_session import ListenSession
+    from audio_rnn.ui.listen_session import ListenSession
 
     want = (model, spotter.config)
     held = st.session_state.get("live_session")

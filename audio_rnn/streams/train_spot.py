@@ -91,7 +91,7 @@ class StreamingConfig:
 def word_pool(clips: Sequence[Clip], labels: Sequence[str]) -> dict[str, list[np.ndarray]]:
     """Trimmed, peak-normalised waves by label (keywords and `_unknown_`), and recorded backgrounds under
     `_silence_` (real `_silence_` clips, untrimmed: they become continuous beds)."""
-    from audio_rnn.spotting.streams import trimmed_word
+    from audio_rnn.streams.synth import trimmed_word
 
     pool: dict[str, list[np.ndarray]] = {}
     for c in clips:
@@ -108,31 +108,6 @@ def word_pool(clips: Sequence[Clip], labels: Sequence[str]) -> dict[str, list[np
     if not keywords:
         raise DataError("no keyword clips to build training streams from")
     return pool
-
-
-def recorded_bed(n: int, beds: Sequence[np.ndarray], rng: np.random.Generator, fade: int = SR // 20) -> np.ndarray:
-    """`n` samples of recorded background: random clips, each at unit RMS, spliced with short cross-fades."""
-    out = np.zeros(n, np.float32)
-    ramp = np.linspace(0, 1, fade, dtype=np.float32)
-    t = 0
-    while t < n:
-        x = beds[int(rng.integers(len(beds)))]
-        r = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-        if r < 1e-6:  # a near-digital-silence clip: use white noise far below speech instead
-            x, r = rng.standard_normal(SR).astype(np.float32) * 1e-3, 1.0
-        x = (x / r).astype(np.float32)
-        x = x[int(rng.integers(0, max(1, len(x) // 2))):] if t else x
-        if len(x) <= fade:
-            continue
-        if t:
-            x = x.copy()
-            x[:fade] *= ramp
-            out[t - fade:t] *= ramp[::-1]
-            t -= fade
-        seg = x[: n - t]
-        out[t:t + len(seg)] += seg
-        t += len(seg)
-    return out
 
 
 def n_words(pool: dict[str, list[np.ndarray]]) -> int:
@@ -158,7 +133,7 @@ def _word(x: np.ndarray, rng: np.random.Generator, cfg: SpotTrainConfig, aug: Au
 def render_stream(pool: dict[str, list[np.ndarray]], seconds: float, rng: np.random.Generator,
                   cfg: SpotTrainConfig, aug: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """(16 kHz wave, words [{label, start, end}]) of one stream: words, random gaps, one background at one SNR."""
-    from audio_rnn.spotting.streams import NOISES, mix
+    from audio_rnn.streams.synth import NOISES, mix, recorded_bed
 
     total = int(seconds * SR)
     keywords = sorted(k for k in pool if k not in (UNKNOWN, SILENCE))
@@ -261,7 +236,7 @@ def stream_posteriors(model: KeywordRNN, feats: np.ndarray) -> np.ndarray:
 def detection_score(probs: np.ndarray, words: Sequence[Sequence[dict[str, Any]]], times: np.ndarray,
                     labels: Sequence[str], detection: dict[str, float], seconds: float) -> dict[str, Any]:
     """Spotter summary (found-and-right %, wrong %, false alarms per word ...) of posteriors against truth."""
-    from audio_rnn.spotting.scoring import Score, score
+    from audio_rnn.streams.scoring import Score, score
     from audio_rnn.spotting.decider import detect_posteriors
     from audio_rnn.spotting.detection import detection_lag, StreamConfig
 

@@ -182,6 +182,31 @@ def build_stream(spec: StreamSpec, index: int, fsdd: list[tuple[Path, str, str]]
     return wave, truth
 
 
+def recorded_bed(n: int, beds: Sequence[np.ndarray], rng: np.random.Generator, fade: int = SR // 20) -> np.ndarray:
+    """`n` samples of recorded background: random clips, each at unit RMS, spliced with short cross-fades."""
+    out = np.zeros(n, np.float32)
+    ramp = np.linspace(0, 1, fade, dtype=np.float32)
+    t = 0
+    while t < n:
+        x = beds[int(rng.integers(len(beds)))]
+        r = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+        if r < 1e-6:  # a near-digital-silence clip: use white noise far below speech instead
+            x, r = rng.standard_normal(SR).astype(np.float32) * 1e-3, 1.0
+        x = (x / r).astype(np.float32)
+        x = x[int(rng.integers(0, max(1, len(x) // 2))):] if t else x
+        if len(x) <= fade:
+            continue
+        if t:
+            x = x.copy()
+            x[:fade] *= ramp
+            out[t - fade:t] *= ramp[::-1]
+            t -= fade
+        seg = x[: n - t]
+        out[t:t + len(seg)] += seg
+        t += len(seg)
+    return out
+
+
 def mix(total: int, pieces: list[tuple[int, np.ndarray]], noise: str, snr_db: float,
         rng: np.random.Generator, bed: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Words placed at their sample offsets over `noise` (or the unit-RMS `bed` of recorded background) at

@@ -22,7 +22,7 @@ import numpy as np
 
 from audio_rnn.errors import DataError
 from audio_rnn.keywords.data import SILENCE, UNKNOWN, VOCABULARIES, Clip
-from audio_rnn.spotting.streams import SR, StreamSpec, trimmed_word, mix
+from audio_rnn.streams.synth import SR, StreamSpec, mix, recorded_bed, trimmed_word
 
 SOURCE = "speechcommands"
 
@@ -93,8 +93,6 @@ class Deck:
 def build_sc_stream(spec: StreamSpec, pool: HeldOut, rng: np.random.Generator,
                     ) -> tuple[np.ndarray, dict[str, Any]]:
     """One stream of held-out speakers' real words over their recorded backgrounds: (16 kHz wave, truth)."""
-    from audio_rnn.spotting.train import recorded_bed
-
     total = int(spec.minutes * 60 * SR)
     decks = Deck(pool.keywords, rng), Deck(pool.others or pool.keywords, rng)
     pieces: list[tuple[int, np.ndarray]] = []

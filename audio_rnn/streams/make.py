@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from audio_rnn.errors import DataError
-from audio_rnn.spotting.streams import StreamSpec, make_streams
+from audio_rnn.streams.synth import StreamSpec, make_streams
 
 
 def _default_speakers(model: str | None) -> list[str]:
@@ -88,7 +88,7 @@ def run_make_streams(args) -> int:
 
 def run_make_sc_streams(args, root: list[str]) -> int:
     """`make-streams --speech-commands`: write the streams and print one summary line."""
-    from audio_rnn.spotting.real_streams import make_sc_streams
+    from audio_rnn.streams.real import make_sc_streams
 
     spec = StreamSpec(split=args.split, streams=args.streams, minutes=args.minutes,
                       keyword_fraction=args.keyword_fraction, snr_db=_pair(args.snr), gap_s=_pair(args.gap),
