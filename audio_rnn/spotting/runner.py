@@ -2,16 +2,16 @@
 
 `FrameStream` turns samples, in blocks of any size, into log-mel frames (and,
 for `vad` mode, one speech flag per frame from webrtcvad), exactly as for the
-whole signal. `StreamRunner` turns those frames into posterior rows in one of
-three modes (`StreamConfig.mode`):
+whole signal. `StreamRunner.create` makes the runner that turns those frames into
+posterior rows for the mode (`StreamConfig.mode`), one class each:
 
-* ``state``: a stream-trained spotter with carried state and causal running
+* `StateRunner`: a stream-trained spotter with carried state and causal running
   normalisation; offline, stretches of `segment_s` run side by side as a batch.
-* ``window``: a clip model restarted every `hop_s` on the last `context_s`.
-* ``vad``: a voice-activity detector only gates the clip model. Each speech
-  segment is classified as a one-second clip would be, averaging the posteriors
-  of the window placed at several shifts around it (`shifts_s`); long segments
-  get a window every `hop_s`. Rows outside speech are `_silence_`.
+* `WindowRunner`: a clip model restarted every `hop_s` on the last `context_s`.
+* `VadRunner`: a voice-activity detector only gates the clip model. Each speech
+  segment is classified once, as a one-second clip would be, in the window centred
+  on it (`shifts_s` may average more placements); long segments get a window every
+  `hop_s`. Rows outside speech are `_silence_`.
 
 `Spotter` (files) and `LiveSpotter` (microphones) both drive these two objects,
 so the offline and live paths cannot drift apart; `step_times` is the one
@@ -97,38 +97,26 @@ class _Segment:
 
 
 class StreamRunner:
-    """Log-mel frames in, posterior rows out (state, window or vad mode); `push` per block, `flush` at the end."""
+    """Log-mel frames in, posterior rows out; `push` per block, `flush` at the end. One subclass per mode."""
 
-    def __init__(self, model: NumpyKWS, fe: FrontEnd, config: StreamConfig, labels: list[str], stack: int = 1):
+    stack = 1
+
+    def __init__(self, model: NumpyKWS, fe: FrontEnd, config: StreamConfig, labels: list[str]):
         self.model, self.fe, self.config, self.labels = model, fe, config, list(labels)
-        self.mode = config.mode
-        self.stack = stack if self.mode == "state" else 1
         self.rows = 0  # rows returned so far
-        C = model.n_classes
-        self._empty = np.zeros((0, C), np.float32)
+        self._empty = np.zeros((0, model.n_classes), np.float32)
         self._ctx = max(1, fe.n_frames(int(round(config.context_s * fe.sr))))  # window length in frames
         self._hop = max(1, min(self._ctx, int(round(config.hop_s * fe.sr / fe.hop))))
         self._buf = np.zeros((0, fe.n_mels), np.float32)  # window / vad modes: recent log-mel frames
         self._base = 0  # frame index of _buf[0]
-        if self.mode == "state":
-            self._norm = CausalFeatures(fe, int(round(config.norm_s * fe.sr / fe.hop)))
-            self._left = np.zeros((0, fe.dim), np.float32)
-            self._steps = np.zeros((0, model.n_in), np.float32)  # stretches: warm-up context, then pending steps
-            self._warm_rows = 0
-            self._state: dict[str, Any] | None = None
-        elif self.mode == "window":
-            self._done = 0  # frames reported
-        else:
-            self._silence = np.zeros(C, np.float32)
-            if SILENCE in self.labels:
-                self._silence[self.labels.index(SILENCE)] = 1.0
-            self._shifts = [int(round(s * fe.sr / fe.hop)) for s in config.shifts_s] or [0]
-            self._gap = max(1, int(round(config.vad_gap_s * fe.sr / fe.hop)))
-            self._min = max(1, int(round(config.vad_min_s * fe.sr / fe.hop)))
-            self._max = max(self._ctx, int(round(config.max_segment_s * fe.sr / fe.hop)))
-            self._open: list[int] | None = None  # [first, last] speech frame of the open segment
-            self._queue: list[_Segment] = []  # closed segments, in order, waiting for their windows
-            self._done = 0  # frames whose rows are out
+
+    @staticmethod
+    def create(model: NumpyKWS, fe: FrontEnd, config: StreamConfig, labels: list[str],
+               stack: int = 1) -> "StreamRunner":
+        """The runner of `config.mode`: `StateRunner`, `WindowRunner` or `VadRunner`."""
+        if config.mode == "state":
+            return StateRunner(model, fe, config, labels, stack)
+        return (WindowRunner if config.mode == "window" else VadRunner)(model, fe, config, labels)
 
     @property
     def step_s(self) -> float:
@@ -139,30 +127,46 @@ class StreamRunner:
 
     def push(self, lm: np.ndarray, speech: np.ndarray | None = None) -> np.ndarray:
         """Rows (n, C) made ready by these log-mel frames (and, in vad mode, their speech flags)."""
-        if self.mode == "state":
-            out = self._state_push(lm)
-        elif self.mode == "window":
-            out = self._window_push(lm, final=False)
-        else:
-            if speech is None:
-                raise ValueError("vad mode needs a speech flag per frame")
-            out = self._vad_push(lm, np.asarray(speech, bool), final=False)
+        out = self._push(lm, speech)
         self.rows += len(out)
         return out
 
     def flush(self) -> np.ndarray:
         """End of stream: the rows still held back (last stretch, tail window, open segment)."""
-        if self.mode == "state":
-            out = self._state_flush()
-        elif self.mode == "window":
-            out = self._window_push(np.zeros((0, self.fe.n_mels), np.float32), final=True)
-        else:
-            out = self._vad_push(np.zeros((0, self.fe.n_mels), np.float32), np.zeros(0, bool), final=True)
+        out = self._flush()
         self.rows += len(out)
         return out
 
-    # -- state mode
-    def _state_push(self, lm: np.ndarray) -> np.ndarray:
+    def _push(self, lm: np.ndarray, speech: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _flush(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _windows(self, starts: list[int], length: int, keep: int) -> np.ndarray:
+        """Running posteriors of frames keep.. of the windows [s, s + length), each featurised as a training clip."""
+        out = []
+        for i in range(0, len(starts), WINDOWS_PER_CALL):
+            wins = np.stack([self._buf[s - self._base:s - self._base + length] for s in starts[i:i + WINDOWS_PER_CALL]])
+            logits, _ = self.model.frame_logits(self.fe.finish(wins), keep_from=keep)
+            out.append(softmax(logits).reshape(-1, logits.shape[-1]))
+        return np.concatenate(out).astype(np.float32)
+
+
+class StateRunner(StreamRunner):
+    """A stream-trained spotter with carried state and causal running normalisation; offline, stretches of
+    `segment_s` run side by side as a batch (`segment_s=0`: one exact pass, as live)."""
+
+    def __init__(self, model: NumpyKWS, fe: FrontEnd, config: StreamConfig, labels: list[str], stack: int = 1):
+        super().__init__(model, fe, config, labels)
+        self.stack = stack
+        self._norm = CausalFeatures(fe, int(round(config.norm_s * fe.sr / fe.hop)))
+        self._left = np.zeros((0, fe.dim), np.float32)
+        self._steps = np.zeros((0, model.n_in), np.float32)  # stretches: warm-up context, then pending steps
+        self._warm_rows = 0
+        self._state: dict[str, Any] | None = None
+
+    def _push(self, lm: np.ndarray, speech: np.ndarray | None) -> np.ndarray:
         if not len(lm):
             return self._empty
         x = np.concatenate([self._left, self._norm(lm)])
@@ -176,7 +180,7 @@ class StreamRunner:
             return softmax(logits[0]).astype(np.float32)
         return self._stretches(steps, final=False)
 
-    def _state_flush(self) -> np.ndarray:
+    def _flush(self) -> np.ndarray:
         if self.config.segment_s <= 0:
             return self._empty
         return self._stretches(np.zeros((0, self.model.n_in), np.float32), final=True)
@@ -214,7 +218,20 @@ class StreamRunner:
                 out[pos[a]] = p
         return out.reshape(-1, self.model.n_classes)
 
-    # -- window mode
+
+class WindowRunner(StreamRunner):
+    """A clip model restarted every `hop_s` on the last `context_s` seconds."""
+
+    def __init__(self, model: NumpyKWS, fe: FrontEnd, config: StreamConfig, labels: list[str]):
+        super().__init__(model, fe, config, labels)
+        self._done = 0  # frames reported
+
+    def _push(self, lm: np.ndarray, speech: np.ndarray | None) -> np.ndarray:
+        return self._window_push(lm, final=False)
+
+    def _flush(self) -> np.ndarray:
+        return self._window_push(np.zeros((0, self.fe.n_mels), np.float32), final=True)
+
     def _window_push(self, lm: np.ndarray, final: bool) -> np.ndarray:
         """The first full window reports all its frames, then each restart every `hop` frames its last `hop`;
         at the end a last window reports the frames after the last stride (or a stream shorter than a window)."""
@@ -239,16 +256,33 @@ class StreamRunner:
             self._base = keep_from
         return np.concatenate(parts) if parts else self._empty
 
-    def _windows(self, starts: list[int], length: int, keep: int) -> np.ndarray:
-        """Running posteriors of frames keep.. of the windows [s, s + length), each featurised as a training clip."""
-        out = []
-        for i in range(0, len(starts), WINDOWS_PER_CALL):
-            wins = np.stack([self._buf[s - self._base:s - self._base + length] for s in starts[i:i + WINDOWS_PER_CALL]])
-            logits, _ = self.model.frame_logits(self.fe.finish(wins), keep_from=keep)
-            out.append(softmax(logits).reshape(-1, logits.shape[-1]))
-        return np.concatenate(out).astype(np.float32)
 
-    # -- vad mode
+class VadRunner(StreamRunner):
+    """A voice-activity detector gates the clip model: each speech segment is classified as a one-second
+    clip would be (the window at `shifts_s` around its centre, averaged); long segments get a window every
+    `hop_s`. Rows outside speech are `_silence_`."""
+
+    def __init__(self, model: NumpyKWS, fe: FrontEnd, config: StreamConfig, labels: list[str]):
+        super().__init__(model, fe, config, labels)
+        self._silence = np.zeros(model.n_classes, np.float32)
+        if SILENCE in self.labels:
+            self._silence[self.labels.index(SILENCE)] = 1.0
+        self._shifts = [int(round(s * fe.sr / fe.hop)) for s in config.shifts_s] or [0]
+        self._gap = max(1, int(round(config.vad_gap_s * fe.sr / fe.hop)))
+        self._min = max(1, int(round(config.vad_min_s * fe.sr / fe.hop)))
+        self._max = max(self._ctx, int(round(config.max_segment_s * fe.sr / fe.hop)))
+        self._open: list[int] | None = None  # [first, last] speech frame of the open segment
+        self._queue: list[_Segment] = []  # closed segments, in order, waiting for their windows
+        self._done = 0  # frames whose rows are out
+
+    def _push(self, lm: np.ndarray, speech: np.ndarray | None) -> np.ndarray:
+        if speech is None:
+            raise ValueError("vad mode needs a speech flag per frame")
+        return self._vad_push(lm, np.asarray(speech, bool), final=False)
+
+    def _flush(self) -> np.ndarray:
+        return self._vad_push(np.zeros((0, self.fe.n_mels), np.float32), np.zeros(0, bool), final=True)
+
     def _vad_push(self, lm: np.ndarray, speech: np.ndarray, final: bool) -> np.ndarray:
         start = self._base + len(self._buf)
         self._buf = np.concatenate([self._buf, lm])

@@ -74,7 +74,7 @@ class Spotter:
 
     def runner(self, config: StreamConfig | None = None) -> StreamRunner:
         """Frames -> posterior rows for one stream (the loop `LiveSpotter` runs too)."""
-        return StreamRunner(self.model, self.front, config or self.config, self.labels, self.stack)
+        return StreamRunner.create(self.model, self.front, config or self.config, self.labels, self.stack)
 
     def _blocks(self, source: Any, sr: int | None) -> Iterable[np.ndarray]:
         if isinstance(source, np.ndarray):
