@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-CELLS = ("rnn", "lstm", "gru")
+from audio_rnn.nn.recurrence import CELLS
+
 POOLINGS = ("last", "mean", "attention")
 
 

@@ -16,9 +16,9 @@ from torch import nn
 from audio_rnn.training import checkpoint
 from audio_rnn.errors import CheckpointError
 from audio_rnn.music.text import Vocab
+from audio_rnn.nn.recurrence import CELLS
 
 KIND = "charlm"
-CELLS = ("rnn", "lstm", "gru")
 
 
 @dataclass

@@ -15,10 +15,10 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
 
+from audio_rnn.nn.recurrence import CELLS, sigmoid
 from audio_rnn.training.threads import limit_blas_threads
 
 
-CELLS = ("rnn", "lstm", "gru")
 GATE_COUNT = {"rnn": 1, "lstm": 4, "gru": 3}
 GATE_NAMES = {"rnn": (), "lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new")}
 PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -41,11 +41,6 @@ def single_blas_thread(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-def sigmoid(a: np.ndarray) -> np.ndarray:
-    """Logistic function written through tanh: exact, and never overflows for large |a|."""
-    return 0.5 * (1.0 + np.tanh(0.5 * a))
 
 
 def param_names(num_layers: int, bias: bool = True) -> list[str]:

@@ -1,0 +1,1 @@
+"""Numpy building blocks shared by the capabilities' torch-free inference: the one recurrence (`recurrence`)."""
