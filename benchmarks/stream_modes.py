@@ -58,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     from audio_rnn.training import checkpoint
     from audio_rnn.streams.scoring import cache_posteriors, load_streams, tune
     from audio_rnn.spotting.detection import default_config
-    from audio_rnn.spotting.network import default_spotter_path
+    from audio_rnn.spotting.network import spotter_path
     from audio_rnn.spotting.streaming import Spotter
 
     minutes = sum(t["duration"] for _, t in load_streams(args.streams)) / 60
     rows = []
-    base = default_config(checkpoint.load_config(checkpoint.resolve(args.model or default_spotter_path()), kind="kws"))
+    base = default_config(checkpoint.load_config(checkpoint.resolve(args.model or spotter_path(None)), kind="kws"))
     for mode, kw in (STREAM_WAYS if base.mode == "state" else WAYS):
         cfg = replace(base, mode=mode, **kw)
         try:

@@ -111,12 +111,12 @@ def torch_peer(sp, model_path: str | None, path: Path, seconds: float = 120.0) -
 
     from audio_rnn.training import checkpoint
     from audio_rnn.keywords.models import KeywordRNN, KWSDims
-    from audio_rnn.spotting.network import default_spotter_path
+    from audio_rnn.spotting.network import spotter_path
 
     torch.set_num_threads(1)
-    cfg_json = checkpoint.load_config(model_path or default_spotter_path(), kind="kws")
+    cfg_json = checkpoint.load_config(model_path or spotter_path(None), kind="kws")
     model = KeywordRNN(KWSDims.from_dict(cfg_json["model"])).eval()
-    checkpoint.load_state(model, checkpoint.load(model_path or default_spotter_path(), kind="kws")[0], "model")
+    checkpoint.load_state(model, checkpoint.load(model_path or spotter_path(None), kind="kws")[0], "model")
     x, _ = sf.read(str(path), frames=int(seconds * 16000), dtype="float32")
     fe, cfg = sp.front, sp.config
     lm = fe.log_mel(x)

@@ -296,17 +296,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 def save_threshold(model: str | None, threshold: float) -> Path:
     """Write `decision.keyword_threshold` into a keyword checkpoint's config (its weights stay untouched)."""
     from audio_rnn.errors import DataError
-    from audio_rnn.keywords.recognize import model_path
-    from audio_rnn.training import checkpoint
+    from audio_rnn.training import registry
 
     if not 0.0 <= threshold < 1.0:
         raise DataError(f"--save-threshold must be in [0, 1), got {threshold}")
-    folder = checkpoint.resolve(model_path(model))
-    path = folder / checkpoint.CONFIG if folder.is_dir() else folder.with_suffix(".json")
-    cfg = checkpoint.load_config(folder, kind="kws")
-    cfg["decision"] = {**(cfg.get("decision") or {}), "keyword_threshold": threshold}
-    checkpoint.write_json_atomic(path, cfg)
-    return path
+    return registry.update_config(model, "decision", {"keyword_threshold": threshold})
 
 
 def configure_eval_kws(p) -> None:

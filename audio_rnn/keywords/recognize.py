@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from audio_rnn.training import checkpoint
+from audio_rnn.training import checkpoint, registry
 from audio_rnn.errors import AudioError, AudioRnnError, CheckpointError
 from audio_rnn.keywords.data import UNKNOWN
 from audio_rnn.audio.features import MFCC, FeatureConfig
@@ -28,21 +28,10 @@ from audio_rnn.keywords.models import KeywordRNN, KWSDims
 KIND = "kws"
 
 
-# the shipped clip models by name: `--model digits` (the default) or `--model commands`
-SHIPPED = {"digits": "digits", "commands": "commands"}
-
-
-def default_model() -> Path:
-    """The shipped keyword model folder."""
-    return checkpoint.pretrained_path("digits")
-
-
 def model_path(model: str | os.PathLike | None = None) -> Path:
-    """A shipped model's name (digits, commands) or None as its folder; any other value is a path."""
-    if model is None or str(model) == "":
-        return default_model()
-    name = str(model)
-    return checkpoint.pretrained_path(SHIPPED[name]) if name in SHIPPED else Path(model)
+    """A shipped model's name (digits, commands) or None (the default) as its folder; any other value is a path
+    (`training.registry.resolve`)."""
+    return registry.resolve(model)
 
 
 @dataclass(frozen=True)
@@ -60,7 +49,7 @@ class Result:
 def load_model(path: str | os.PathLike | None = None) -> tuple[KeywordRNN, dict[str, Any]]:
     """(network in eval mode, config) from a `kws` checkpoint; default: the shipped model."""
     tensors, cfg = checkpoint.load(model_path(path), kind=KIND)
-    if cfg.get("streaming"):
+    if registry.role(cfg) == registry.STREAM:
         raise CheckpointError("this is a stream-trained spotter (train-spot): it labels moments of a stream, not "
                               "clips; use it with `spot` / `eval-streams`, and a `train-kws` model to classify clips")
     try:

@@ -89,8 +89,11 @@ def save_model(folder: str | Path, model: CharLM, vocab: Vocab, extra: dict[str,
 
 
 def load_model(path: str | Path | None = None) -> tuple[CharLM, Vocab, dict[str, Any]]:
-    """Load a charlm checkpoint (default: the shipped ABC model) in eval mode."""
-    path = checkpoint.pretrained_path("abc") if path is None else path
+    """Load a charlm checkpoint (a path, "abc", or None: the default, `$AUDIO_RNN_GEN_MODEL` or the shipped ABC
+    model) in eval mode."""
+    from audio_rnn.training import registry
+
+    path = registry.resolve(path, default="abc")
     tensors, cfg = checkpoint.load(path, KIND)
     try:
         dims = CharLMDims.from_dict(cfg["dims"])

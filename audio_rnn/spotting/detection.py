@@ -99,9 +99,11 @@ class Detection:
 def default_config(ckpt: dict[str, Any]) -> StreamConfig:
     """The settings a checkpoint was tuned with: state mode and its `streaming.detection` for a spotter
     trained on streams; a clip model's tuned `spotting` settings (vad mode); else the window-mode defaults."""
+    from audio_rnn.training import registry
+
     fields = set(StreamConfig.__dataclass_fields__)
-    stream = ckpt.get("streaming") or {}
-    if stream:
+    if registry.role(ckpt) == registry.STREAM:
+        stream = ckpt["streaming"]
         tuned = {k: v for k, v in (stream.get("detection") or {}).items() if k in fields}
         return replace(StreamConfig(mode="state", norm_s=float(stream.get("norm_s", 3.0))), **tuned)
     spotting = ckpt.get("spotting") or {}

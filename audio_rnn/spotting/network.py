@@ -144,36 +144,12 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-# shipped vocabularies: (stream-trained spotter, clip model) folders under audio_rnn/pretrained/
-SPOTTERS = {"digits": ("spotter", "digits"), "commands": ("spotter_commands", "commands")}
-
-
 def spotter_path(model: str | os.PathLike | None = None, mode: str | None = None) -> "os.PathLike":
-    """What `--model` names: a shipped vocabulary (digits, the default, or commands) as the network that listens
-    in `mode` (state: its stream-trained spotter; window or vad: its clip model; None: the shipped choice, the
-    clip model when its config holds tuned `spotting` settings, else the stream-trained spotter); any other
-    value is a path."""
-    import json
-    from pathlib import Path
+    """What `spot --model` names in `mode` (`training.registry.spotter`): a shipped vocabulary's clip model or
+    stream-trained spotter, or a path."""
+    from audio_rnn.training import registry
 
-    from audio_rnn.training import checkpoint
-
-    name = "digits" if model is None or str(model) == "" else str(model)
-    if name not in SPOTTERS:
-        return Path(model)
-    stream, clip = (checkpoint.pretrained_path(n) for n in SPOTTERS[name])
-    if mode in ("window", "vad"):
-        return clip
-    has_stream = (stream / checkpoint.CONFIG).is_file()
-    if mode == "state":
-        return stream if has_stream else clip
-    clip_tuned = "spotting" in json.loads((clip / checkpoint.CONFIG).read_text())
-    return clip if clip_tuned or not has_stream else stream
-
-
-def default_spotter_path() -> "os.PathLike":
-    """The shipped digit spotter (see `spotter_path`)."""
-    return spotter_path(None)
+    return registry.spotter(model, mode)
 
 
 def load_numpy_model(path: str | os.PathLike | None = None) -> tuple[NumpyKWS, dict[str, Any]]:

@@ -30,6 +30,7 @@ from audio_rnn.spotting.detection import Detection, StreamConfig, default_config
 from audio_rnn.spotting.frontend import FrontEnd
 from audio_rnn.spotting.network import load_numpy_model
 from audio_rnn.spotting.runner import FrameStream, StreamRunner
+from audio_rnn.training import registry
 from audio_rnn.training.threads import limit_blas_threads
 
 
@@ -47,7 +48,7 @@ class Spotter:
         self.labels: list[str] = [str(x) for x in self.ckpt["labels"]]
         self.front = FrontEnd(self.ckpt["features"])
         stream = self.ckpt.get("streaming") or {}
-        self.trained_on_streams = bool(stream)  # a `train-spot` model: per-frame targets, carried state
+        self.trained_on_streams = registry.role(self.ckpt) == registry.STREAM  # per-frame targets, carried state
         self.stack = int(stream.get("stack", 1))
         if self.front.dim * self.stack != self.model.n_in:
             raise CheckpointError(f"features give {self.front.dim * self.stack} values per step but the model "

@@ -287,23 +287,20 @@ def save_tuned(model: str | None, mode: str | None, best: dict[str, Any], curve:
                streams: Sequence[str]) -> Path:
     """Store tuned detection settings as a checkpoint's defaults: `streaming.detection` of a stream-trained
     spotter, or `spotting` (mode, settings, validation curve) of a clip model."""
-    from audio_rnn.training import checkpoint
-    from audio_rnn.spotting.network import spotter_path
+    from audio_rnn.training import checkpoint, registry
 
-    folder = checkpoint.resolve(spotter_path(model, mode))
-    path = folder / checkpoint.CONFIG if folder.is_dir() else folder.with_suffix(".json")
-    cfg = json.loads(path.read_text())
+    folder = checkpoint.resolve(registry.spotter(model, mode))
+    cfg = checkpoint.load_config(folder, kind="kws")
     tuned = {k: best[k] for k in TUNED_KEYS if k in best}
-    if cfg.get("streaming"):
-        cfg["streaming"]["detection"] = {**cfg["streaming"].get("detection", {}), **tuned}
-        cfg["streaming"]["curve"] = curve
-    else:
-        if mode not in ("vad", "window"):
-            raise DataError("--save-tuned on a clip model needs --mode vad or --mode window")
-        cfg["spotting"] = {**(cfg.get("spotting") if (cfg.get("spotting") or {}).get("mode") == mode else {}),
-                           "mode": mode, **tuned, "curve": curve, "tuned_on": [Path(f).name for f in streams]}
-    checkpoint.write_json_atomic(path, cfg)
-    return path
+    if registry.role(cfg) == registry.STREAM:
+        registry.update_config(folder, "streaming.detection", tuned)
+        return registry.update_config(folder, "streaming", {"curve": curve})
+    if mode not in ("vad", "window"):
+        raise DataError("--save-tuned on a clip model needs --mode vad or --mode window")
+    same_mode = (cfg.get("spotting") or {}).get("mode") == mode
+    return registry.update_config(folder, "spotting", {"mode": mode, **tuned, "curve": curve,
+                                                       "tuned_on": [Path(f).name for f in streams]},
+                                  replace=not same_mode)
 
 
 def configure_eval_streams(p) -> None:

@@ -21,17 +21,16 @@ from audio_rnn.ui.common import md_escape, unavailable, user_errors
 DEFAULT_PRIMER = "M:6/8\nK:D\n"
 
 
-GEN_ENV = "AUDIO_RNN_GEN_MODEL"  # optional: a character checkpoint offered before the shipped ones
-
-
 def charlm_models() -> dict[str, str]:
     """Character models by display name -> folder: $AUDIO_RNN_GEN_MODEL, then the shipped ones, music first."""
     import os
 
     from audio_rnn.training.checkpoint import PRETRAINED, load_config
+    from audio_rnn.training.registry import SHIPPED
 
+    env = SHIPPED["abc"].env or ""  # optional: a character checkpoint offered before the shipped ones
     found: dict[str, str] = {}
-    extra = [Path(os.environ[GEN_ENV])] if os.environ.get(GEN_ENV) else []
+    extra = [Path(os.environ[env])] if os.environ.get(env) else []
     for folder in extra + sorted(PRETRAINED.glob("*")):
         try:
             cfg = load_config(folder, "charlm")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import os
 from typing import Any, Callable
 
 import numpy as np
@@ -18,15 +17,10 @@ import streamlit as st
 from audio_rnn.errors import AudioRnnError
 
 
-KWS_ENV = "AUDIO_RNN_KWS_MODEL"  # optional: point the app at another keyword checkpoint
-
-
 def model_path(path: str | None = None) -> str | None:
-    """The keyword checkpoint to use: `path` (a shipped name or a folder); for the default digit model,
-    $AUDIO_RNN_KWS_MODEL when set; None means the shipped digit model."""
-    if path in (None, "", "digits"):
-        return os.environ.get(KWS_ENV) or None
-    return path
+    """The keyword checkpoint to use: `path` (a shipped name or a folder); None for the default digit model,
+    which the registry reads from $AUDIO_RNN_KWS_MODEL when that is set."""
+    return None if path in (None, "", "digits") else path
 
 
 def _set_threads() -> None:
