@@ -9,7 +9,8 @@ tiled to `--minutes`, written block by block to a temporary folder.
   model load, decoding, features, network, detection), wall clock and peak RSS;
 * model only: time inside the network calls of the same run (in-process);
 * peers, same run: for the shipped vad mode, the stream-trained spotter (state) and
-  the clip model in windows, end to end; else the torch `KeywordRNN` on the same inputs; for a window
+  the clip model in windows, end to end, and vad mode with the five window placements it
+  averaged before (posteriors in-process); else the torch `KeywordRNN` on the same inputs; for a window
   model the numpy network with a 0.1 s stride; for a stream-trained spotter
   the exact one-pass carried state (no side-by-side stretches) and the shipped
   clip recognizer in window mode (model alone and end to end);
@@ -167,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             for mode in ("state", "window"):
                 w, r, _, _ = run_cli(path, args.model, "--mode", mode)
                 res.update({f"{mode}_e2e_x_realtime": round(secs / w, 1), f"{mode}_e2e_peak_rss_mb": round(r, 1)})
+            five, five_net, _ = model_only(path, args.model, shifts_s=(-0.25, -0.1, 0.0, 0.1, 0.25))
+            res.update(vad_5_placements_posteriors_x_realtime=round(secs / five, 1),  # the vad mode shipped before
+                       vad_5_placements_model_x_realtime=round(secs / five_net, 1),
+                       speedup_over_5_placements=round(five / total, 2))
         elif not args.no_peers:
             peer = torch_peer(sp, args.model, path)
             res.update(torch_same_inputs_x_realtime=round(120.0 / peer, 1))
