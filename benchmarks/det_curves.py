@@ -50,8 +50,10 @@ class SileroGated:
         flags = np.zeros(n, bool)
         for s in self.stamps(torch.from_numpy(x), self.model, sampling_rate=sr):
             flags[max(0, (s["start"] - fe.win // 2) // fe.hop):(s["end"] - fe.win // 2) // fe.hop + 1] = True
+        from audio_rnn.spotting.runner import RawFrames
+
         run = self.sp.runner()
-        p = np.concatenate([run.push(fe.log_mel(x), flags), run.flush()])
+        p = np.concatenate([run.push(RawFrames(x[: (n - 1) * fe.hop + fe.win], n), flags), run.flush()])
         return run.times(0, len(p)), p, self.labels
 
     def lag(self, config=None):

@@ -37,8 +37,22 @@ VAD_RATES = (8000, 16000, 32000, 48000)  # what webrtcvad accepts
 # ----------------------------------------------------------------------------- samples -> frames
 
 
+class RawFrames:
+    """`n` analysis frames as their samples, their log-mel left to whoever needs it: a vad-mode stream computes
+    the spectra of the frames its windows read, about a third of a dense recording's."""
+
+    def __init__(self, x: np.ndarray, n: int):
+        self.x, self.n = x, n  # x covers exactly the n frames: (n - 1) * hop + win samples
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class FrameStream:
-    """Samples in blocks of any size -> (log-mel frames, speech flags or None), exactly as for the whole signal."""
+    """Samples in blocks of any size -> (log-mel frames, speech flags or None), exactly as for the whole signal.
+
+    With a voice-activity detector the frames come as `RawFrames` (samples; `VadRunner` takes the
+    log-mel of what it classifies)."""
 
     def __init__(self, fe: FrontEnd, vad_aggressiveness: int | None = None):
         self.fe = fe
@@ -52,22 +66,25 @@ class FrameStream:
 
             self.vad = webrtcvad.Vad(int(vad_aggressiveness))
 
-    def push(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def push(self, samples: np.ndarray) -> tuple[np.ndarray | RawFrames, np.ndarray | None]:
         """Frames completed by these samples (float32 mono at the model's rate)."""
         x = np.concatenate([self.carry, np.asarray(samples, dtype=np.float32).reshape(-1)])
         self.total += np.asarray(samples).size
         n = self.fe.n_frames(len(x))
         self.carry = x[n * self.fe.hop:]
-        if not n:
-            return np.zeros((0, self.fe.n_mels), np.float32), (np.zeros(0, bool) if self.vad else None)
-        return self.fe.log_mel(x), (self._speech(x, n) if self.vad else None)
+        return self._frames(x, n)
 
-    def flush(self) -> tuple[np.ndarray, np.ndarray | None]:
+    def flush(self) -> tuple[np.ndarray | RawFrames, np.ndarray | None]:
         """End of stream: a recording shorter than one frame is zero-padded to one (as `features.MFCC` does)."""
         if 0 < self.total < self.fe.win:
-            x = np.pad(self.carry, (0, self.fe.win - len(self.carry)))
-            return self.fe.log_mel(x), (self._speech(x, 1) if self.vad else None)
-        return np.zeros((0, self.fe.n_mels), np.float32), (np.zeros(0, bool) if self.vad else None)
+            return self._frames(np.pad(self.carry, (0, self.fe.win - len(self.carry))), 1)
+        return self._frames(self.carry[:0], 0)
+
+    def _frames(self, x: np.ndarray, n: int) -> tuple[np.ndarray | RawFrames, np.ndarray | None]:
+        if self.vad is None:
+            return (self.fe.log_mel(x) if n else np.zeros((0, self.fe.n_mels), np.float32)), None
+        x = x[: (n - 1) * self.fe.hop + self.fe.win] if n else x[:0]
+        return RawFrames(x, n), (self._speech(x, n) if n else np.zeros(0, bool))
 
     def _speech(self, x: np.ndarray, n: int) -> np.ndarray:
         """One webrtcvad decision per frame, on the 10 ms at the frame's centre."""
@@ -143,11 +160,15 @@ class StreamRunner:
     def _flush(self) -> np.ndarray:
         raise NotImplementedError
 
+    def _frames(self, s: int, length: int) -> np.ndarray:
+        """Log-mel frames [s, s + length) of the stream, from the recent frames held."""
+        return self._buf[s - self._base:s - self._base + length]
+
     def _windows(self, starts: list[int], length: int, keep: int) -> np.ndarray:
         """Running posteriors of frames keep.. of the windows [s, s + length), each featurised as a training clip."""
         out = []
         for i in range(0, len(starts), WINDOWS_PER_CALL):
-            wins = np.stack([self._buf[s - self._base:s - self._base + length] for s in starts[i:i + WINDOWS_PER_CALL]])
+            wins = np.stack([self._frames(s, length) for s in starts[i:i + WINDOWS_PER_CALL]])
             logits, _ = self.model.frame_logits(self.fe.finish(wins), keep_from=keep)
             out.append(softmax(logits).reshape(-1, logits.shape[-1]))
         return np.concatenate(out).astype(np.float32)
@@ -271,22 +292,38 @@ class VadRunner(StreamRunner):
         self._gap = max(1, int(round(config.vad_gap_s * fe.sr / fe.hop)))
         self._min = max(1, int(round(config.vad_min_s * fe.sr / fe.hop)))
         self._max = max(self._ctx, int(round(config.max_segment_s * fe.sr / fe.hop)))
+        self._x = np.zeros(0, np.float32)  # samples of the frames held, from frame _base on
+        self._held = 0  # frames held in _x
         self._open: list[int] | None = None  # [first, last] speech frame of the open segment
         self._queue: list[_Segment] = []  # closed segments, in order, waiting for their windows
         self._done = 0  # frames whose rows are out
 
-    def _push(self, lm: np.ndarray, speech: np.ndarray | None) -> np.ndarray:
-        if speech is None:
-            raise ValueError("vad mode needs a speech flag per frame")
-        return self._vad_push(lm, np.asarray(speech, bool), final=False)
+    def _push(self, frames: RawFrames, speech: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        if speech is None or not isinstance(frames, RawFrames):
+            raise ValueError("vad mode needs the raw frames and a speech flag per frame (FrameStream with a VAD)")
+        return self._vad_push(frames, np.asarray(speech, bool), final=False)
 
     def _flush(self) -> np.ndarray:
-        return self._vad_push(np.zeros((0, self.fe.n_mels), np.float32), np.zeros(0, bool), final=True)
+        return self._vad_push(RawFrames(np.zeros(0, np.float32), 0), np.zeros(0, bool), final=True)
 
-    def _vad_push(self, lm: np.ndarray, speech: np.ndarray, final: bool) -> np.ndarray:
-        start = self._base + len(self._buf)
-        self._buf = np.concatenate([self._buf, lm])
-        n = self._base + len(self._buf)
+    def _frames(self, s: int, length: int) -> np.ndarray:
+        """The log-mel of frames [s, s + length), computed now from the samples held."""
+        hop = self.fe.hop
+        a = (s - self._base) * hop
+        return self.fe.log_mel(self._x[a:a + (length - 1) * hop + self.fe.win])
+
+    def _hold(self, frames: RawFrames) -> None:
+        """Append frames' samples (consecutive frames overlap by win - hop samples)."""
+        if not frames.n:
+            return
+        tail = frames.x if not self._held else frames.x[self.fe.win - self.fe.hop:]
+        self._x = np.concatenate([self._x, tail])
+        self._held += frames.n
+
+    def _vad_push(self, frames: RawFrames, speech: np.ndarray, final: bool) -> np.ndarray:
+        start = self._base + self._held
+        self._hold(frames)
+        n = self._base + self._held
         for r0, r1 in _runs(speech, start):
             if self._open is not None and r0 - self._open[1] - 1 >= self._gap:
                 self._close()
@@ -359,8 +396,10 @@ class VadRunner(StreamRunner):
             self._done = ready
         pending = [s.a for s in self._queue] + ([self._open[0]] if self._open else [])
         keep_from = max(self._base, min(pending + [self._done]) - self._ctx - max(map(abs, self._shifts)))
-        self._buf = self._buf[keep_from - self._base:]
-        self._base = keep_from
+        drop = min(keep_from - self._base, self._held)
+        self._x = self._x[drop * self.fe.hop:] if drop < self._held else self._x[:0]
+        self._held -= drop
+        self._base += drop
         return np.concatenate(parts) if parts else self._empty
 
 
