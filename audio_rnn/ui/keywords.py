@@ -127,6 +127,13 @@ def _evidence(rec) -> None:
         st.write(f"{real['n']} clips by {real['speakers']} Speech Commands speakers held out of training "
                  f"(they chose the training epochs, so the figures are a little optimistic): "
                  f"{real['accuracy']:.1%} right.")
+        origins = real.get("by_origin") or {}
+        if origins:
+            st.write("By recording pipeline: " + "; ".join(
+                f"{o} ({r['speakers']} speakers, {r['n']} clips) {r['accuracy']:.1%} right"
+                + (f", keywords {r['keyword_accuracy']:.1%}" if r.get("keyword_accuracy") is not None else "")
+                + (f", other words rejected {r['unknown_rejected']:.1%}" if r.get("unknown_rejected") is not None
+                   else "") for o, r in origins.items()) + ".")
         st.table([{"word": k, "recall": f"{v:.0%}"} for k, v in real["per_class_recall"].items()])
         if (folder / "confusion_real.png").is_file():
             st.image(str(folder / "confusion_real.png"), caption="Confusions on the held-out speakers")
