@@ -56,6 +56,7 @@ class TrainConfig:
     pitch_prob: float = 0.0  # share of speech clips pitch-shifted (formants kept): speaker F0 variety
     real_repeat: int = 1  # Speech Commands keyword clips per epoch (each a fresh augmentation draw)
     repeat_origin: str = ""  # real_repeat only for this data folder's clips (e.g. speech_commands); "": all
+    cut_real: bool = True  # cut and level real word clips (`level_and_cut`) before placing them in the window
     swa: int = 0  # > 1: also try the average of the last `swa` epochs' weights; kept if validation agrees
     max_minutes: float | None = None  # stop early (keeping the best model) past this wall time
 
@@ -121,7 +122,7 @@ def noise_beds(clips: Sequence[Clip]) -> list[np.ndarray]:
 
 
 def render(plan: EpochPlan, items: Sequence[int] | np.ndarray, clips: Sequence[Clip],
-           aug: AugmentConfig, threads: int = 1, beds: Sequence[np.ndarray] = ()) -> np.ndarray:
+           aug: AugmentConfig, threads: int = 1, beds: Sequence[np.ndarray] = (), cut_real: bool = True) -> np.ndarray:
     """The augmented one-second windows (len(items), WINDOW) of the chosen plan items, in that order.
 
     Each item draws from its own seed, so `threads` > 1 gives the same windows, faster.
@@ -135,8 +136,8 @@ def render(plan: EpochPlan, items: Sequence[int] | np.ndarray, clips: Sequence[C
         c = clips[src]
         if c.label == SILENCE:
             return _silence_like(c.wave, r)
-        return augment_speech(level_and_cut(c.wave) if c.source == "speechcommands" else c.wave, SR, WINDOW, r,
-                              aug, beds)
+        cut = cut_real and c.source == "speechcommands"
+        return augment_speech(level_and_cut(c.wave) if cut else c.wave, SR, WINDOW, r, aug, beds)
 
     items = [int(i) for i in items]
     out = np.zeros((len(items), WINDOW), np.float32)
@@ -157,7 +158,7 @@ def epoch_set(clips: Sequence[Clip], labels: Sequence[str], rng: np.random.Gener
     """One whole epoch's augmented windows (N, WINDOW) and label indices (plan + render of every item)."""
     plan = epoch_plan(clips, labels, rng, tc)
     return render(plan, range(len(plan)), clips, aug or AugmentConfig(p_pitch=tc.pitch_prob),
-                  beds=noise_beds(clips)), plan.ys
+                  beds=noise_beds(clips), cut_real=tc.cut_real), plan.ys
 
 
 def _silence_like(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -304,7 +305,7 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         plan = epoch_plan(train_clips, labels, gen_rng, tc)
         order = torch.from_numpy(gen_rng.permutation(len(plan)))
         mine = distributed.shard(order, ctx)  # this rank's part (all of it in one process)
-        x = render(plan, mine.numpy(), train_clips, aug, torch.get_num_threads(), beds)  # only this rank's items
+        x = render(plan, mine.numpy(), train_clips, aug, torch.get_num_threads(), beds, tc.cut_real)  # this rank's
         feats = featurize(mfcc, x)
         del x
         t_data = time.perf_counter() - te
@@ -452,6 +453,8 @@ def configure_train_kws(p) -> None:
                    help="_unknown_ clips per epoch relative to the mean keyword class")
     p.add_argument("--real-repeat", type=int, default=TrainConfig.real_repeat,
                    help="Speech Commands keyword clips appear this many times per epoch (fresh augmentation each)")
+    p.add_argument("--no-cut-real", dest="cut_real", action="store_false",
+                   help="keep real Speech Commands clips whole (as recorded) instead of cut to the word and levelled")
     p.add_argument("--repeat-origin", default=TrainConfig.repeat_origin,
                    help="repeat only the clips of the data folder with this name (e.g. speech_commands: weight "
                         "v0.02 over v0.01); default: every Speech Commands folder")
