@@ -282,44 +282,16 @@ def _fit(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, 
 
     from audio_rnn.audio.augment import spec_augment
     from audio_rnn.audio.features import MFCC
-    from audio_rnn.keywords import word_bank
-    from audio_rnn.keywords.data import SILENCE, UNKNOWN, WINDOW, fit_window, silence_clip
     from audio_rnn.keywords.train import accuracy, featurize
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model, feats, mode = build_model(labels, cfg.mode, cfg.hidden, base)
     mfcc = MFCC(feats)
-    if mode == "finetune" and cfg.freeze_lower:
-        top = f"_l{model.dims.layers - 1}"
-        for n, p in model.named_parameters():
-            if n.startswith(("norm.", "conv.")) or \
-                    (n.startswith("rnn.") and not n.removesuffix("_reverse").endswith(top)):
-                p.requires_grad_(False)
-    head = [p for n, p in model.named_parameters() if n.startswith(("head.", "attn."))]
-    body = [p for n, p in model.named_parameters() if not n.startswith(("head.", "attn.")) and p.requires_grad]
-    body_lr = cfg.lr * (cfg.base_lr_scale if mode == "finetune" else 1.0)
-    opt = torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": body, "lr": body_lr}], weight_decay=1e-4)
-    # the clean check set: every training example, plus fresh background clips
-    check_rng = np.random.default_rng(cfg.seed + 1)
-    check_w = [fit_window(x, WINDOW) for w in words for x in words[w]]
-    check_y = [labels.index(w) for w in words for _ in words[w]]
-    for _ in range(max(2, len(words))):
-        check_w.append(silence_clip(check_rng))
-        check_y.append(labels.index(SILENCE))
-    check = (featurize(mfcc, np.stack(check_w), 64), np.asarray(check_y))
+    opt = _optimizer(model, mode, cfg)
+    check = _check_set(words, labels, mfcc, cfg.seed + 1)
     xs, ys = _pool(words, spoken, labels, cfg, rng)
-    feats_all = featurize(mfcc, xs, 64)
-    bank = word_bank.load() if cfg.real_words else None
-    n_real = 0
-    if bank is not None and bank.fits(feats):  # real people's other words and real rooms
-        cep, bank_words = bank.select(exclude=list(words))
-        if bank_keep is not None:
-            cep, bank_words = cep[torch.from_numpy(bank_keep)], [w for w, k in zip(bank_words, bank_keep) if k]
-        with torch.no_grad():
-            feats_all = torch.cat([feats_all, mfcc.finish(cep.float())])
-        ys = np.concatenate([ys, [labels.index(SILENCE if w == SILENCE else UNKNOWN) for w in bank_words]])
-        n_real = len(bank_words)
+    feats_all, ys, n_real = _with_bank(featurize(mfcc, xs, 64), ys, words, labels, mfcc, feats, cfg, bank_keep)
     ys_t = torch.from_numpy(ys).long()
     counts = np.bincount(ys, minlength=len(labels)).astype(np.float64)
     weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(labels) * np.maximum(counts, 1)), 0.0),
@@ -351,6 +323,57 @@ def _fit(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, 
             break
     model.eval()
     return _Fitted(model, feats, mode, history, n_real)
+
+
+def _optimizer(model: Any, mode: str, cfg: FinetuneConfig) -> Any:
+    """AdamW with the new head at `lr` and the pretrained body slower (fine-tune), the lower layers frozen."""
+    import torch
+
+    if mode == "finetune" and cfg.freeze_lower:
+        top = f"_l{model.dims.layers - 1}"
+        for n, p in model.named_parameters():
+            if n.startswith(("norm.", "conv.")) or \
+                    (n.startswith("rnn.") and not n.removesuffix("_reverse").endswith(top)):
+                p.requires_grad_(False)
+    head = [p for n, p in model.named_parameters() if n.startswith(("head.", "attn."))]
+    body = [p for n, p in model.named_parameters() if not n.startswith(("head.", "attn.")) and p.requires_grad]
+    body_lr = cfg.lr * (cfg.base_lr_scale if mode == "finetune" else 1.0)
+    return torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": body, "lr": body_lr}], weight_decay=1e-4)
+
+
+def _check_set(words: dict[str, list[np.ndarray]], labels: list[str], mfcc: Any, seed: int) -> tuple[Any, np.ndarray]:
+    """The clean check set (features, labels): every training example, plus fresh background clips."""
+    from audio_rnn.keywords.data import SILENCE, WINDOW, fit_window, silence_clip
+    from audio_rnn.keywords.train import featurize
+
+    check_rng = np.random.default_rng(seed)
+    check_w = [fit_window(x, WINDOW) for w in words for x in words[w]]
+    check_y = [labels.index(w) for w in words for _ in words[w]]
+    for _ in range(max(2, len(words))):
+        check_w.append(silence_clip(check_rng))
+        check_y.append(labels.index(SILENCE))
+    return featurize(mfcc, np.stack(check_w), 64), np.asarray(check_y)
+
+
+def _with_bank(feats_all: Any, ys: np.ndarray, words: dict[str, list[np.ndarray]], labels: list[str], mfcc: Any,
+               feats: Any, cfg: FinetuneConfig, bank_keep: np.ndarray | None) -> tuple[Any, np.ndarray, int]:
+    """The training features and labels with the shipped real-word bank (real people's other words and real
+    rooms) added as `_unknown_`/`_silence_`, when the bank fits the model's features; and how many were added."""
+    import torch
+
+    from audio_rnn.keywords import word_bank
+    from audio_rnn.keywords.data import SILENCE, UNKNOWN
+
+    bank = word_bank.load() if cfg.real_words else None
+    if bank is None or not bank.fits(feats):
+        return feats_all, ys, 0
+    cep, bank_words = bank.select(exclude=list(words))
+    if bank_keep is not None:
+        cep, bank_words = cep[torch.from_numpy(bank_keep)], [w for w, k in zip(bank_words, bank_keep) if k]
+    with torch.no_grad():
+        feats_all = torch.cat([feats_all, mfcc.finish(cep.float())])
+    ys = np.concatenate([ys, [labels.index(SILENCE if w == SILENCE else UNKNOWN) for w in bank_words]])
+    return feats_all, ys, len(bank_words)
 
 
 def keyword_scores(model: Any, feats: Any, waves_or_feats: Any, labels: list[str], cepstra: bool = False) -> np.ndarray:

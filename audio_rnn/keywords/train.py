@@ -255,15 +255,8 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     saves. `save_every` > 0 writes a resumable state to out/resume every that many steps and at
     each epoch end; `resume` continues from it (same seed: the same losses as an unbroken run).
     """
-    from tqdm import tqdm
-
-    labels = list(labels)
-    known = set(labels)
-    bad = sorted({c.label for c in clips} - known)
-    if bad:
-        raise DataError(f"clip labels {bad[:5]} are not model labels {labels}")
+    labels = _checked_labels(clips, labels)
     ctx = distributed.context()  # torchrun: this rank's place in the job; else one process
-    main = ctx.is_main
     torch.manual_seed(tc.seed)
     rng = np.random.default_rng(tc.seed)
     train_clips, val_clips, _ = split_clips(clips, tc.seed)
@@ -274,83 +267,86 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         checkpoint.load_state(model, init, "initial model")
     dev = ctx.device if ctx.is_distributed else resolve_device(device)  # torchrun + cuda: cuda:LOCAL_RANK
     model.to(dev)
-    net = distributed.wrap(model, ctx)
-    n_params = model.n_params()
-    if main:
-        print(f"model: {model_dims.cell} x{model_dims.layers} hidden {model_dims.hidden} "
-              f"{'bi' if model_dims.bidirectional else 'uni'}directional, pooling {model_dims.pooling}: "
-              f"{n_params:,} parameters", file=sys.stderr)
-        print(f"data: {len(train_clips)} training clips, {len(val_clips)} validation clips "
-              f"({len({c.speaker for c in val_clips})} validation speakers/voices)"
-              + (f", {ctx.world_size} processes ({ctx.backend})" if ctx.is_distributed else ""), file=sys.stderr)
-        validation = Validation(model, mfcc, val_clips, labels, tc.seed + 1000)
+    validation = _announce(model, ctx, train_clips, val_clips, mfcc, labels, tc)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
-
-    def per_rank_rng(epoch: int) -> np.random.Generator:  # SpecAugment draws: one stream per rank under DDP
-        return rng if not ctx.is_distributed else np.random.default_rng([tc.seed, epoch, ctx.rank])
-
-    aug = AugmentConfig(p_pitch=tc.pitch_prob, p_speed=tc.speed_prob)
-    beds = noise_beds(train_clips)
-    if main and beds:
-        print(f"noise beds: {len(beds)} recorded backgrounds mixed into speech", file=sys.stderr)
-
     sel = Selection(patience=tc.patience, max_minutes=tc.max_minutes, swa=tc.swa)
-    loop = _Loop(tc, opt, loss_fn, net, model, dev, rng, ctx, Path(out) / RESUME_DIR, sel)
-    start_epoch, skip, regen = loop.resume(per_rank_rng) if resume else (1, 0, None)
+    loop = _Loop(tc, opt, nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing), distributed.wrap(model, ctx),
+                 model, dev, rng, ctx, Path(out) / RESUME_DIR, sel)
+    data = _EpochData(train_clips, labels, tc, mfcc, ctx, rng)
+    start_epoch, skip, regen = loop.resume(data.rank_rng) if resume else (1, 0, None)
     for epoch in range(start_epoch, tc.epochs + 1):
-        te = time.perf_counter()
-        gen_rng, regen = regen or rng, None  # a resumed epoch is drawn again from its saved start state
-        epoch_rng = gen_rng.bit_generator.state
-        plan = epoch_plan(train_clips, labels, gen_rng, tc)
-        order = torch.from_numpy(gen_rng.permutation(len(plan)))
-        mine = distributed.shard(order, ctx)  # this rank's part (all of it in one process)
-        x = render(plan, mine.numpy(), train_clips, aug, torch.get_num_threads(), beds, tc.cut_real)  # this rank's
-        feats = featurize(mfcc, x)
-        del x
-        t_data = time.perf_counter() - te
-        loop.schedule((len(plan) + tc.batch_size - 1) // tc.batch_size)
-        first = skip if epoch == start_epoch else 0
-        if not first:
-            loop.aug_rng = per_rank_rng(epoch)
-        yt = torch.from_numpy(plan.ys[mine.numpy()])  # labels in this rank's order, like feats
-        bar = tqdm(range(0, len(mine), tc.batch_size)[first:], desc=f"epoch {epoch}/{tc.epochs}",
-                   disable=not (progress and main), leave=False, unit="batch")
-        total = loop.run_epoch(epoch, feats, yt, first, bar, epoch_rng, save_every)
-        plain, val_acc = distributed.broadcast_object(validation.scores() if main else None, ctx)
-        row = {"epoch": epoch, "loss": round(distributed.all_reduce_mean(total / len(mine), ctx), 4),
-               "val_accuracy": round(plain, 4), "val_balanced": round(val_acc, 4),
-               "val_by_origin": validation.by_origin if main else {},
-               "seconds": round(time.perf_counter() - te, 1), "data_seconds": round(t_data, 1)}
-        loop.history.append(row)
-        if main:
-            log(json.dumps(row))
-        if main and on_epoch is not None:
-            with torch.no_grad():
-                on_epoch(epoch, model.eval())
-        sel.offer(epoch, val_acc, model, info=plain)
-        stop = distributed.broadcast_object(sel.stop_reason(epoch), ctx)  # every rank stops together
-        if save_every:
-            loop.save_state(epoch + 1, 0, rng.bit_generator.state, 0.0)
+        stop = loop.epoch(epoch, data, validation, regen, skip if epoch == start_epoch else 0, progress,
+                          save_every, on_epoch)
+        regen = None
         if stop:
-            if main:
+            if ctx.is_main:
                 log(stop)
             break
-    swa_note = sel.average(model, lambda: validation.scores()[::-1]) if main else None  # (balanced, plain)
+    swa_note = sel.average(model, lambda: validation.scores()[::-1]) if ctx.is_main else None  # (balanced, plain)
     if swa_note:
         log(f"weight average of the last {swa_note['epochs_averaged']} epochs: balanced validation accuracy "
             f"{swa_note['score']:.4f} ({'kept' if swa_note['used'] else 'best single epoch kept'})")
     sel.restore_best(model)
     config = {
         "kind": "kws", "labels": labels, "features": fc.to_dict(), "model": model_dims.to_dict(),
-        "window_seconds": WINDOW / SR, "n_params": n_params,
+        "window_seconds": WINDOW / SR, "n_params": model.n_params(),
         "training": {**asdict(tc), **(meta or {}), **summary(sel, loop.history, device),
                      "best_val_balanced": round(sel.best_score, 4), "best_val_accuracy": sel.best_info,
                      "weight_average": swa_note, "n_train_clips": len(train_clips), "n_val_clips": len(val_clips)},
     }
-    save_trained(out, model, config, main)
+    save_trained(out, model, config, ctx.is_main)
     distributed.barrier(ctx)
     return model, config
+
+
+def _checked_labels(clips: Sequence[Clip], labels: Sequence[str]) -> list[str]:
+    """The model's labels, once every clip's label is among them (a stray folder name is one clear error)."""
+    labels = list(labels)
+    bad = sorted({c.label for c in clips} - set(labels))
+    if bad:
+        raise DataError(f"clip labels {bad[:5]} are not model labels {labels}")
+    return labels
+
+
+def _announce(model: KeywordRNN, ctx, train_clips: Sequence[Clip], val_clips: Sequence[Clip], mfcc: MFCC,
+              labels: Sequence[str], tc: TrainConfig) -> "Validation | None":
+    """The main process says what it trains and on what, and builds the validation set (None elsewhere)."""
+    if not ctx.is_main:
+        return None
+    d = model.dims
+    print(f"model: {d.cell} x{d.layers} hidden {d.hidden} {'bi' if d.bidirectional else 'uni'}directional, "
+          f"pooling {d.pooling}: {model.n_params():,} parameters", file=sys.stderr)
+    print(f"data: {len(train_clips)} training clips, {len(val_clips)} validation clips "
+          f"({len({c.speaker for c in val_clips})} validation speakers/voices)"
+          + (f", {ctx.world_size} processes ({ctx.backend})" if ctx.is_distributed else ""), file=sys.stderr)
+    beds = noise_beds(train_clips)
+    if beds:
+        print(f"noise beds: {len(beds)} recorded backgrounds mixed into speech", file=sys.stderr)
+    return Validation(model, mfcc, val_clips, labels, tc.seed + 1000)
+
+
+class _EpochData:
+    """Each epoch's training windows, featurised: fresh augmentation of this rank's share of the epoch."""
+
+    def __init__(self, clips: Sequence[Clip], labels: Sequence[str], tc: TrainConfig, mfcc: MFCC, ctx,
+                 rng: np.random.Generator):
+        self.clips, self.labels, self.tc, self.mfcc, self.ctx, self.rng = clips, labels, tc, mfcc, ctx, rng
+        self.aug = AugmentConfig(p_pitch=tc.pitch_prob, p_speed=tc.speed_prob)
+        self.beds = noise_beds(clips)
+
+    def rank_rng(self, epoch: int) -> np.random.Generator:
+        """SpecAugment draws: the run's generator, or one stream per rank under DDP."""
+        if not self.ctx.is_distributed:
+            return self.rng
+        return np.random.default_rng([self.tc.seed, epoch, self.ctx.rank])
+
+    def draw(self, gen_rng: np.random.Generator) -> tuple[EpochPlan, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(plan, this rank's item order, its features, its labels) of one epoch drawn from `gen_rng`."""
+        plan = epoch_plan(self.clips, self.labels, gen_rng, self.tc)
+        order = torch.from_numpy(gen_rng.permutation(len(plan)))
+        mine = distributed.shard(order, self.ctx)  # this rank's part (all of it in one process)
+        x = render(plan, mine.numpy(), self.clips, self.aug, torch.get_num_threads(), self.beds, self.tc.cut_real)
+        return plan, mine, featurize(self.mfcc, x), torch.from_numpy(plan.ys[mine.numpy()])
 
 
 class _Loop:
@@ -396,6 +392,42 @@ class _Loop:
                         batch_in_epoch=batch, rngs={"rng": self.rng, "aug": self.aug_rng},
                         extra={"n_per_epoch": self.n_per_epoch, "epoch_rng": epoch_rng, "loss_sum": total,
                                "history": self.history, "selection": self.sel.state()})
+
+    def epoch(self, epoch: int, data: _EpochData, validation: "Validation | None",
+              regen: np.random.Generator | None, first: int, progress: bool, save_every: int,
+              on_epoch: Callable[[int, KeywordRNN], None] | None) -> str | None:
+        """One epoch: draw and featurise its windows, train from batch `first`, validate, log, offer the
+        weights to the selection; returns why to stop, or None."""
+        from tqdm import tqdm
+
+        tc, ctx, main = self.tc, self.ctx, self.ctx.is_main
+        te = time.perf_counter()
+        gen_rng = regen or self.rng  # a resumed epoch is drawn again from its saved start state
+        epoch_rng = gen_rng.bit_generator.state
+        plan, mine, feats, yt = data.draw(gen_rng)
+        t_data = time.perf_counter() - te
+        self.schedule((len(plan) + tc.batch_size - 1) // tc.batch_size)
+        if not first:
+            self.aug_rng = data.rank_rng(epoch)
+        bar = tqdm(range(0, len(mine), tc.batch_size)[first:], desc=f"epoch {epoch}/{tc.epochs}",
+                   disable=not (progress and main), leave=False, unit="batch")
+        total = self.run_epoch(epoch, feats, yt, first, bar, epoch_rng, save_every)
+        plain, val_acc = distributed.broadcast_object(validation.scores() if main else None, ctx)
+        row = {"epoch": epoch, "loss": round(distributed.all_reduce_mean(total / len(mine), ctx), 4),
+               "val_accuracy": round(plain, 4), "val_balanced": round(val_acc, 4),
+               "val_by_origin": validation.by_origin if main else {},
+               "seconds": round(time.perf_counter() - te, 1), "data_seconds": round(t_data, 1)}
+        self.history.append(row)
+        if main:
+            log(json.dumps(row))
+        if main and on_epoch is not None:
+            with torch.no_grad():
+                on_epoch(epoch, self.model.eval())
+        self.sel.offer(epoch, val_acc, self.model, info=plain)
+        stop = distributed.broadcast_object(self.sel.stop_reason(epoch), ctx)  # every rank stops together
+        if save_every:
+            self.save_state(epoch + 1, 0, self.rng.bit_generator.state, 0.0)
+        return stop
 
     def run_epoch(self, epoch: int, feats: torch.Tensor, yt: torch.Tensor, first: int, bar, epoch_rng: dict,
                   save_every: int) -> float:
@@ -499,8 +531,6 @@ def _labels(spec: str, clips_dirs: Sequence[str]) -> list[str]:
 
 
 def run_train_kws(args) -> int:
-    import tempfile
-
     from audio_rnn.keywords.data import load_training_clips
 
     torch.set_num_threads(max(1, args.threads))
@@ -535,15 +565,24 @@ def run_train_kws(args) -> int:
         return 0
     print(f"saved {args.out} (best epoch {config['training']['best_epoch']}, validation accuracy "
           f"{config['training']['best_val_accuracy']:.3f}, {config['training']['train_seconds']:.0f} s)")
-    from audio_rnn.keywords.evaluate import (DEFAULT_FSDD, add_real, real_suite, summary_lines, synth_test_set, target_suite,
-                                    vocabulary, write_report)
+    if not args.no_eval:
+        _report(args, labels, holdout, config)
+    return 0
 
-    vocab = vocabulary(labels)
-    if args.no_eval or vocab is None:
-        return 0
+
+def _report(args, labels: Sequence[str], holdout: Sequence[str], config: dict[str, Any]) -> None:
+    """The held-out report of a shipped vocabulary (report.json, confusions): FSDD and espeak-ng test voices
+    for digits, and the validation speakers of every Speech Commands folder trained on, pooled."""
+    import tempfile
+
     from audio_rnn.keywords.data import is_speech_commands_folder
+    from audio_rnn.keywords.evaluate import (DEFAULT_FSDD, add_real, real_suite, summary_lines, synth_test_set,
+                                             target_suite, vocabulary, write_report)
     from audio_rnn.keywords.recognize import Recognizer
 
+    vocab = vocabulary(labels)
+    if vocab is None:
+        return
     fsdd_dirs = [d for d in args.data if Path(d).name == "recordings" or (Path(d) / "recordings").is_dir()]
     fsdd = fsdd_dirs[0] if fsdd_dirs else (str(DEFAULT_FSDD) if holdout else None)
     rec = Recognizer(args.out)
@@ -552,11 +591,10 @@ def run_train_kws(args) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             synth = args.synth_test or synth_test_set(Path(tmp) / "synth_test")
             report = target_suite(rec, fsdd if holdout else None, holdout, synth, progress=not args.quiet)
-    for d in args.data:  # the real speakers kept out of training (the validation 20%)
-        if is_speech_commands_folder(Path(d)):
-            add_real(report, real_suite(rec, d, progress=not args.quiet), labels)
+    sc = [d for d in args.data if is_speech_commands_folder(Path(d))]
+    if sc:  # the real speakers kept out of training (the validation 20% by speaker hash)
+        add_real(report, real_suite(rec, sc, progress=not args.quiet), labels)
     report["training"] = {k: v for k, v in config["training"].items() if k != "history"}
     report["n_params"] = config["n_params"]
     write_report(report, args.out)
     print("\n".join(summary_lines(report)))
-    return 0

@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -263,62 +263,90 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     """Train on streams built from `clips` (train split; val split for model selection), save the best to `out`.
 
     `device` ("cpu", "cuda") runs the network there; streams and features are always made on the CPU."""
-    from tqdm import tqdm
-
     from audio_rnn.spotting.frontend import FrontEnd
+    from audio_rnn.training.holdout import split_clips
 
     labels = list(labels)
     if SILENCE not in labels:
         raise DataError(f"a spotter needs a {SILENCE} label")
-    from audio_rnn.training.holdout import split_clips
-
     train_clips, val_clips, _ = split_clips(clips, tc.seed)
-    pool = word_pool(train_clips, labels)
-    val_pool = word_pool(val_clips, labels)
+    pool, val_pool = word_pool(train_clips, labels), word_pool(val_clips, labels)
     fe = FrontEnd(fc.to_dict())
     sc = StreamingConfig(norm_s=sc.norm_s, stack=sc.stack, hit_before_s=tc.hit_before_s, hit_after_s=tc.hit_after_s,
                          detection=dict(sc.detection or DEFAULT_DETECTION))
     torch.manual_seed(tc.seed)
+    model, dev = _spot_model(labels, dims, fe, sc, device)
+    print(f"spotter: {model.dims.cell} x{model.dims.layers} hidden {model.dims.hidden}, {fe.dim}x{sc.stack} inputs "
+          f"per {sc.stack * fe.hop * 1000 // fe.sr} ms step: {model.n_params():,} parameters; "
+          f"{n_words(pool)} training words, {n_words(val_pool)} validation words, "
+          f"{len(pool.get(SILENCE, []))} recorded backgrounds", file=sys.stderr)
+    validate = _validator(model, val_pool, fe, labels, tc, sc, threads)
+    sel = Selection(patience=tc.patience, max_minutes=tc.max_minutes, swa=tc.swa)
+    history = _epochs(model, dev, pool, fe, labels, tc, sc, threads, sel, validate, progress)
+    swa_note = sel.average(model, validate)
+    if swa_note:
+        swa_note["val_found_right_pct"] = sel.averaged_info["found_right_pct"]
+        log(f"weight average of the last {swa_note['epochs_averaged']} epochs: validation {json.dumps(swa_note)}")
+    sel.restore_best(model)
+    config = {
+        "kind": "kws", "labels": labels, "features": fc.to_dict(), "model": model.dims.to_dict(),
+        "streaming": asdict(sc), "n_params": model.n_params(),
+        "training": {**asdict(tc), **(meta or {}), **summary(sel, history, device), "best_val": sel.best_info,
+                     "weight_average": swa_note, "n_train_words": n_words(pool), "n_val_words": n_words(val_pool),
+                     "n_recorded_backgrounds": len(pool.get(SILENCE, []))},
+    }
+    save_trained(out, model, config)
+    return model, config
+
+
+def _spot_model(labels: Sequence[str], dims: dict[str, Any] | None, fe: Any, sc: StreamingConfig,
+                device: str) -> tuple[KeywordRNN, Any]:
+    """A fresh unidirectional last-state network for `sc.stack` stacked frames, on its device."""
+    from audio_rnn.training.device import resolve_device
+
     model_dims = KWSDims(**{"n_in": fe.dim * sc.stack, "n_classes": len(labels), "pooling": "last",
                             **(dims or {})})
     if model_dims.pooling != "last" or model_dims.bidirectional:
         raise DataError("a streaming spotter needs a unidirectional model with last-state pooling")
-    from audio_rnn.training.device import resolve_device
-
     dev = resolve_device(device)
-    model = KeywordRNN(model_dims).to(dev)
-    n_params = model.n_params()
-    aug = AugmentConfig()
-    print(f"spotter: {model_dims.cell} x{model_dims.layers} hidden {model_dims.hidden}, {fe.dim}x{sc.stack} inputs "
-          f"per {sc.stack * fe.hop * 1000 // fe.sr} ms step: {n_params:,} parameters; "
-          f"{n_words(pool)} training words, {n_words(val_pool)} validation words, "
-          f"{len(pool.get(SILENCE, []))} recorded backgrounds",
-          file=sys.stderr)
+    return KeywordRNN(model_dims).to(dev), dev
+
+
+def _validator(model: KeywordRNN, val_pool: dict[str, list[np.ndarray]], fe: Any, labels: Sequence[str],
+               tc: SpotTrainConfig, sc: StreamingConfig, threads: int) -> Callable[[], tuple[float, dict[str, Any]]]:
+    """The fixed validation streams of held-out voices, and a function scoring the model's detections on them."""
     vrng = np.random.default_rng([tc.seed, 10_000])
     vseeds = [int(s) for s in vrng.integers(0, 2**31, tc.val_streams)]
-    vx, _, vwords = make_batch(val_pool, tc.val_streams, vseeds, fe, labels, tc, sc, aug, threads)
+    vx, _, vwords = make_batch(val_pool, tc.val_streams, vseeds, fe, labels, tc, sc, AugmentConfig(), threads)
     vtimes = step_times(vx.shape[1], fe, sc.stack)
-    chunk = max(1, int(round(tc.chunk_s / (sc.stack * fe.hop / fe.sr))))
-    steps_per_stream = int(tc.stream_s * fe.sr / fe.hop) // sc.stack
-    n_chunks = max(1, -(-steps_per_stream // chunk))
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * n_chunks + 10,
-                                                pct_start=0.1)
-    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=tc.label_smoothing)
-    rng = np.random.default_rng(tc.seed)
-    sel = Selection(patience=tc.patience, max_minutes=tc.max_minutes, swa=tc.swa)
-    history: list[dict] = []
 
     def validate() -> tuple[float, dict[str, Any]]:
         vs = detection_score(stream_posteriors(model, vx), vwords, vtimes, labels, sc.detection, tc.stream_s)
         return val_metric(vs), vs
 
+    return validate
+
+
+def _epochs(model: KeywordRNN, dev: Any, pool: dict[str, list[np.ndarray]], fe: Any, labels: Sequence[str],
+            tc: SpotTrainConfig, sc: StreamingConfig, threads: int, sel: Selection,
+            validate: Callable[[], tuple[float, dict[str, Any]]], progress: bool) -> list[dict]:
+    """Every epoch on fresh streams (the next epoch's render while this one trains); the history rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    chunk = max(1, int(round(tc.chunk_s / (sc.stack * fe.hop / fe.sr))))
+    n_chunks = max(1, -(-(int(tc.stream_s * fe.sr / fe.hop) // sc.stack) // chunk))
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * n_chunks + 10,
+                                                pct_start=0.1)
+    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=tc.label_smoothing)
+    rng, aug, history = np.random.default_rng(tc.seed), AugmentConfig(), []
+
     def draw(epoch_seeds: list[int]):
         return make_batch(pool, tc.streams, epoch_seeds, fe, labels, tc, sc, aug, threads)
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as prefetch:  # the next epoch's streams render while this one trains
+    with ThreadPoolExecutor(1) as prefetch:
         nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
         for epoch in range(1, tc.epochs + 1):
             te = time.perf_counter()
@@ -331,30 +359,17 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
             loss = train_epoch(model, torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev), bar, chunk, opt,
                                sched, loss_fn)
             metric, vs = validate()
-            row = {"epoch": epoch, "loss": round(loss, 4), "val_found_right_pct": vs["found_right_pct"],
-                   "val_wrong_pct": vs["wrong_pct"], "val_fa_per_word": vs["fa_per_word"], "val_metric": round(metric, 2),
-                   "seconds": round(time.perf_counter() - te, 1), "data_wait_seconds": round(t_data, 1)}
-            history.append(row)
-            log(json.dumps(row))
+            history.append({"epoch": epoch, "loss": round(loss, 4), "val_found_right_pct": vs["found_right_pct"],
+                            "val_wrong_pct": vs["wrong_pct"], "val_fa_per_word": vs["fa_per_word"],
+                            "val_metric": round(metric, 2), "seconds": round(time.perf_counter() - te, 1),
+                            "data_wait_seconds": round(t_data, 1)})
+            log(json.dumps(history[-1]))
             sel.offer(epoch, metric, model, info=vs)
             stop = sel.stop_reason(epoch)
             if stop:
                 log(stop)
                 break
-    swa_note = sel.average(model, validate)
-    if swa_note:
-        swa_note["val_found_right_pct"] = sel.averaged_info["found_right_pct"]
-        log(f"weight average of the last {swa_note['epochs_averaged']} epochs: validation {json.dumps(swa_note)}")
-    sel.restore_best(model)
-    config = {
-        "kind": "kws", "labels": labels, "features": fc.to_dict(), "model": model_dims.to_dict(),
-        "streaming": asdict(sc), "n_params": n_params,
-        "training": {**asdict(tc), **(meta or {}), **summary(sel, history, device), "best_val": sel.best_info,
-                     "weight_average": swa_note, "n_train_words": n_words(pool), "n_val_words": n_words(val_pool),
-                     "n_recorded_backgrounds": len(pool.get(SILENCE, []))},
-    }
-    save_trained(out, model, config)
-    return model, config
+    return history
 
 
 def detach_state(state: Any) -> Any:
