@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from audio_rnn.music.notation import BODY_FIELDS, FIELD_LINE, REQUIRED_HEADERS, header_fields
 from audio_rnn.music.repeats import repeat_problems, repeat_spans
@@ -244,64 +245,101 @@ def check_tune(abc: str, max_chars: int = 20_000, whole: bool = True) -> Validit
     its neighbour or with the pickup (the usual ABC convention). Over-long bars
     are never accepted.
     """
+    reasons, fields = _text_problems(abc, max_chars)
+    if fields is None:
+        return Validity(False, reasons)
+    warned: list[str] = []
+    read = _read_tune(abc, warned)
+    if isinstance(read, str):
+        return Validity(False, reasons + [read])
+    bars, score = read
+    notes = len(list(score.recurse().notes))
+    reasons.extend(_music21_problems(score, notes, warned))
+    if fields.get("M", "").lower() not in ("none", ""):  # a metered tune
+        reasons.extend(_metered_problems(abc, bars, score, notes, whole))
+    return Validity(not reasons, reasons, len(bars), notes)
+
+
+def _text_problems(abc: str, max_chars: int) -> tuple[list[str], dict[str, str] | None]:
+    """Problems found in the text alone (checked first: cheap), and the header fields; None fields: stop, invalid."""
     reasons: list[str] = []
     if not abc or not abc.strip():
-        return Validity(False, ["empty tune"])
+        return ["empty tune"], None
     if len(abc) > max_chars:
-        return Validity(False, [f"longer than {max_chars} characters"])
+        return [f"longer than {max_chars} characters"], None
     fields = header_fields(abc)
     missing = [f"{h}:" for h in REQUIRED_HEADERS if h not in fields]
     if missing:
         reasons.append("missing header " + ", ".join(missing))
     if "K" not in fields:  # invalid anyway; and music21 can spend minutes re-barring header-less music
-        return Validity(False, reasons)
+        return reasons, None
     meter = _meter_problem(abc)
     if meter:
-        return Validity(False, reasons + [meter])
+        return reasons + [meter], None
     reasons.extend(repeat_problems(abc))
-    warned: list[str] = []
+    return reasons, fields
+
+
+def _read_tune(abc: str, warned: list[str]) -> tuple[list[tuple[float, float | None, bool]], Any] | str:
+    """(written bars, music21 score), or why the tune cannot be read (a giant bar or a parse error)."""
     try:
         bars = written_bars(abc)  # first: fast, and it finds the giant bars that make music21's parse crawl
         giant = [(i, d, f) for i, (d, f, _) in enumerate(bars) if d > MAX_BAR_FACTOR * (f or 4.0)]
         if giant:
             i, d, f = giant[0]
-            return Validity(False, reasons + [f"bar {i + 1} lasts {d:g} quarters, the meter says {f or 4.0:g}"])
-        score = parse_abc(abc, warned)
+            return f"bar {i + 1} lasts {d:g} quarters, the meter says {f or 4.0:g}"
+        return bars, parse_abc(abc, warned)
     except Exception as exc:  # music21 raises many types on bad ABC
-        return Validity(False, reasons + [f"music21 cannot parse it: {type(exc).__name__}: {str(exc)[:120]}"])
+        return f"music21 cannot parse it: {type(exc).__name__}: {str(exc)[:120]}"
+
+
+def _music21_problems(score: Any, notes: int, warned: list[str]) -> list[str]:
+    """What music21 found while reading the tune (unreadable tokens), no notes, or no MIDI for it."""
+    out: list[str] = []
     if warned:
-        reasons.append(f"music21 could not read {len(warned)} token(s): " + "; ".join(w.strip()[:80] for w in warned[:3]))
-    notes = len(list(score.recurse().notes))
+        out.append(f"music21 could not read {len(warned)} token(s): " + "; ".join(w.strip()[:80] for w in warned[:3]))
     if notes == 0:
-        reasons.append("no notes")
+        out.append("no notes")
     else:
-        reasons.extend(filter(None, [midi_problem(score)]))
-    meter_free = fields.get("M", "").lower() in ("none", "")
-    if not bars and not meter_free and notes:
-        reasons.append("no bars")
-    if not meter_free and notes:
-        reasons.extend(measure_problems(score)[:2])
-    if not meter_free and bars:
-        eps = 1e-6
-        pickup = bars[0][0] if bars[0][1] and bars[0][0] < bars[0][1] - eps else 0.0
-        last = len(bars) - 1
-        bad: list[str] = []
-        for i, (d, full, boundary) in enumerate(bars):
-            if full is None or abs(d - full) < eps:
-                continue
-            if d > full + eps:
-                bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
-                continue
-            if i == 0 or i == last:
-                continue
-            neighbours = [bars[j][0] for j in (i - 1, i + 1) if 0 <= j <= last]
-            paired = any(abs(d + n - full) < eps for n in neighbours) or abs(d + pickup - full) < eps
-            if not (boundary and paired):
-                bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
+        out.extend(filter(None, [midi_problem(score)]))
+    return out
+
+
+def _metered_problems(abc: str, bars: list[tuple[float, float | None, bool]], score: Any, notes: int,
+                      whole: bool) -> list[str]:
+    """A metered tune's bar problems: no bars, music21's measures, written bars vs the meter, wholeness."""
+    out: list[str] = []
+    if not bars and notes:
+        out.append("no bars")
+    if notes:
+        out.extend(measure_problems(score)[:2])
+    if bars:
+        bad = _mismatched_bars(bars)
         if bad:
-            reasons.append(f"{len(bad)} bar(s) do not match the meter: " + "; ".join(bad[:3]))
+            out.append(f"{len(bad)} bar(s) do not match the meter: " + "; ".join(bad[:3]))
         else:
-            reasons.extend(_fragment_repeats(abc, bars)[:1])
+            out.extend(_fragment_repeats(abc, bars)[:1])
         if whole:
-            reasons.extend(whole_tune_problems(abc, bars))
-    return Validity(not reasons, reasons, len(bars), notes)
+            out.extend(whole_tune_problems(abc, bars))
+    return out
+
+
+def _mismatched_bars(bars: list[tuple[float, float | None, bool]]) -> list[str]:
+    """Written bars that do not fit the meter: over-long ones, and short inner ones not excused at a boundary."""
+    eps = 1e-6
+    pickup = bars[0][0] if bars[0][1] and bars[0][0] < bars[0][1] - eps else 0.0
+    last = len(bars) - 1
+    bad: list[str] = []
+    for i, (d, full, boundary) in enumerate(bars):
+        if full is None or abs(d - full) < eps:
+            continue
+        if d > full + eps:
+            bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
+            continue
+        if i == 0 or i == last:
+            continue
+        neighbours = [bars[j][0] for j in (i - 1, i + 1) if 0 <= j <= last]
+        paired = any(abs(d + n - full) < eps for n in neighbours) or abs(d + pickup - full) < eps
+        if not (boundary and paired):
+            bad.append(f"bar {i + 1} lasts {d:g} quarters, the meter says {full:g}")
+    return bad

@@ -77,50 +77,91 @@ def layer_forward(
     hs = np.empty((T, B, H), dtype=x.dtype)
     acts = np.empty((T, B, GATE_COUNT[cell] * H), dtype=x.dtype)
     cache: dict[str, Any] = {"cell": cell, "x": x, "h0": h0, "c0": c0, "h": hs, "acts": acts, "nonlinearity": nonlinearity}
-    h = h0
     if cell == "rnn":
-        act = np.tanh if nonlinearity == "tanh" else (lambda a: np.maximum(a, 0))
-        for t in range(T):
-            a = gi[t] + h @ w_hh.T
-            if b_hh is not None:
-                a = a + b_hh
-            h = act(a)
-            hs[t] = h
-            acts[t] = h
+        _rnn_forward(gi, h0, w_hh, b_hh, nonlinearity, hs, acts)
     elif cell == "lstm":
-        cs = np.empty((T, B, H), dtype=x.dtype)
-        tcs = np.empty((T, B, H), dtype=x.dtype)
-        c = c0
-        for t in range(T):
-            a = gi[t] + h @ w_hh.T
-            if b_hh is not None:
-                a = a + b_hh
-            i = sigmoid(a[:, :H])
-            f = sigmoid(a[:, H : 2 * H])
-            g = np.tanh(a[:, 2 * H : 3 * H])
-            o = sigmoid(a[:, 3 * H :])
-            c = f * c + i * g
-            tc = np.tanh(c)
-            h = o * tc
-            acts[t, :, :H], acts[t, :, H : 2 * H], acts[t, :, 2 * H : 3 * H], acts[t, :, 3 * H :] = i, f, g, o
-            cs[t], tcs[t], hs[t] = c, tc, h
-        cache.update(c=cs, tanh_c=tcs)
+        cache.update(_lstm_forward(gi, h0, c0, w_hh, b_hh, hs, acts))
     elif cell == "gru":
-        ghn = np.empty((T, B, H), dtype=x.dtype)
-        for t in range(T):
-            gh = h @ w_hh.T
-            if b_hh is not None:
-                gh = gh + b_hh
-            r = sigmoid(gi[t, :, :H] + gh[:, :H])
-            z = sigmoid(gi[t, :, H : 2 * H] + gh[:, H : 2 * H])
-            n = np.tanh(gi[t, :, 2 * H :] + r * gh[:, 2 * H :])
-            h = (1.0 - z) * n + z * h
-            acts[t, :, :H], acts[t, :, H : 2 * H], acts[t, :, 2 * H :] = r, z, n
-            ghn[t], hs[t] = gh[:, 2 * H :], h
-        cache["ghn"] = ghn
+        cache["ghn"] = _gru_forward(gi, h0, w_hh, b_hh, hs, acts)
     else:
         raise ValueError(f"unknown cell {cell!r}; expected one of {CELLS}")
     return cache
+
+
+def _rnn_forward(
+    gi: np.ndarray,
+    h0: np.ndarray,
+    w_hh: np.ndarray,
+    b_hh: np.ndarray | None,
+    nonlinearity: str,
+    hs: np.ndarray,
+    acts: np.ndarray,
+) -> None:
+    """Vanilla RNN steps h_t = act(gi_t + W_hh h_{t-1} + b_hh); fills hs and acts (the cache) in place."""
+    act = np.tanh if nonlinearity == "tanh" else (lambda a: np.maximum(a, 0))
+    h = h0
+    for t in range(gi.shape[0]):
+        a = gi[t] + h @ w_hh.T
+        if b_hh is not None:
+            a = a + b_hh
+        h = act(a)
+        hs[t] = h
+        acts[t] = h
+
+
+def _lstm_forward(
+    gi: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray | None,
+    w_hh: np.ndarray,
+    b_hh: np.ndarray | None,
+    hs: np.ndarray,
+    acts: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """LSTM steps (gates i,f,g,o) filling hs and acts in place; returns the cell states {c, tanh_c} BPTT needs."""
+    T, B, H = hs.shape
+    cs = np.empty((T, B, H), dtype=hs.dtype)
+    tcs = np.empty((T, B, H), dtype=hs.dtype)
+    h, c = h0, c0
+    for t in range(T):
+        a = gi[t] + h @ w_hh.T
+        if b_hh is not None:
+            a = a + b_hh
+        i = sigmoid(a[:, :H])
+        f = sigmoid(a[:, H : 2 * H])
+        g = np.tanh(a[:, 2 * H : 3 * H])
+        o = sigmoid(a[:, 3 * H :])
+        c = f * c + i * g
+        tc = np.tanh(c)
+        h = o * tc
+        acts[t, :, :H], acts[t, :, H : 2 * H], acts[t, :, 2 * H : 3 * H], acts[t, :, 3 * H :] = i, f, g, o
+        cs[t], tcs[t], hs[t] = c, tc, h
+    return {"c": cs, "tanh_c": tcs}
+
+
+def _gru_forward(
+    gi: np.ndarray,
+    h0: np.ndarray,
+    w_hh: np.ndarray,
+    b_hh: np.ndarray | None,
+    hs: np.ndarray,
+    acts: np.ndarray,
+) -> np.ndarray:
+    """GRU steps (gates r,z,n) filling hs and acts in place; returns ghn (T,B,H), the term the reset gate scales."""
+    T, B, H = hs.shape
+    ghn = np.empty((T, B, H), dtype=hs.dtype)
+    h = h0
+    for t in range(T):
+        gh = h @ w_hh.T
+        if b_hh is not None:
+            gh = gh + b_hh
+        r = sigmoid(gi[t, :, :H] + gh[:, :H])
+        z = sigmoid(gi[t, :, H : 2 * H] + gh[:, H : 2 * H])
+        n = np.tanh(gi[t, :, 2 * H :] + r * gh[:, 2 * H :])
+        h = (1.0 - z) * n + z * h
+        acts[t, :, :H], acts[t, :, H : 2 * H], acts[t, :, 2 * H :] = r, z, n
+        ghn[t], hs[t] = gh[:, 2 * H :], h
+    return ghn
 
 
 @dataclass
@@ -146,7 +187,7 @@ def layer_backward(
     dc_T: np.ndarray | None = None,
 ) -> LayerGrads:
     """Backpropagation through time for one layer, given dL/d(outputs) (T,B,H) and dL/d(final state)."""
-    cell, x, hs, acts = cache["cell"], cache["x"], cache["h"], cache["acts"]
+    cell, x, hs = cache["cell"], cache["x"], cache["h"]
     T, B, H = hs.shape
     dtype = hs.dtype
     dout = np.zeros_like(hs) if dout is None else dout
@@ -157,44 +198,11 @@ def layer_backward(
     da_h = da_i if cell != "gru" else np.empty_like(da_i)  # recurrent side (differs only for GRU's n)
     dh_all = np.empty((T, B, H), dtype)
     if cell == "rnn":
-        relu = cache["nonlinearity"] == "relu"
-        for t in range(T - 1, -1, -1):
-            dh = dout[t] + dh_next
-            dh_all[t] = dh
-            h = hs[t]
-            da = dh * (h > 0) if relu else dh * (1.0 - h * h)
-            da_i[t] = da
-            dh_next = da @ w_hh
+        dh_next = _rnn_backward(hs, cache["nonlinearity"] == "relu", w_hh, dout, dh_next, da_i, dh_all)
     elif cell == "lstm":
-        cs, tcs = cache["c"], cache["tanh_c"]
-        c_prev_all = np.concatenate([cache["c0"][None], cs[:-1]], axis=0)
-        dc_next = np.zeros((B, H), dtype) if dc_T is None else dc_T.astype(dtype, copy=True)
-        for t in range(T - 1, -1, -1):
-            dh = dout[t] + dh_next
-            dh_all[t] = dh
-            i, f, g, o = acts[t, :, :H], acts[t, :, H : 2 * H], acts[t, :, 2 * H : 3 * H], acts[t, :, 3 * H :]
-            tc = tcs[t]
-            dc = dc_next + dh * o * (1.0 - tc * tc)
-            da = da_i[t]
-            da[:, :H] = dc * g * i * (1.0 - i)
-            da[:, H : 2 * H] = dc * c_prev_all[t] * f * (1.0 - f)
-            da[:, 2 * H : 3 * H] = dc * i * (1.0 - g * g)
-            da[:, 3 * H :] = dh * tc * o * (1.0 - o)
-            dc_next = dc * f
-            dh_next = da @ w_hh
+        dh_next, dc_next = _lstm_backward(cache, w_hh, dout, dh_next, dc_T, da_i, dh_all)
     elif cell == "gru":
-        ghn = cache["ghn"]
-        for t in range(T - 1, -1, -1):
-            dh = dout[t] + dh_next
-            dh_all[t] = dh
-            r, z, n = acts[t, :, :H], acts[t, :, H : 2 * H], acts[t, :, 2 * H :]
-            dan = dh * (1.0 - z) * (1.0 - n * n)
-            dai, dah = da_i[t], da_h[t]
-            dai[:, :H] = dah[:, :H] = dan * ghn[t] * r * (1.0 - r)
-            dai[:, H : 2 * H] = dah[:, H : 2 * H] = dh * (h_prev_all[t] - n) * z * (1.0 - z)
-            dai[:, 2 * H :] = dan
-            dah[:, 2 * H :] = dan * r
-            dh_next = dh * z + dah @ w_hh
+        dh_next = _gru_backward(cache, h_prev_all, w_hh, dout, dh_next, da_i, da_h, dh_all)
     else:
         raise ValueError(f"unknown cell {cell!r}")
     return LayerGrads(
@@ -207,6 +215,83 @@ def layer_backward(
         c0=dc_next,
         dh=dh_all,
     )
+
+
+def _rnn_backward(
+    hs: np.ndarray,
+    relu: bool,
+    w_hh: np.ndarray,
+    dout: np.ndarray,
+    dh_next: np.ndarray,
+    da_i: np.ndarray,
+    dh_all: np.ndarray,
+) -> np.ndarray:
+    """Vanilla RNN BPTT: fills da_i and dh_all in place (layer_backward's buffers); returns dL/dh0."""
+    for t in range(hs.shape[0] - 1, -1, -1):
+        dh = dout[t] + dh_next
+        dh_all[t] = dh
+        h = hs[t]
+        da = dh * (h > 0) if relu else dh * (1.0 - h * h)
+        da_i[t] = da
+        dh_next = da @ w_hh
+    return dh_next
+
+
+def _lstm_backward(
+    cache: dict[str, Any],
+    w_hh: np.ndarray,
+    dout: np.ndarray,
+    dh_next: np.ndarray,
+    dc_T: np.ndarray | None,
+    da_i: np.ndarray,
+    dh_all: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """LSTM BPTT through the cell state: fills da_i and dh_all in place; returns (dL/dh0, dL/dc0)."""
+    acts, cs, tcs = cache["acts"], cache["c"], cache["tanh_c"]
+    T, B, H = cs.shape
+    c_prev_all = np.concatenate([cache["c0"][None], cs[:-1]], axis=0)
+    dc_next = np.zeros((B, H), cs.dtype) if dc_T is None else dc_T.astype(cs.dtype, copy=True)
+    for t in range(T - 1, -1, -1):
+        dh = dout[t] + dh_next
+        dh_all[t] = dh
+        i, f, g, o = acts[t, :, :H], acts[t, :, H : 2 * H], acts[t, :, 2 * H : 3 * H], acts[t, :, 3 * H :]
+        tc = tcs[t]
+        dc = dc_next + dh * o * (1.0 - tc * tc)
+        da = da_i[t]
+        da[:, :H] = dc * g * i * (1.0 - i)
+        da[:, H : 2 * H] = dc * c_prev_all[t] * f * (1.0 - f)
+        da[:, 2 * H : 3 * H] = dc * i * (1.0 - g * g)
+        da[:, 3 * H :] = dh * tc * o * (1.0 - o)
+        dc_next = dc * f
+        dh_next = da @ w_hh
+    return dh_next, dc_next
+
+
+def _gru_backward(
+    cache: dict[str, Any],
+    h_prev_all: np.ndarray,
+    w_hh: np.ndarray,
+    dout: np.ndarray,
+    dh_next: np.ndarray,
+    da_i: np.ndarray,
+    da_h: np.ndarray,
+    dh_all: np.ndarray,
+) -> np.ndarray:
+    """GRU BPTT (input and recurrent sides differ at the n gate): fills da_i, da_h, dh_all; returns dL/dh0."""
+    acts, ghn = cache["acts"], cache["ghn"]
+    T, _, H = ghn.shape
+    for t in range(T - 1, -1, -1):
+        dh = dout[t] + dh_next
+        dh_all[t] = dh
+        r, z, n = acts[t, :, :H], acts[t, :, H : 2 * H], acts[t, :, 2 * H :]
+        dan = dh * (1.0 - z) * (1.0 - n * n)
+        dai, dah = da_i[t], da_h[t]
+        dai[:, :H] = dah[:, :H] = dan * ghn[t] * r * (1.0 - r)
+        dai[:, H : 2 * H] = dah[:, H : 2 * H] = dh * (h_prev_all[t] - n) * z * (1.0 - z)
+        dai[:, 2 * H :] = dan
+        dah[:, 2 * H :] = dan * r
+        dh_next = dh * z + dah @ w_hh
+    return dh_next
 
 
 # ----------------------------------------------------------------------------------------------

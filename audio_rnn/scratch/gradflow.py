@@ -12,12 +12,15 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from audio_rnn.scratch import cells, char_demo, torch_bridge
 from audio_rnn.scratch.cells import CELLS, Recurrent, single_blas_thread
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 ADDING_BASELINE_MSE = 1.0 / 6.0  # always answering 1.0 (the mean of a sum of two U(0,1) values)
 
@@ -337,7 +340,6 @@ def write_plots(out: Path, init, after, trained, sweep, clipping, chars, T: int)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
     files = []
 
     def save(fig, name: str) -> None:
@@ -352,23 +354,51 @@ def write_plots(out: Path, init, after, trained, sweep, clipping, chars, T: int)
         ("decay_trained.png", after, f"After training on the adding problem (measured at T={T})"),
     ):
         fig, ax = plt.subplots(figsize=(7, 4))
-        for c, r in flows.items():
-            ax.semilogy(r["distance"], r["relative"], color=colors[c], label=f"{c} ({r['decay_per_step']:.3f}/step)")
-        ax.set(xlabel="distance T - t", ylabel="||dL/dh_t|| / ||dL/dh_T||", title=title)
-        ax.legend()
-        ax.grid(True, which="both", alpha=0.3)
+        _draw_decay(ax, flows, title)
         save(fig, name)
 
     fig, ax = plt.subplots(figsize=(7, 4))
+    _draw_radius(ax, sweep)
+    save(fig, "radius.png")
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    _draw_clipping(axes, clipping)
+    save(fig, "clipping.png")
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    _draw_char_demo(ax, chars)
+    save(fig, "char_demo.png")
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    _draw_adding_training(ax, trained)
+    save(fig, "adding_training.png")
+    return files
+
+
+_COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}  # one colour per cell in every figure
+
+
+def _draw_decay(ax: Axes, flows: dict[str, dict[str, Any]], title: str) -> None:
+    """decay_init.png / decay_trained.png: relative ||dL/dh_t|| vs distance per cell, to show vanishing."""
+    for c, r in flows.items():
+        ax.semilogy(r["distance"], r["relative"], color=_COLORS[c], label=f"{c} ({r['decay_per_step']:.3f}/step)")
+    ax.set(xlabel="distance T - t", ylabel="||dL/dh_t|| / ||dL/dh_T||", title=title)
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _draw_radius(ax: Axes, sweep: dict[str, dict[str, np.ndarray]]) -> None:
+    """radius.png: gradient factor per step vs spectral radius, where vanishing turns into exploding."""
     for c, s in sweep.items():
-        ax.semilogy(s["radius"], s["decay_per_step"], "o-", color=colors[c], label=c)
+        ax.semilogy(s["radius"], s["decay_per_step"], "o-", color=_COLORS[c], label=c)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set(xlabel="spectral radius of W_hh", ylabel="gradient factor per step", title="Vanishing (<1) vs exploding (>1)")
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
-    save(fig, "radius.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+
+def _draw_clipping(axes: np.ndarray, clipping: dict[str, Any]) -> None:
+    """clipping.png (two Axes): gradient norm and loss with and without clipping, to show what clipping buys."""
     for tag, color in (("noclip", "tab:red"), ("clip", "tab:blue")):
         label = "no clipping" if tag == "noclip" else "clipped to norm 1"
         diverged = clipping[f"diverged_{tag}"]
@@ -384,21 +414,21 @@ def write_plots(out: Path, init, after, trained, sweep, clipping, chars, T: int)
     axes[1].set(xlabel="SGD step", ylabel="adding-problem MSE", ylim=(0, 1.5), title="loss")
     for ax in axes:
         ax.legend(fontsize=8)
-    save(fig, "clipping.png")
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+
+def _draw_char_demo(ax: Axes, chars: dict[str, dict[str, Any]]) -> None:
+    """char_demo.png: the numpy char-RNN losses per cell against the uniform guess, to show they learn."""
     for c, r in chars.items():
-        ax.plot(r["losses"], color=colors[c], label=c)
+        ax.plot(r["losses"], color=_COLORS[c], label=c)
     ax.axhline(next(iter(chars.values()))["uniform_loss"], color="k", ls="--", lw=0.8, label="uniform guess")
     ax.set(xlabel="Adam step", ylabel="nats / char", title="min-char-rnn in numpy")
     ax.legend()
-    save(fig, "char_demo.png")
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+
+def _draw_adding_training(ax: Axes, trained: dict[str, dict[str, Any]]) -> None:
+    """adding_training.png: adding-problem training MSE per cell against the predict-the-mean baseline."""
     for c, r in trained.items():
-        ax.semilogy(r["losses"], color=colors[c], label=c)
+        ax.semilogy(r["losses"], color=_COLORS[c], label=c)
     ax.axhline(ADDING_BASELINE_MSE, color="k", ls="--", lw=0.8, label="predict the mean")
     ax.set(xlabel="Adam step", ylabel="MSE", title="Adding problem (T=50) training")
     ax.legend()
-    save(fig, "adding_training.png")
-    return files

@@ -226,6 +226,48 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _gather_rng_states(rng: dict[str, Any], world: int) -> list[Any]:
+    """Every rank's RNG state, in rank order, so that rank 0 saves them all (each rank resumes its own)."""
+    if world > 1:
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * world
+        dist.all_gather_object(gathered, rng)  # in-memory between our own ranks; never on disk
+        return gathered
+    return [rng]
+
+
+def _barrier(world: int) -> None:
+    """Wait for every rank (under torchrun), so no rank runs ahead of rank 0's write."""
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _commit(folder: Path, record: dict[str, Any], tensors: dict[str, torch.Tensor], step: int) -> str:
+    """Atomically write the weights, then `record` + their name and SHA-256 (the commit); returns the weights' name."""
+    from safetensors.torch import save as st_save
+
+    blob = st_save(tensors, metadata={"format": FORMAT, "step": str(int(step))})
+    weights = f"state-{int(step):09d}.safetensors"
+    record["weights"] = weights
+    record["sha256"] = hashlib.sha256(blob).hexdigest()
+    atomic_write(folder / weights, blob)
+    atomic_write(folder / STATE_JSON, (json.dumps(record, indent=1) + "\n").encode())  # the commit
+    _fsync_dir(folder)
+    return weights
+
+
+def _prune(folder: Path, weights: str, keep: int) -> None:
+    """Keep the committed weights and the keep-1 latest others (disk bounded); delete killed writes' temp files."""
+    olds = sorted(p for p in folder.glob("state-*.safetensors") if p.name != weights)
+    for p in olds[: max(0, len(olds) - max(0, keep - 1))]:
+        p.unlink(missing_ok=True)
+    for p in folder.glob(".*.tmp"):  # temp files of a write that was killed
+        p.unlink(missing_ok=True)
+
+
 @dataclass
 class TrainState:
     """Where a run stands: optimizer steps done, epoch, batches of that epoch done, extra scalars."""
@@ -268,20 +310,9 @@ class TrainState:
         `extra` is JSON-able trainer scalars (best accuracy, loss history, config).
         """
         rank, world = _dist()
-        rng = _rng_state(rngs)
-        if world > 1:
-            import torch.distributed as dist
-
-            gathered: list[Any] = [None] * world
-            dist.all_gather_object(gathered, rng)  # in-memory between our own ranks; never on disk
-            rng_all = gathered
-        else:
-            rng_all = [rng]
+        rng_all = _gather_rng_states(_rng_state(rngs), world)
         if rank != 0:
-            if world > 1:
-                import torch.distributed as dist
-
-                dist.barrier()
+            _barrier(world)
             return None
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -303,24 +334,9 @@ class TrainState:
             "torch_version": torch.__version__,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        from safetensors.torch import save as st_save
-
-        blob = st_save(tensors, metadata={"format": FORMAT, "step": str(int(step))})
-        weights = f"state-{int(step):09d}.safetensors"
-        record["weights"] = weights
-        record["sha256"] = hashlib.sha256(blob).hexdigest()
-        atomic_write(folder / weights, blob)
-        atomic_write(folder / STATE_JSON, (json.dumps(record, indent=1) + "\n").encode())  # the commit
-        _fsync_dir(folder)
-        olds = sorted(p for p in folder.glob("state-*.safetensors") if p.name != weights)
-        for p in olds[: max(0, len(olds) - max(0, keep - 1))]:
-            p.unlink(missing_ok=True)
-        for p in folder.glob(".*.tmp"):  # temp files of a write that was killed
-            p.unlink(missing_ok=True)
-        if world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
+        weights = _commit(folder, record, tensors, step)
+        _prune(folder, weights, keep)
+        _barrier(world)
         return folder / STATE_JSON
 
     @staticmethod
