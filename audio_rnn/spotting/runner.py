@@ -90,8 +90,15 @@ class FrameStream:
         """One webrtcvad decision per frame, on the 10 ms at the frame's centre."""
         hop, off = self.fe.hop, (self.fe.win - self.fe.hop) // 2
         pcm = (np.clip(x[off:off + n * hop], -1.0, 1.0) * 32767).astype("<i2").tobytes()
-        is_speech, sr, b = self.vad.is_speech, self.fe.sr, 2 * hop
-        return np.fromiter((is_speech(pcm[i * b:(i + 1) * b], sr) for i in range(n)), bool, n)
+        sr, b = self.fe.sr, 2 * hop
+        try:  # the extension's own call: the Python wrapper's checks cost a fifth of the VAD's time
+            from _webrtcvad import process
+
+            handle, view = self.vad._vad, memoryview(pcm)
+            return np.fromiter((process(handle, sr, view[i * b:(i + 1) * b], hop) for i in range(n)), bool, n)
+        except (ImportError, AttributeError):  # another webrtcvad build: its public call
+            is_speech = self.vad.is_speech
+            return np.fromiter((is_speech(pcm[i * b:(i + 1) * b], sr) for i in range(n)), bool, n)
 
 
 # ----------------------------------------------------------------------------- frames -> posteriors

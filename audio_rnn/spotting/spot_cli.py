@@ -24,6 +24,9 @@ def configure_spot(p) -> None:
                                    "name is its clip model in vad mode (with --mode state: its stream-trained "
                                    "spotter)")
     p.add_argument("--json", action="store_true", help="one detection per line: label, start, end, score")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads for a file (default 1: a dense 30-min file runs ~5%% faster on 2 threads for "
+                        "~75%% more CPU; `spot -` always uses 1)")
     p.add_argument("--mode", choices=("vad", "window", "state"), default=None,
                    help="vad: a voice-activity detector finds speech and the clip model classifies each segment; "
                         "window: restart a clip model on the last second every --hop; state: the stream-trained "
@@ -99,6 +102,7 @@ def run_spot(args) -> int:
 
     probe(args.file)  # a missing or non-audio file fails fast, before the model loads
     spotter = make_spotter(args)
+    spotter.threads = max(1, args.threads)
     try:
         dets = spotter.detect(args.file)
     except AudioError:
