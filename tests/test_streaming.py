@@ -393,3 +393,20 @@ def test_the_decider_decides_the_same_whatever_the_block_sizes(hold_s):
         results.append((dets, d.decided_at))
     assert len(results[0][0]) >= 5
     assert all(r == results[0] for r in results[1:])
+
+
+def test_spot_placements_flag_sets_the_windows_averaged_per_segment():
+    """`spot --placements 5` averages the five shifted windows (the vad mode shipped before); 1 is the default."""
+    import argparse
+
+    from audio_rnn.spotting.spot_cli import PLACEMENTS, configure_spot, make_spotter
+
+    p = argparse.ArgumentParser()
+    configure_spot(p)
+    one = make_spotter(p.parse_args(["x.wav"]))
+    five = make_spotter(p.parse_args(["x.wav", "--placements", "5"]))
+    assert one.config.shifts_s == PLACEMENTS[1] and five.config.shifts_s == PLACEMENTS[5]
+    assert "5 placements" in five.describe() and "centred" in one.describe()
+    x = np.concatenate([np.zeros(4000, np.float32), sf.read(str(ROOT / "samples" / "digits" / "seven.wav"),
+                                                           dtype="float32")[0], np.zeros(8000, np.float32)])
+    assert [d.label for d in five.detect(x)] == [d.label for d in one.detect(x)] == ["seven"]
