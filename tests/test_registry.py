@@ -46,3 +46,23 @@ def test_update_config_merges_or_replaces_a_section_and_leaves_the_weights(tmp_p
     assert cfg["spotting"] == {"threshold": 0.7, "tuned_on": ["x"]}
     assert cfg["streaming"] == {"detection": {"smooth_s": 0.2}}
     assert (folder / checkpoint.WEIGHTS).read_bytes() == weights
+
+
+def test_typed_sections_read_defaults_refuse_unknown_keys_and_round_trip(tmp_path):
+    import pytest
+
+    from audio_rnn.errors import CheckpointError
+
+    folder = tmp_path / "m"
+    shutil.copytree(checkpoint.pretrained_path("commands"), folder)
+    cfg = checkpoint.load_config(folder)
+    assert registry.section({}, registry.Decision) == registry.Decision()
+    assert registry.section(cfg, registry.Spotting).mode == "vad"
+    registry.save_section(folder, registry.Spotting(mode="window", threshold=0.55, tuned_on=["v"]))
+    back = registry.section(checkpoint.load_config(folder), registry.Spotting)
+    assert back.settings() == {"mode": "window", "threshold": 0.55} and back.tuned_on == ["v"]
+    from audio_rnn.spotting.streaming import Spotter
+
+    assert Spotter(str(folder)).config.mode == "window" and Spotter(str(folder)).config.threshold == 0.55
+    with pytest.raises(CheckpointError, match="unknown decision"):
+        registry.section({"decision": {"keyword_threshold": 0.3, "typo": 1}}, registry.Decision)

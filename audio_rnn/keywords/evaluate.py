@@ -300,7 +300,11 @@ def save_threshold(model: str | None, threshold: float) -> Path:
 
     if not 0.0 <= threshold < 1.0:
         raise DataError(f"--save-threshold must be in [0, 1), got {threshold}")
-    return registry.update_config(model, "decision", {"keyword_threshold": threshold})
+    from audio_rnn.keywords.recognize import model_path
+    from audio_rnn.training import checkpoint
+
+    old = registry.section(checkpoint.load_config(model_path(model), kind="kws"), registry.Decision)
+    return registry.save_section(model, registry.Decision(threshold, old.rule))
 
 
 def configure_eval_kws(p) -> None:

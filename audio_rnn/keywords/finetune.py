@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from audio_rnn.errors import DataError
+from audio_rnn.training import registry
 
 MIN_WORDS = 1  # one wake word against everything else
 MIN_EXAMPLES = 5
@@ -508,7 +509,7 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
                          "real_bank_clips": fit.n_real, "epochs_run": len(fit.history), "calibration": calib},
         }
         if calib:  # a keyword wins when its probability reaches the calibrated threshold
-            config["decision"] = {"rule": "keyword_score", "keyword_threshold": calib["threshold"]}
+            config["decision"] = asdict(registry.Decision(calib["threshold"], "keyword_score"))
         folder = checkpoint.save(out, fit.model.state_dict(), config)
         say(1.0, "saved")
         h = fit.history

@@ -93,9 +93,8 @@ class Recognizer:
         self.window = int(round(float(self.config.get("window_seconds", 1.0)) * self.sample_rate))
         self.batch_size = batch_size
         # a keyword scored below this is reported as `_unknown_` (tuned on validation speakers; 0: argmax)
-        decision = self.config.get("decision") or {}
-        self.keyword_threshold = float(decision.get("keyword_threshold", 0.0))
-        self.rule = str(decision.get("rule", "argmax"))
+        decision = registry.section(self.config, registry.Decision)
+        self.keyword_threshold, self.rule = float(decision.keyword_threshold), decision.rule
 
     def _results(self, logits: torch.Tensor) -> list[Result]:
         probs = torch.softmax(logits, dim=-1).numpy()

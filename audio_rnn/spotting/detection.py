@@ -106,9 +106,9 @@ def default_config(ckpt: dict[str, Any]) -> StreamConfig:
         stream = ckpt["streaming"]
         tuned = {k: v for k, v in (stream.get("detection") or {}).items() if k in fields}
         return replace(StreamConfig(mode="state", norm_s=float(stream.get("norm_s", 3.0))), **tuned)
-    spotting = ckpt.get("spotting") or {}
-    if spotting:
-        return replace(VAD_DEFAULTS, **{k: v for k, v in spotting.items() if k in fields})
+    if ckpt.get("spotting"):
+        tuned = registry.section(ckpt, registry.Spotting).settings()
+        return replace(VAD_DEFAULTS if tuned["mode"] == "vad" else StreamConfig(), **tuned)
     return StreamConfig()
 
 

@@ -297,10 +297,10 @@ def save_tuned(model: str | None, mode: str | None, best: dict[str, Any], curve:
         return registry.update_config(folder, "streaming", {"curve": curve})
     if mode not in ("vad", "window"):
         raise DataError("--save-tuned on a clip model needs --mode vad or --mode window")
-    same_mode = (cfg.get("spotting") or {}).get("mode") == mode
-    return registry.update_config(folder, "spotting", {"mode": mode, **tuned, "curve": curve,
-                                                       "tuned_on": [Path(f).name for f in streams]},
-                                  replace=not same_mode)
+    old = registry.section(cfg, registry.Spotting) if cfg.get("spotting") else registry.Spotting(mode=mode)
+    keep = {k: v for k, v in old.settings().items() if k != "mode"} if old.mode == mode else {}
+    return registry.save_section(folder, registry.Spotting(**{**keep, "mode": mode, **tuned, "curve": curve,
+                                                              "tuned_on": [Path(f).name for f in streams]}))
 
 
 def configure_eval_streams(p) -> None:

@@ -4,14 +4,14 @@ Every command, page and API call resolves a model here: a shipped name (`digits`
 `abc`) is its folder under `audio_rnn/pretrained/`, the default name honours its environment
 variable (`$AUDIO_RNN_KWS_MODEL` for keywords, `$AUDIO_RNN_GEN_MODEL` for tunes), and any other
 value is a path. `role` tells a keyword clip model from a stream-trained spotter (both are
-`"kind": "kws"` checkpoints) by one rule, and `update_config` is the one way evaluation writes
-tuned settings (`decision`, `spotting`, `streaming.detection`) into a checkpoint.
+`"kind": "kws"` checkpoints) by one rule, `Decision` and `Spotting` are the typed sections evaluation adds
+to a keyword checkpoint, and `update_config` is the one way it writes them (and `streaming.detection`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +91,48 @@ def update_config(model: str | os.PathLike | None, section: str, values: dict[st
     node[key] = dict(values) if replace else {**(node.get(key) or {}), **values}
     checkpoint.write_json_atomic(path, cfg)
     return path
+
+
+# ----------------------------------------------------------------------------- typed sections of a keyword checkpoint
+
+
+@dataclass(frozen=True)
+class Decision:
+    """`decision`: how a clip's probabilities become its label (`eval-kws --save-threshold`, train-own)."""
+
+    keyword_threshold: float = 0.0  # a keyword scored below it is `_unknown_` (0: the top label)
+    rule: str = "argmax"  # "argmax", or "keyword_score" (train-own: the best keyword against the threshold)
+
+
+@dataclass(frozen=True)
+class Spotting:
+    """`spotting`: a clip model's tuned detection settings for one mode (`eval-streams --tune --save-tuned`)."""
+
+    mode: str = "vad"
+    threshold: float | None = None
+    smooth_s: float | None = None
+    min_s: float | None = None
+    suppress_s: float | None = None
+    shifts_s: list[float] | None = None
+    tuned_on: list[str] = field(default_factory=list)  # the validation stream folders
+    curve: list[dict[str, Any]] = field(default_factory=list)  # what each threshold cost on them
+
+    def settings(self) -> dict[str, Any]:
+        """The StreamConfig fields it sets (mode and the tuned values present)."""
+        out = {"mode": self.mode}
+        out.update({f.name: getattr(self, f.name) for f in fields(self)
+                    if f.name not in ("mode", "tuned_on", "curve") and getattr(self, f.name) is not None})
+        return out
+
+
+def section(cfg: dict[str, Any], cls: type) -> Any:
+    """A typed section of a checkpoint config (`Decision`, `Spotting`), its defaults when absent; unknown keys
+    or bad values are one CheckpointError."""
+    name = {Decision: "decision", Spotting: "spotting"}[cls]
+    return checkpoint.config_from_dict(cls, cfg.get(name) or {}, name)
+
+
+def save_section(model: str | os.PathLike | None, value: Decision | Spotting) -> Path:
+    """Write a typed section into a checkpoint (replacing the old one): the one way evaluation stores it."""
+    name = "decision" if isinstance(value, Decision) else "spotting"
+    return update_config(model, name, {k: v for k, v in asdict(value).items() if v is not None}, replace=True)
