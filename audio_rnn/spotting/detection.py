@@ -127,22 +127,24 @@ def with_sensitivity(c: StreamConfig, sensitivity: float) -> StreamConfig:
                                        for k, t in c.keyword_thresholds.items()})
 
 
-def detection_lag(c: StreamConfig, trained: bool = False) -> tuple[float, float]:
+def detection_lag(c: StreamConfig, trained: bool = False, frame_s: float = 0.025,
+                  hit_after_s: float = 0.3) -> tuple[float, float]:
     """(start, end) offsets from a detection's high-posterior run [a, b] to the word: start = b - s, end = a - e
     (`word_span`); in vad mode the run is the word, so start = a - s, end = b - e.
 
-    Window mode: a window scores the word once the word is wholly inside it, so
-    the run spans word end .. word start + context, shifted by half the smoothing;
-    measured on validation streams the run starts 0.03 s and ends 0.08 s earlier
-    than that (medians), which the offsets include.
+    `frame_s` (the checkpoint's analysis frame) and `hit_after_s` (how long after a word's end a stream-trained
+    spotter was taught to fire: its `streaming` config) come from the checkpoint (`Spotter.lag`). Window mode:
+    a window scores the word once the word is wholly inside it, so the run spans word end .. word start +
+    context, shifted by half the smoothing; measured on validation streams the run starts 0.03 s and ends
+    0.08 s earlier than that (medians), which the offsets include.
     """
     if c.mode == "vad":  # the run is the speech segment itself: (start, end) = (a - frame length, b)
-        return (0.025, 0.0)
+        return (frame_s, 0.0)
     if c.mode == "window":
         return (c.context_s + c.smooth_s / 2 - 0.08, c.smooth_s / 2 - 0.03)
-    if trained:  # stream-trained: targets from 0.15 s before the word's end to 0.3 s after it; the run starts
-        # about 0.25 s before the word ends (validation streams, medians); words last about 0.5 s
-        return (0.3 + c.smooth_s / 2 + 0.5, c.smooth_s / 2 - 0.25)
+    if trained:  # stream-trained: the run starts about 0.25 s before the word ends (validation streams,
+        # medians) and lasts until `hit_after_s` after it; words last about 0.5 s
+        return (hit_after_s + c.smooth_s / 2 + 0.5, c.smooth_s / 2 - 0.25)
     return (c.smooth_s + 0.6, c.smooth_s / 2)
 
 

@@ -193,4 +193,6 @@ class Spotter:
 
     def lag(self, config: StreamConfig | None = None) -> tuple[float, float]:
         """How detections map back to word spans under `config` (default: this spotter's settings)."""
-        return detection_lag(config or self.config, self.trained_on_streams)
+        stream = self.ckpt.get("streaming") or {}
+        return detection_lag(config or self.config, self.trained_on_streams, self.front.win / self.front.sr,
+                             float(stream.get("hit_after_s", 0.3)))
