@@ -180,3 +180,42 @@ def test_voiced_takes_train_beside_the_users_takes(examples, tmp_path):
     assert saved["finetune"]["voiced_takes"] == 6 and res.epochs >= 1
     heard = [r.label for r in Recognizer(res.folder).classify_waves(examples["lights"])]
     assert heard.count("lights") >= 4, heard
+
+
+def test_the_takes_background_is_found_around_the_word():
+    """`channel_background`: the hum around a take (before and after its word), not the word itself."""
+    rng = np.random.default_rng(0)
+    hum = (0.01 * np.sin(2 * np.pi * 50 * np.arange(24000) / 16000)).astype(np.float32)
+    word = (0.5 * rng.standard_normal(6000)).astype(np.float32)
+    take = hum.copy()
+    take[8000:14000] += word
+    pieces = finetune.channel_background([take, word])
+    assert len(pieces) == 2 and all(np.max(np.abs(p)) < 0.02 for p in pieces)  # the hum, either side
+    assert 7000 <= len(pieces[0]) <= 8000 and 9000 <= len(pieces[1]) <= 10000
+
+
+def test_a_room_and_other_words_on_the_users_microphone_train_as_silence_and_unknown(examples, tmp_path):
+    """train-own --room/--other-words: the user's channel joins training (the room as silence and as a noise bed
+    under every clip, the other words as `_unknown_`); the model still hears the takes and rejects those words."""
+    from audio_rnn.cli import main
+    from audio_rnn.keywords.recognize import Recognizer
+
+    rng = np.random.default_rng(1)
+    hiss = lambda n: (0.02 * rng.standard_normal(n)).astype(np.float32)  # noqa: E731 - this microphone's hiss
+    files = []
+    for k, x in enumerate(examples["lights"]):
+        files.append(tmp_path / f"l{k}.wav")
+        sf.write(files[-1], np.concatenate([hiss(4000), x + hiss(len(x)), hiss(4000)]), 16000)
+    sf.write(tmp_path / "room.wav", hiss(48000), 16000)
+    others = [speak(w, "m1", 160, 50) for w in ("table", "window", "orange")]
+    for k, x in enumerate(others):
+        sf.write(tmp_path / f"o{k}.wav", np.concatenate([hiss(3000), x + hiss(len(x)), hiss(3000)]), 16000)
+    rc = main(["train-own", "--example", "lights", *map(str, files), "--room", str(tmp_path / "room.wav"),
+               "--other-words", *[str(tmp_path / f"o{k}.wav") for k in range(3)], "--budget", "8",
+               "--calibrate-folds", "0", "--out", str(tmp_path / "wake"), "--json"])
+    assert rc == 0
+    saved = json.loads((tmp_path / "wake" / "config.json").read_text())["finetune"]
+    assert saved["other_words"] == 3 and saved["channel_seconds"] > 3.0 and saved["channel"] is True
+    rec = Recognizer(tmp_path / "wake")
+    assert [r.label for r in rec.classify_waves(examples["lights"])].count("lights") >= 4
+    assert all(r.label != "lights" for r in rec.classify_waves(others))

@@ -58,6 +58,7 @@ class FinetuneConfig:
     unknown_pool: int = 60  # distinct espeak-ng unknown clips synthesised once (a third kept out when calibrating)
     voiced_takes: int = 0  # espeak-ng renditions of each user word in other voices, beside the user's takes
     real_words: bool = True  # add the shipped real-word bank (Speech Commands cepstra) to `_unknown_`/`_silence_`
+    channel: bool = True  # the takes' own background (and a room recording) as noise beds and silence for all clips
     calibrate_folds: int = 5  # leave one take out: short runs that choose the keyword threshold (0: none)
     calibrate_budget_s: float = 7.0  # seconds of training per calibration run
     reject_aim: float = 0.92  # calibration: the share of held-out other real words the threshold must reject
@@ -127,14 +128,20 @@ def check_examples(examples: Mapping[str, Sequence[np.ndarray]]) -> dict[str, li
 
 def word_core(x: np.ndarray, sr: int = 16000) -> np.ndarray:
     """The spoken part of a recording: its loudest second, with leading/trailing near-silence trimmed."""
-    from audio_rnn.keywords.data import fit_window
-    from audio_rnn.keywords.synth_speech import trim
-
     x = np.asarray(x, dtype=np.float32)
-    if x.size > sr:
-        x = fit_window(x, sr)
-    y = trim(x, sr)
-    return y if y.size >= sr // 20 else x
+    a, b = core_bounds(x, sr)
+    return x[a:b]
+
+
+def core_bounds(x: np.ndarray, sr: int = 16000) -> tuple[int, int]:
+    """[start, end) in `x` of `word_core`'s spoken part (the whole loudest second when trimming leaves < 50 ms)."""
+    from audio_rnn.keywords.data import window_start
+    from audio_rnn.keywords.synth_speech import trim_bounds
+
+    base = max(0, window_start(x, sr)) if x.size > sr else 0
+    end = min(x.size, base + sr) if x.size > sr else x.size
+    a, b = trim_bounds(x[base:end], sr)
+    return (base + a, base + b) if b - a >= sr // 20 else (base, end)
 
 
 def speak(texts: Sequence[str], seed: int) -> list[np.ndarray]:
@@ -173,10 +180,28 @@ def voiced_words(words: Sequence[str], n: int, seed: int) -> dict[str, list[np.n
 
 @dataclass
 class Spoken:
-    """What espeak-ng says once per training run: other words for `_unknown_`, and the user's words."""
+    """The material beside the takes: espeak-ng's other words (`_unknown_`) and renditions of the user's words,
+    and what came through the user's own channel: its background (`room`) and other words (`others`)."""
 
     unknown: list[np.ndarray]
     words: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    room: list[np.ndarray] = field(default_factory=list)  # the takes' own background, a room recording
+    others: list[np.ndarray] = field(default_factory=list)  # the user's recordings of other words
+
+    def held_in(self) -> "Spoken":
+        """The same material less every HOLDOUT-th espeak-ng other word (kept out to calibrate on)."""
+        return Spoken([x for i, x in enumerate(self.unknown) if i % HOLDOUT], self.words, self.room, self.others)
+
+
+def channel_background(waves: Sequence[np.ndarray], sr: int = 16000, min_s: float = 0.1) -> list[np.ndarray]:
+    """The user's channel without the word: from each take, the stretches before and after its spoken part
+    (room tone, hiss, the microphone's hum), kept when at least `min_s` long and not digital silence."""
+    out = []
+    for x in waves:
+        x = np.asarray(x, dtype=np.float32)
+        a, b = core_bounds(x, sr)
+        out += [p for p in (x[:a], x[b:]) if len(p) >= min_s * sr and np.any(p)]
+    return out
 
 
 # ----------------------------------------------------------------------------- model
@@ -238,7 +263,7 @@ def _pool(words: dict[str, list[np.ndarray]], spoken: Spoken, labels: list[str],
     SpecAugment. The user's takes are repeated to weigh as much as the espeak-ng
     renditions of their words; the clean takes, placed in the window, are added too.
     """
-    from audio_rnn.keywords.data import UNKNOWN, WINDOW, Clip
+    from audio_rnn.keywords.data import SILENCE, UNKNOWN, WINDOW, Clip
     from audio_rnn.keywords.train import TrainConfig, epoch_set
 
     clips = []
@@ -247,6 +272,10 @@ def _pool(words: dict[str, list[np.ndarray]], spoken: Spoken, labels: list[str],
         clips += [Clip(x, w, "user", "user") for x in xs] * max(1, round(len(voiced) / len(xs)))
         clips += [Clip(x, w, "espeak", "espeak") for x in voiced]
     clips += [Clip(x, UNKNOWN, "espeak", "espeak") for x in spoken.unknown]
+    n_take = max(len(xs) for xs in words.values())
+    clips += [Clip(x, UNKNOWN, "user", "folder") for x in spoken.others] * max(1, round(2 * n_take / max(1, len(spoken.others))))
+    if cfg.channel:  # the user's channel: silence examples and a noise bed under every other clip (`noise_beds`)
+        clips += [Clip(x, SILENCE, "user", "folder") for x in spoken.room]
     tc = TrainConfig(silence_fraction=cfg.silence_share / (len(words) + 1 + cfg.silence_share),
                      unknown_ratio=cfg.unknown_ratio, pitch_prob=cfg.pitch_prob)
     parts = [epoch_set(clips, labels, rng, tc) for _ in range(cfg.copies)]
@@ -461,7 +490,7 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
         return _fit(words, labels, spoken, cfg, base, cfg.budget_s, say, (0.1, 0.98)), None
     cep, bank_words = bank.select(exclude=list(words))
     keep = np.arange(len(bank_words)) % HOLDOUT != 0
-    train_spoken = Spoken([x for i, x in enumerate(spoken.unknown) if i % HOLDOUT], spoken.words)
+    train_spoken = spoken.held_in()
     pos = heldout_takes(words, labels, train_spoken, cfg, base, say, k, keep)
     say(0.5, "training on every example")
     fit = _fit(words, labels, train_spoken, cfg, base, cfg.budget_s, say, (0.53, 0.98), bank_keep=keep)
@@ -474,12 +503,16 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
 
 
 def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: FinetuneConfig = FinetuneConfig(),
-          progress: Progress | None = None, base: str | Path | None = None) -> FinetuneResult:
+          progress: Progress | None = None, base: str | Path | None = None, room: Sequence[np.ndarray] = (),
+          others: Sequence[np.ndarray] = ()) -> FinetuneResult:
     """Train a keyword model on {word: [16 kHz waves]} (+ automatic silence/unknown) and save it to `out`.
 
     With `cfg.calibrate_folds` >= 2 the keyword threshold is calibrated (`fit_calibrated`),
     and the accuracy reported is the estimate on held-out takes. `base` is the checkpoint to fine-tune
-    (default: the shipped model); `progress(fraction, message)` is called as training goes.
+    (default: the shipped model); `progress(fraction, message)` is called as training goes. `room`: recordings
+    of the user's room with nobody speaking; `others`: the user's recordings of words that are not keywords.
+    Both, and the background around the takes, make the negatives sound like the user's microphone, so the
+    model learns the word, not the channel.
     """
     import torch
 
@@ -495,8 +528,12 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
     try:
         say(0.0, "making spoken examples with espeak-ng" + (": other words, and yours in other voices"
                                                              if cfg.voiced_takes else ": other words"))
+        checked = check_examples(examples)
+        room_beds = [np.asarray(x, np.float32) for x in room] + \
+            (channel_background([x for xs in checked.values() for x in xs], SR) if cfg.channel else [])
         spoken = Spoken(unknown_waves(cfg.unknown_pool, list(words), cfg.seed),
-                        voiced_words(list(words), cfg.voiced_takes, cfg.seed))
+                        voiced_words(list(words), cfg.voiced_takes, cfg.seed), room_beds,
+                        [word_core(np.asarray(x, np.float32), SR) for x in others])
         fit, calib = fit_calibrated(words, labels, spoken, cfg, base, say)
         config = {
             "kind": "kws",
@@ -506,7 +543,9 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
             "window_seconds": WINDOW / SR,
             "finetune": {**asdict(cfg), "mode_used": fit.mode, "examples": {w: len(v) for w, v in words.items()},
                          "base": str(base or "digits") if fit.mode == "finetune" else None,
-                         "real_bank_clips": fit.n_real, "epochs_run": len(fit.history), "calibration": calib},
+                         "real_bank_clips": fit.n_real, "epochs_run": len(fit.history), "calibration": calib,
+                         "channel_seconds": round(sum(len(x) for x in spoken.room) / SR, 2),
+                         "other_words": len(spoken.others)},
         }
         if calib:  # a keyword wins when its probability reaches the calibrated threshold
             config["decision"] = asdict(registry.Decision(calib["threshold"], "keyword_score"))
@@ -550,6 +589,13 @@ def configure_train_own(p) -> None:
     p.add_argument("--voiced-takes", type=int, default=FinetuneConfig.voiced_takes, metavar="N",
                    help="espeak-ng renditions of each word in other voices, beside your takes (0: none; "
                         "default %(default)s); name each word as it is spoken")
+    p.add_argument("--room", nargs="+", default=[], metavar="FILE",
+                   help="recordings of your room with nobody speaking, on the takes' microphone (noise beds and "
+                        "silence, so other words sound like your channel)")
+    p.add_argument("--other-words", nargs="+", default=[], metavar="FILE",
+                   help="recordings of words that are not keywords, said into the same microphone")
+    p.add_argument("--no-channel", dest="channel", action="store_false",
+                   help="do not use the takes' own background as noise beds for every clip")
     p.add_argument("--seed", type=int, default=FinetuneConfig.seed)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -564,26 +610,27 @@ def run_train_own(args) -> int:
 
     if not 0.5 <= args.reject < 1:
         raise DataError(f"--reject must be at least 0.5 and below 1 (got {args.reject:g})")
+    def decoded(flag: str, files: Sequence[str]) -> list[np.ndarray]:
+        try:
+            return [load_audio(f, sr=16000, max_seconds=30.0) for f in files]
+        except AudioError as exc:
+            raise DataError(f"{flag}: {exc.one_line()}") from None
+
     examples: dict[str, list[np.ndarray]] = {}
     for group in args.example:
         if len(group) < 2:
             raise DataError(f"--example {group[0]} needs audio files after the word")
-        word, files = clean_word(group[0]), group[1:]
-        waves = []
-        for f in files:
-            try:
-                waves.append(load_audio(f, sr=16000, max_seconds=30.0))
-            except AudioError as exc:
-                raise DataError(f"--example {word}: {exc.one_line()}") from None
-        examples.setdefault(word, []).extend(waves)
+        word = clean_word(group[0])
+        examples.setdefault(word, []).extend(decoded(f"--example {word}", group[1:]))
     cfg = FinetuneConfig(mode=args.mode, budget_s=args.budget, seed=args.seed, calibrate_folds=args.calibrate_folds,
-                         reject_aim=args.reject, voiced_takes=max(0, args.voiced_takes))
+                         reject_aim=args.reject, voiced_takes=max(0, args.voiced_takes), channel=args.channel)
 
     def say(frac: float, msg: str) -> None:
         if not args.json:
             print(f"[{100 * frac:3.0f}%] {msg}", file=sys.stderr)
 
-    res = train(examples, args.out, cfg, progress=say, base=args.base)
+    res = train(examples, args.out, cfg, progress=say, base=args.base, room=decoded("--room", args.room),
+                others=decoded("--other-words", args.other_words))
     if args.json:
         print(json.dumps(res.to_dict()))
     else:

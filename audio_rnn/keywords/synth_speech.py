@@ -127,15 +127,19 @@ def installed_variants() -> set[str]:
     return {""} | {line.split()[-1].split("/")[-1] for line in text.splitlines()[1:] if line.strip()}
 
 
+def trim_bounds(x: np.ndarray, sr: int, rel: float = 0.02, margin_s: float = 0.03) -> tuple[int, int]:
+    """[start, end) of `x` without its leading/trailing near-silence (below `rel` x peak), a small margin kept."""
+    loud = np.flatnonzero(np.abs(x) > rel * np.max(np.abs(x))) if len(x) else np.zeros(0, int)
+    if not len(loud):
+        return 0, len(x)
+    m = int(margin_s * sr)
+    return max(0, int(loud[0]) - m), min(len(x), int(loud[-1]) + m + 1)
+
+
 def trim(x: np.ndarray, sr: int, rel: float = 0.02, margin_s: float = 0.03) -> np.ndarray:
     """Cut leading/trailing near-silence (below `rel` x peak), keeping a small margin."""
-    if not len(x):
-        return x
-    loud = np.flatnonzero(np.abs(x) > rel * np.max(np.abs(x)))
-    if not len(loud):
-        return x
-    m = int(margin_s * sr)
-    return x[max(0, loud[0] - m): loud[-1] + m + 1]
+    a, b = trim_bounds(x, sr, rel, margin_s)
+    return x[a:b]
 
 
 def render(item: SynthItem) -> np.ndarray:

@@ -15,11 +15,11 @@ MAX_KEYWORDS = 5
 DEFAULT_WORDS = ("", "")
 
 
-def _recordings(i: int) -> list[bytes]:
+def _recordings(i: int | str) -> list[bytes]:
     return st.session_state.setdefault(f"tr_recs_{i}", [])
 
 
-def _add_recording(i: int) -> None:
+def _add_recording(i: int | str) -> None:
     """audio_input callback: keep the recording and clear the widget for the next one."""
     nonce = st.session_state.get(f"tr_nonce_{i}", 0)
     rec = st.session_state.get(f"tr_rec_{i}_{nonce}")
@@ -28,32 +28,37 @@ def _add_recording(i: int) -> None:
         st.session_state[f"tr_nonce_{i}"] = nonce + 1
 
 
+def _audio_inputs(i: int | str, what: str, record: str) -> list[np.ndarray]:
+    """Uploads and recordings of `what`, decoded (bad files are reported and skipped)."""
+    c1, c2 = st.columns(2)
+    with c1:
+        ups = st.file_uploader(f"Upload {what}", type=UPLOAD_TYPES, accept_multiple_files=True, key=f"tr_up_{i}")
+    with c2:
+        nonce = st.session_state.get(f"tr_nonce_{i}", 0)
+        st.audio_input(f"Record {record}", key=f"tr_rec_{i}_{nonce}", on_change=_add_recording, args=(i,))
+        recs = _recordings(i)
+        if recs and st.button(f"Clear {len(recs)} recording(s)", key=f"tr_clear_{i}"):
+            recs.clear()
+            st.rerun()
+    waves, bad = [], []
+    for name, data in [(u.name, u.getvalue()) for u in ups or []] + \
+                      [(f"recording {k + 1}", d) for k, d in enumerate(_recordings(i))]:
+        try:
+            waves.append(decode(data, DEFAULT_SR))
+        except AudioRnnError as exc:
+            bad.append(f"{md_escape(name)}: {md_escape(exc.one_line())}")
+    for msg in bad:
+        st.error(msg)
+    return waves
+
+
 def _keyword_box(i: int, ft) -> tuple[str, list[np.ndarray]]:
-    """One keyword's name and its decoded examples (bad files are reported and skipped)."""
+    """One keyword's name and its decoded examples."""
     with st.container(border=True):
         word = st.text_input(f"Keyword {i + 1}", key=f"tr_word_{i}", max_chars=24,
                              placeholder="e.g. lights", help="letters, digits, _ ' or -")
-        c1, c2 = st.columns(2)
-        with c1:
-            ups = st.file_uploader(f"Upload examples of keyword {i + 1}", type=UPLOAD_TYPES,
-                                   accept_multiple_files=True, key=f"tr_up_{i}")
-        with c2:
-            nonce = st.session_state.get(f"tr_nonce_{i}", 0)
-            st.audio_input(f"Record examples of keyword {i + 1} (one word per recording)",
-                           key=f"tr_rec_{i}_{nonce}", on_change=_add_recording, args=(i,))
-            recs = _recordings(i)
-            if recs and st.button(f"Clear {len(recs)} recording(s)", key=f"tr_clear_{i}"):
-                recs.clear()
-                st.rerun()
-        waves, bad = [], []
-        for name, data in [(u.name, u.getvalue()) for u in ups or []] + \
-                          [(f"recording {k + 1}", d) for k, d in enumerate(_recordings(i))]:
-            try:
-                waves.append(decode(data, DEFAULT_SR))
-            except AudioRnnError as exc:
-                bad.append(f"{md_escape(name)}: {md_escape(exc.one_line())}")
-        for msg in bad:
-            st.error(msg)
+        waves = _audio_inputs(i, f"examples of keyword {i + 1}",
+                              f"examples of keyword {i + 1} (one word per recording)")
         need = ft.MIN_EXAMPLES
         ok = len(waves) >= need
         st.caption(f"{':material/check_circle:' if ok else ':material/hourglass_empty:'} {len(waves)} "
@@ -94,6 +99,12 @@ def render() -> None:
             st.error(md_escape(f"Keyword {label!r} is given twice; each box needs a different word."))
             ready = False
         examples[label] = waves
+    with st.expander("Your microphone (optional): the room, and a few other words"):
+        st.caption("A model learns whatever sets your takes apart from its other words, the microphone too. The "
+                   "background around your takes is used for that already; a few seconds of your room with nobody "
+                   "speaking, and a few other words said into the same microphone, help more.")
+        room = _audio_inputs("room", "recordings of your room", "your room, a few seconds, nobody speaking")
+        others = _audio_inputs("others", "other words (not keywords)", "another word, not a keyword")
     base_path = pick_model("tr_base", "Model to fine-tune")
     base, _ = models.try_recognizer(base_path)
     if base is not None:
@@ -114,20 +125,21 @@ def render() -> None:
     if st.button("Train", type="primary", disabled=not ready, key="tr_train"):
         cfg = ft.FinetuneConfig(mode=modes[mode_name] if base is not None else "scratch", budget_s=float(budget),
                                 reject_aim=float(reject))
-        _train(ft, examples, cfg, base_path)
+        _train(ft, examples, cfg, base_path, room, others)
     result = st.session_state.get("tr_result")
     if result:
         _results(ft, result)
 
 
-def _train(ft, examples: dict[str, list[np.ndarray]], cfg, base: str) -> None:
+def _train(ft, examples: dict[str, list[np.ndarray]], cfg, base: str, room: list[np.ndarray],
+           others: list[np.ndarray]) -> None:
     runs = int(st.session_state.get("tr_runs", 0)) + 1
     st.session_state["tr_runs"] = runs
     out = session_dir() / "models" / f"run_{runs}"
     bar = st.progress(0.0, text="starting")
     with user_errors("training"):
         res = ft.train(examples, out, cfg, progress=lambda f, msg: bar.progress(min(1.0, max(0.0, f)), text=msg),
-                       base=models.model_path(base))
+                       base=models.model_path(base), room=room, others=others)
         st.session_state["tr_result"] = res.to_dict()
         bar.progress(1.0, text=f"done in {res.seconds:.1f} s")
 
