@@ -67,6 +67,17 @@ def _keyword_box(i: int, ft) -> tuple[str, list[np.ndarray]]:
     return word, waves
 
 
+def _channel_box() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Optional recordings through the user's microphone: the room with nobody speaking, and other words."""
+    with st.expander("Your microphone (optional): the room, and a few other words"):
+        st.caption("A model learns whatever sets your takes apart from its other words, the microphone too. The "
+                   "background around your takes is used for that already; a few seconds of your room with nobody "
+                   "speaking, and a few other words said into the same microphone, help more.")
+        room = _audio_inputs("room", "recordings of your room", "your room, a few seconds, nobody speaking")
+        others = _audio_inputs("others", "other words (not keywords)", "another word, not a keyword")
+    return room, others
+
+
 def render() -> None:
     """The Train your own keywords page."""
     st.header("Train your own keywords")
@@ -99,12 +110,7 @@ def render() -> None:
             st.error(md_escape(f"Keyword {label!r} is given twice; each box needs a different word."))
             ready = False
         examples[label] = waves
-    with st.expander("Your microphone (optional): the room, and a few other words"):
-        st.caption("A model learns whatever sets your takes apart from its other words, the microphone too. The "
-                   "background around your takes is used for that already; a few seconds of your room with nobody "
-                   "speaking, and a few other words said into the same microphone, help more.")
-        room = _audio_inputs("room", "recordings of your room", "your room, a few seconds, nobody speaking")
-        others = _audio_inputs("others", "other words (not keywords)", "another word, not a keyword")
+    room, others = _channel_box()
     base_path = pick_model("tr_base", "Model to fine-tune")
     base, _ = models.try_recognizer(base_path)
     if base is not None:
