@@ -256,8 +256,3 @@ def get_generator(model: str | Path | None = None) -> Generator:
         if key not in _SHARED:
             _SHARED[key] = Generator(model)
         return _SHARED[key]
-
-
-def generate(model: str | Path | None = None, **kwargs) -> list[Generation]:
-    """Convenience for the app: `generate(n=1, temperature=..., primer=...)` with a cached model."""
-    return get_generator(model).generate(**kwargs)
