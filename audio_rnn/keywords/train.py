@@ -267,12 +267,12 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
         checkpoint.load_state(model, init, "initial model")
     dev = ctx.device if ctx.is_distributed else resolve_device(device)  # torchrun + cuda: cuda:LOCAL_RANK
     model.to(dev)
-    validation = _announce(model, ctx, train_clips, val_clips, mfcc, labels, tc)
+    data = _EpochData(train_clips, labels, tc, mfcc, ctx, rng)
+    validation = _announce(model, ctx, data, val_clips, mfcc, labels, tc)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sel = Selection(patience=tc.patience, max_minutes=tc.max_minutes, swa=tc.swa)
     loop = _Loop(tc, opt, nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing), distributed.wrap(model, ctx),
                  model, dev, rng, ctx, Path(out) / RESUME_DIR, sel)
-    data = _EpochData(train_clips, labels, tc, mfcc, ctx, rng)
     start_epoch, skip, regen = loop.resume(data.rank_rng) if resume else (1, 0, None)
     for epoch in range(start_epoch, tc.epochs + 1):
         stop = loop.epoch(epoch, data, validation, regen, skip if epoch == start_epoch else 0, progress,
@@ -308,7 +308,7 @@ def _checked_labels(clips: Sequence[Clip], labels: Sequence[str]) -> list[str]:
     return labels
 
 
-def _announce(model: KeywordRNN, ctx, train_clips: Sequence[Clip], val_clips: Sequence[Clip], mfcc: MFCC,
+def _announce(model: KeywordRNN, ctx, data: "_EpochData", val_clips: Sequence[Clip], mfcc: MFCC,
               labels: Sequence[str], tc: TrainConfig) -> "Validation | None":
     """The main process says what it trains and on what, and builds the validation set (None elsewhere)."""
     if not ctx.is_main:
@@ -316,12 +316,11 @@ def _announce(model: KeywordRNN, ctx, train_clips: Sequence[Clip], val_clips: Se
     d = model.dims
     print(f"model: {d.cell} x{d.layers} hidden {d.hidden} {'bi' if d.bidirectional else 'uni'}directional, "
           f"pooling {d.pooling}: {model.n_params():,} parameters", file=sys.stderr)
-    print(f"data: {len(train_clips)} training clips, {len(val_clips)} validation clips "
+    print(f"data: {len(data.clips)} training clips, {len(val_clips)} validation clips "
           f"({len({c.speaker for c in val_clips})} validation speakers/voices)"
           + (f", {ctx.world_size} processes ({ctx.backend})" if ctx.is_distributed else ""), file=sys.stderr)
-    beds = noise_beds(train_clips)
-    if beds:
-        print(f"noise beds: {len(beds)} recorded backgrounds mixed into speech", file=sys.stderr)
+    if data.beds:
+        print(f"noise beds: {len(data.beds)} recorded backgrounds mixed into speech", file=sys.stderr)
     return Validation(model, mfcc, val_clips, labels, tc.seed + 1000)
 
 

@@ -131,8 +131,7 @@ class StreamRunner:
         self._empty = np.zeros((0, model.n_classes), np.float32)
         self._ctx = max(1, fe.n_frames(int(round(config.context_s * fe.sr))))  # window length in frames
         self._hop = max(1, min(self._ctx, int(round(config.hop_s * fe.sr / fe.hop))))
-        self._buf = np.zeros((0, fe.n_mels), np.float32)  # window / vad modes: recent log-mel frames
-        self._base = 0  # frame index of _buf[0]
+        self._base = 0  # window / vad modes: index of the first frame held
 
     @staticmethod
     def create(model: NumpyKWS, fe: FrontEnd, config: StreamConfig, labels: list[str],
@@ -168,8 +167,8 @@ class StreamRunner:
         raise NotImplementedError
 
     def _frames(self, s: int, length: int) -> np.ndarray:
-        """Log-mel frames [s, s + length) of the stream, from the recent frames held."""
-        return self._buf[s - self._base:s - self._base + length]
+        """Log-mel frames [s, s + length) of the stream (window and vad modes hold them differently)."""
+        raise NotImplementedError
 
     def _windows(self, starts: list[int], length: int, keep: int) -> np.ndarray:
         """Running posteriors of frames keep.. of the windows [s, s + length), each featurised as a training clip."""
@@ -252,7 +251,11 @@ class WindowRunner(StreamRunner):
 
     def __init__(self, model: NumpyKWS, fe: FrontEnd, config: StreamConfig, labels: list[str]):
         super().__init__(model, fe, config, labels)
+        self._buf = np.zeros((0, fe.n_mels), np.float32)  # the recent log-mel frames, from frame _base on
         self._done = 0  # frames reported
+
+    def _frames(self, s: int, length: int) -> np.ndarray:
+        return self._buf[s - self._base:s - self._base + length]
 
     def _push(self, lm: np.ndarray, speech: np.ndarray | None) -> np.ndarray:
         return self._window_push(lm, final=False)
