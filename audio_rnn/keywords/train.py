@@ -489,6 +489,8 @@ def configure_train_kws(p) -> None:
     p.add_argument("--repeat-origin", default=TrainConfig.repeat_origin,
                    help="repeat only the clips of the data folder with this name (e.g. speech_commands: weight "
                         "v0.02 over v0.01); default: every Speech Commands folder")
+    p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false",
+                   help="train without SpecAugment's frequency and time masks")
     p.add_argument("--pitch-prob", type=float, default=TrainConfig.pitch_prob,
                    help="share of speech clips pitch-shifted each epoch (-3..+5 semitones, formants kept)")
     p.add_argument("--swa", type=int, default=TrainConfig.swa,
