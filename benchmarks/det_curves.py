@@ -65,7 +65,7 @@ class SileroGated:
 
 
 def candidates(vocab: str, clip: str | None, spotter: str | None, names: list[str]):
-    from audio_rnn.spotting.detection import VAD_DEFAULTS, StreamConfig
+    from audio_rnn.spotting.detection import VAD_DEFAULTS, WINDOW_DEFAULTS
     from audio_rnn.spotting.network import spotter_path
     from audio_rnn.spotting.streaming import Spotter
 
@@ -73,7 +73,7 @@ def candidates(vocab: str, clip: str | None, spotter: str | None, names: list[st
     vad_cfg = replace(VAD_DEFAULTS, threshold=0.5)
     make = {
         "state": lambda: Spotter(spotter or str(spotter_path(vocab, mode="state"))),
-        "window": lambda: Spotter(clip, StreamConfig()),
+        "window": lambda: Spotter(clip, WINDOW_DEFAULTS),
         "vad": lambda: Spotter(clip, vad_cfg),
         "vad5": lambda: Spotter(clip, replace(vad_cfg, shifts_s=(-0.25, -0.1, 0.0, 0.1, 0.25))),
         "silero": lambda: SileroGated(Spotter(clip, vad_cfg)),

@@ -1,8 +1,8 @@
-"""A small but complete training run built on audio_rnn.training.resume, for the kill-and-resume tests.
+"""A small but complete training run through the project's one loop (`audio_rnn.training.loop.fit`), for the
+kill-and-resume tests.
 
-GRU classifier with dropout (torch RNG), numpy-RNG input noise, Adam + OneCycleLR, shuffled
-mini-batches from ResumableSampler and a DataLoader with its own generator. Each optimizer step
-appends `{"step": s, "loss": repr}` to OUT/losses.jsonl. Run it directly:
+A GRU classifier with dropout (torch RNG), numpy-RNG input noise and batch order, Adam + OneCycleLR, as a `Task`.
+Each optimizer step appends `{"step": s, "loss": repr}` to OUT/losses.jsonl. Run it directly:
     python tests/resume_loop.py OUT [--steps N] [--save-every K] [--resume] [--sleep S]
 """
 
@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from audio_rnn.training import distributed
-from audio_rnn.training.resume import ResumableSampler, TrainState, seed_everything
+from audio_rnn.training.loop import RunConfig, Task, fit
 
 
 class Net(nn.Module):
@@ -34,6 +33,52 @@ class Net(nn.Module):
         return self.out(self.drop(h[:, -1]))
 
 
+class ToyTask(Task):
+    """Fixed data; each epoch a new order drawn from the task's generator, noise from another; every step logged."""
+
+    name = "toy"
+
+    def __init__(self, out: Path, steps: int, seed: int, sleep: float):
+        self.ctx = distributed.context()
+        gen = torch.Generator().manual_seed(123)  # the data itself: fixed, independent of the run's RNG
+        self.x = torch.randn(96, 12, 8, generator=gen)
+        self.y = (self.x[:, :, 0].sum(1) > 0).long() + 2 * (self.x[:, :, 1].sum(1) > 0).long()
+        torch.manual_seed(seed)
+        self.model = Net()
+        self.net = distributed.wrap(self.model, self.ctx)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=3e-3)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=1e-2, total_steps=steps)
+        self.noise, self.order = np.random.default_rng(seed), np.random.default_rng(seed + 1)
+        self.steps, self.sleep = steps, sleep
+        self.log = (out / "losses.jsonl").open("a") if self.ctx.is_main else None
+
+    def rngs(self) -> dict:
+        return {"noise": self.noise, "order": self.order}
+
+    def batches(self, epoch: int) -> list:
+        mine = self.order.permutation(len(self.y))[self.ctx.rank::self.ctx.world_size]
+        return [mine[i:i + 8] for i in range(0, len(mine), 8)]
+
+    def planned_steps(self, per_epoch: int, epochs: float) -> int:
+        return self.steps
+
+    def loss(self, idx, step: int, total: int):
+        xb = self.x[idx] + torch.from_numpy(self.noise.normal(0, 0.1, (len(idx), 12, 8)).astype(np.float32))
+        loss = nn.functional.cross_entropy(self.net(xb), self.y[idx])
+        mean = distributed.all_reduce_mean(loss.item(), self.ctx)
+        if self.log:
+            self.log.write(json.dumps({"step": step + 1, "loss": repr(mean), "rank_loss": repr(loss.item())}) + "\n")
+            self.log.flush()
+        if self.sleep:
+            time.sleep(self.sleep)
+        return loss, len(idx)
+
+    def validate(self, train_loss: float):
+        with torch.no_grad():
+            acc = float((self.model.eval()(self.x).argmax(-1) == self.y).float().mean())
+        return acc, {"loss": train_loss, "accuracy": acc}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
@@ -43,58 +88,13 @@ def main() -> None:
     ap.add_argument("--sleep", type=float, default=0.0, help="seconds per step, so a test can kill mid-run")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    ctx = distributed.setup(device="cpu")
-
-    gen = torch.Generator().manual_seed(123)  # the data itself: fixed, independent of the run's RNG
-    x = torch.randn(96, 12, 8, generator=gen)
-    y = (x[:, :, 0].sum(1) > 0).long() + 2 * (x[:, :, 1].sum(1) > 0).long()
-    data = TensorDataset(x, y)
-    batch = 8
-
-    seed_everything(args.seed)
-    model = Net()
-    net = distributed.wrap(model, ctx)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=args.steps)
-    noise_rng = np.random.default_rng(args.seed)
-    loader_gen = torch.Generator().manual_seed(args.seed)
-    sampler = distributed.sampler(len(data), ctx, seed=args.seed)
-    resume_dir = args.out / "resume"
-
-    step, start_epoch, skip = 0, 0, 0
-    if args.resume and TrainState.exists(resume_dir):
-        st = TrainState.load(resume_dir, model, opt, sched, rngs={"noise": noise_rng, "loader": loader_gen})
-        step, start_epoch, skip = st.step, st.epoch, st.batch_in_epoch
+    distributed.setup(device="cpu")
     args.out.mkdir(parents=True, exist_ok=True)
-    log = (args.out / "losses.jsonl").open("a") if ctx.is_main else None
-    epoch = start_epoch
-    while step < args.steps:
-        first = epoch == start_epoch
-        sampler.set_epoch(epoch, skip=skip * batch if first else 0)
-        loader = DataLoader(data, batch_size=batch, sampler=sampler, generator=loader_gen)
-        for i, (xb, yb) in enumerate(loader, start=skip if first else 0):
-            xb = xb + torch.from_numpy(noise_rng.normal(0, 0.1, xb.shape).astype(np.float32))
-            loss = nn.functional.cross_entropy(net(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            mean = distributed.all_reduce_mean(loss.item(), ctx)
-            if log:
-                log.write(json.dumps({"step": step, "loss": repr(mean), "rank_loss": repr(loss.item())}) + "\n")
-                log.flush()
-            if args.save_every and step % args.save_every == 0:
-                TrainState.save(resume_dir, net, opt, sched, step=step, epoch=epoch, batch_in_epoch=i + 1,
-                                rngs={"noise": noise_rng, "loader": loader_gen}, extra={"last_loss": mean})
-            if args.sleep:
-                time.sleep(args.sleep)
-            if step >= args.steps:
-                break
-        epoch += 1
-    if log:
-        log.close()
+    task = ToyTask(args.out, args.steps, args.seed, args.sleep)
+    fit(task, RunConfig(epochs=args.steps, seed=args.seed, threads=1), args.out, save_every=args.save_every,
+        resume=args.resume, progress=False)
+    if task.log:
+        task.log.close()
     distributed.cleanup()
 
 

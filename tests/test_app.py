@@ -355,7 +355,12 @@ def test_keywords_page_mfcc_view_shows_the_models_own_features():
     from audio_rnn.keywords.recognize import Recognizer
     from audio_rnn.ui.keywords import _mfcc
 
+    import torch
+
     rec = Recognizer()
     wave = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
     feats, rate = _mfcc(wave, rec.features.to_dict())
     assert feats.shape[1] == rec.model.dims.n_in == 60 and rate == 100.0
+    with torch.no_grad():  # value for value what the recognizer feeds its network
+        model_input = rec.mfcc(torch.from_numpy(wave)[None])[0].numpy()
+    assert feats.shape == model_input.shape and np.allclose(feats, model_input, atol=1e-4)

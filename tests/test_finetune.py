@@ -62,7 +62,7 @@ def test_trained_model_hears_new_voices_and_loads_in_recognizer_and_cli(examples
     from audio_rnn.keywords.recognize import Recognizer
 
     steps: list[tuple[float, str]] = []
-    cfg = finetune.FinetuneConfig(mode="scratch", budget_s=12, epochs=20, copies=3, calibrate_folds=5,
+    cfg = finetune.FinetuneConfig(mode="scratch", max_minutes=12 / 60, epochs=20, copies=3, calibrate_folds=5,
                                   calibrate_budget_s=3)
     res = finetune.train(examples, tmp_path / "model", cfg, progress=lambda f, m: steps.append((f, m)))
     assert res.labels == ["lights", "music", "_silence_", "_unknown_"]
@@ -95,7 +95,7 @@ def test_one_wake_word_against_everything_else(examples, new_voices, tmp_path):
     """One word is enough: a wake word, heard in new voices, and another word is not taken for it."""
     from audio_rnn.keywords.recognize import Recognizer
 
-    cfg = finetune.FinetuneConfig(budget_s=12, epochs=20, copies=3, calibrate_folds=5, calibrate_budget_s=3)
+    cfg = finetune.FinetuneConfig(max_minutes=12 / 60, epochs=20, copies=3, calibrate_folds=5, calibrate_budget_s=3)
     res = finetune.train({"lights": examples["lights"]}, tmp_path / "wake", cfg)
     assert res.calibration["synthetic_negatives"] == 20  # other words in other voices, kept out to calibrate on
     assert res.labels == ["lights", "_silence_", "_unknown_"] and res.mode == "finetune"
@@ -120,7 +120,7 @@ def test_finetune_keeps_a_crnn_bases_lower_layers(examples, tmp_path):
     torch.manual_seed(0)
     base = KeywordRNN(dims)
     checkpoint.save(tmp_path / "base", base.state_dict(), {**cfg, "model": dims.to_dict()})
-    fcfg = finetune.FinetuneConfig(budget_s=4, epochs=2, copies=1, unknown_pool=8, calibrate_folds=0)
+    fcfg = finetune.FinetuneConfig(max_minutes=4 / 60, epochs=2, copies=1, unknown_pool=8, calibrate_folds=0)
     res = finetune.train({"lights": examples["lights"]}, tmp_path / "own", fcfg, base=tmp_path / "base")
     tuned, tuned_cfg = load_model(res.folder)
     assert tuned_cfg["model"]["conv"] == 16 and res.mode == "finetune"
@@ -174,7 +174,7 @@ def test_voiced_takes_train_beside_the_users_takes(examples, tmp_path):
     """`voiced_takes`: espeak-ng renditions of the word join the user's takes; the model still hears those takes."""
     from audio_rnn.keywords.recognize import Recognizer
 
-    cfg = finetune.FinetuneConfig(budget_s=6, epochs=4, copies=1, voiced_takes=6, calibrate_folds=0)
+    cfg = finetune.FinetuneConfig(max_minutes=6 / 60, epochs=4, copies=1, voiced_takes=6, calibrate_folds=0)
     res = finetune.train({"lights": examples["lights"]}, tmp_path / "voiced", cfg)
     saved = json.loads((res.folder / "config.json").read_text())
     assert saved["finetune"]["voiced_takes"] == 6 and res.epochs >= 1

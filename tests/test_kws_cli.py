@@ -124,14 +124,16 @@ def shipped():
     return Recognizer()
 
 
-def test_shipped_model_is_small_and_holds_out_a_speaker(shipped):
+def test_shipped_model_is_small_streamable_and_its_report_is_its_own(shipped):
+    """Under 5 MB, one-directional (the spotter and Listen live run it as audio arrives), and the held-out report
+    shipped beside it is this training run's: it tests the speakers this checkpoint's training kept out."""
     assert (SHIPPED / "model.safetensors").stat().st_size < 5_000_000
     assert shipped.labels == list(LABELS)
     assert shipped.model.dims.bidirectional is False
-    assert "george" in shipped.config["training"]["holdout_speakers"]
     report = json.loads((SHIPPED / "report.json").read_text())
+    held_out = shipped.config["training"]["holdout_speakers"]
+    assert held_out and report["heldout_fsdd_speakers"] == held_out
     assert (SHIPPED / "confusion.png").stat().st_size > 1000
-    assert report["heldout_fsdd_speakers"] == shipped.config["training"]["holdout_speakers"]
 
 
 def test_shipped_model_recognises_an_unseen_speaker(shipped, fsdd_dir):

@@ -94,12 +94,12 @@ def test_a_48_khz_input_is_resampled_as_offline(stream, spotter, tmp_path):
 
 
 def test_window_mode_clip_model_matches_offline(stream):
-    from audio_rnn.spotting.detection import StreamConfig
+    from audio_rnn.spotting.detection import WINDOW_DEFAULTS
     from audio_rnn.spotting.network import spotter_path
 
     path, words = stream
     x, _ = sf.read(path, dtype="float32")
-    clip = Spotter(str(spotter_path("digits", mode="window")), StreamConfig())
+    clip = Spotter(str(spotter_path("digits", mode="window")), WINDOW_DEFAULTS)
     assert clip.config.mode == "window"
     offline = clip.detect(path)
     got = _feed(LiveSpotter(clip, hold_s=None), x, seed=2)

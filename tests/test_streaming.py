@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from audio_rnn.spotting.decider import Decider, detect_posteriors
-from audio_rnn.spotting.detection import Detection, StreamConfig
+from audio_rnn.spotting.detection import WINDOW_DEFAULTS, Detection, StreamConfig
 from audio_rnn.spotting.frontend import FrontEnd
 from audio_rnn.spotting.network import NumpyKWS
 from audio_rnn.spotting.streaming import Spotter
@@ -114,7 +114,7 @@ def test_window_mode_rows_equal_the_torch_recognizer_on_that_window(random_model
 
     folder, model = random_model
     x = _tone_noise(SR * 3, seed=4)
-    sp = Spotter(folder, StreamConfig(mode="window", context_s=1.0, hop_s=0.1))
+    sp = Spotter(folder, replace(WINDOW_DEFAULTS, context_s=1.0, hop_s=0.1))
     times, probs, _ = sp.posteriors(x)
     mfcc = MFCC(FeatureConfig())
     for end in (98, 98 + 10, 98 + 70, len(times)):  # first window, strided windows, the tail window
@@ -203,7 +203,7 @@ def test_state_mode_refuses_pooling_over_the_whole_stream(tmp_path):
     dims = KWSDims(n_in=20, hidden=8, layers=1, pooling="attention")
     checkpoint.save(tmp_path, KeywordRNN(dims).state_dict(), {"kind": "kws", "labels": LABELS, "model": dims.to_dict(),
                                                                "features": FeatureConfig().to_dict()})
-    assert Spotter(tmp_path, StreamConfig(mode="window")).posteriors(_tone_noise(SR))[1].shape[1] == 12
+    assert Spotter(tmp_path, WINDOW_DEFAULTS).posteriors(_tone_noise(SR))[1].shape[1] == 12
     with pytest.raises(CheckpointError, match="state mode"):
         Spotter(tmp_path, StreamConfig(mode="state"))
 
@@ -229,7 +229,7 @@ def _posteriors(seconds: float, bumps: list[tuple[str, float, float, float]], st
     return times, probs
 
 
-CFG = StreamConfig(smooth_s=0.2, threshold=0.7, min_s=0.1, suppress_s=0.5)
+CFG = StreamConfig(mode="window", smooth_s=0.2, threshold=0.7, min_s=0.1, suppress_s=0.5)
 
 
 def test_detect_one_word_with_label_span_and_score():
@@ -247,17 +247,17 @@ def test_detect_threshold_min_duration_and_non_keywords():
                                    ("four", 2.5, 2.58, 0.99),  # too short once smoothed over 0.2 s
                                    ("_unknown_", 4.0, 4.8, 0.99)])  # not a keyword
     assert detect_posteriors(times, probs, LABELS, CFG) == []
-    low = StreamConfig(smooth_s=0.2, threshold=0.5, min_s=0.1, suppress_s=0.5)
+    low = StreamConfig(mode="window", smooth_s=0.2, threshold=0.5, min_s=0.1, suppress_s=0.5)
     assert [d.label for d in detect_posteriors(times, probs, LABELS, low)] == ["three"]
-    short = StreamConfig(smooth_s=0.01, threshold=0.7, min_s=0.05, suppress_s=0.5)
+    short = StreamConfig(mode="window", smooth_s=0.01, threshold=0.7, min_s=0.05, suppress_s=0.5)
     assert [d.label for d in detect_posteriors(times, probs, LABELS, short)] == ["four"]
 
 
 def test_smoothing_removes_a_one_frame_spike():
     times, probs = _posteriors(3, [("nine", 1.0, 1.01, 1.0)])
-    top, score = Decider(LABELS, StreamConfig(smooth_s=0.5), (1.0, 0.0), 0.01).smooth(probs)
+    top, score = Decider(LABELS, StreamConfig(mode="window", smooth_s=0.5), (1.0, 0.0), 0.01).smooth(probs)
     assert not (top == LABELS.index("nine")).any() and score.min() > 0.9  # the spike is 1/50 of the average
-    assert detect_posteriors(times, probs, LABELS, StreamConfig(smooth_s=0.5, min_s=0.0)) == []
+    assert detect_posteriors(times, probs, LABELS, StreamConfig(mode="window", smooth_s=0.5, min_s=0.0)) == []
 
 
 def test_suppression_merges_repeats_and_keeps_the_stronger_label():
@@ -267,7 +267,7 @@ def test_suppression_merges_repeats_and_keeps_the_stronger_label():
     dets = detect_posteriors(times, probs, LABELS, CFG)
     assert [d.label for d in dets] == ["two", "one", "six"]
     assert dets[0].score == pytest.approx(0.95, abs=1e-3)
-    far = StreamConfig(smooth_s=0.2, threshold=0.7, min_s=0.1, suppress_s=0.1)
+    far = StreamConfig(mode="window", smooth_s=0.2, threshold=0.7, min_s=0.1, suppress_s=0.1)
     assert [d.label for d in detect_posteriors(times, probs, LABELS, far)] == ["two", "two", "five", "one", "six"]
 
 
@@ -382,7 +382,7 @@ def test_the_decider_decides_the_same_whatever_the_block_sizes(hold_s):
         bumps.append((lab, t, t + float(rng.uniform(0.05, 0.8)), float(rng.uniform(0.4, 1.0))))
         t = bumps[-1][2] + float(rng.uniform(0.05, 1.2))
     times, probs = _posteriors(30, bumps)
-    cfg = StreamConfig(smooth_s=0.2, threshold=0.5, min_s=0.1, suppress_s=0.5)
+    cfg = StreamConfig(mode="window", smooth_s=0.2, threshold=0.5, min_s=0.1, suppress_s=0.5)
     results = []
     for cuts in ([], [1, 2, 3, 777], sorted(rng.choice(len(times), 40, replace=False)), list(range(1, len(times)))):
         d = Decider(LABELS, cfg, (1.0, 0.2), 0.01, hold_s)

@@ -23,7 +23,7 @@ import io
 import re
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from audio_rnn.errors import DataError
 from audio_rnn.training import registry
+from audio_rnn.training.loop import RunConfig, Task
 
 MIN_WORDS = 1  # one wake word against everything else
 MIN_EXAMPLES = 5
@@ -41,14 +42,16 @@ Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
-    """How to train; saved in the checkpoint under `finetune`."""
+class FinetuneConfig(RunConfig):
+    """The run (`RunConfig`: its time budget is the user's) and how to make and train the examples; saved in the
+    checkpoint under `finetune`."""
 
-    mode: str = "auto"  # "finetune" the shipped model, "scratch" (small GRU), or "auto" (finetune if shipped)
     epochs: int = 40
-    budget_s: float = 35.0  # the training loop stops after this many seconds even if epochs remain
+    max_minutes: float | None = 35 / 60  # the training loop stops at this budget even if epochs remain
+    weight_decay: float = 1e-4
+    threads: int = 1
+    mode: str = "auto"  # "finetune" the shipped model, "scratch" (small GRU), or "auto" (finetune if shipped)
     batch_size: int = 32
-    lr: float = 3e-3
     base_lr_scale: float = 0.3  # fine-tune mode: the pretrained layers learn this much slower than the new head
     freeze_lower: bool = True  # fine-tune mode: fix the norm, any convolution, all but the top recurrent layer
     copies: int = 6  # augmented draws of each example, made once before training
@@ -63,13 +66,11 @@ class FinetuneConfig:
     calibrate_budget_s: float = 7.0  # seconds of training per calibration run
     reject_aim: float = 0.92  # calibration: the share of held-out other real words the threshold must reject
     hidden: int = 64  # scratch mode only
-    seed: int = 0
-    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "finetune", "scratch"):
             raise ValueError(f"mode must be auto, finetune or scratch, got {self.mode!r}")
-        if self.epochs < 1 or self.budget_s <= 0 or self.batch_size < 1 or self.copies < 1 or \
+        if self.epochs < 1 or not (self.max_minutes or 0) > 0 or self.batch_size < 1 or self.copies < 1 or \
                 self.calibrate_folds < 0 or self.calibrate_budget_s <= 0 or not 0.5 <= self.reject_aim < 1:
             raise ValueError(f"invalid training settings: {self}")
 
@@ -303,56 +304,75 @@ class _Fitted:
 
 
 def _fit(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, cfg: FinetuneConfig,
-         base: str | Path | None, budget_s: float, say: Progress, span: tuple[float, float],
+         base: str | Path | None, say: Progress, span: tuple[float, float],
          bank_keep: np.ndarray | None = None) -> _Fitted:
-    """One training run on `words` (+ silence and unknowns), within `budget_s`; progress reported over `span`.
-
-    `bank_keep` selects the real-word bank clips to train on (None: all of them)."""
+    """One training run on `words` (+ silence and unknowns), within `cfg.max_minutes`; progress reported over
+    `span`. `bank_keep` selects the real-word bank clips to train on (None: all of them)."""
     import torch
 
-    from audio_rnn.audio.augment import spec_augment
     from audio_rnn.audio.features import MFCC
-    from audio_rnn.keywords.train import accuracy, featurize
+    from audio_rnn.keywords.train import featurize
+    from audio_rnn.training.loop import fit
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model, feats, mode = build_model(labels, cfg.mode, cfg.hidden, base)
     mfcc = MFCC(feats)
-    opt = _optimizer(model, mode, cfg)
     check = _check_set(words, labels, mfcc, cfg.seed + 1)
     xs, ys = _pool(words, spoken, labels, cfg, rng)
     feats_all, ys, n_real = _with_bank(featurize(mfcc, xs, 64), ys, words, labels, mfcc, feats, cfg, bank_keep)
-    ys_t = torch.from_numpy(ys).long()
-    counts = np.bincount(ys, minlength=len(labels)).astype(np.float64)
-    weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(labels) * np.maximum(counts, 1)), 0.0),
-                          dtype=torch.float32)
-    lossf = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=0.05)
-    history: list[dict[str, float]] = []
-    t_train = time.monotonic()
-    for epoch in range(1, cfg.epochs + 1):
-        order = torch.from_numpy(rng.permutation(len(ys)))
-        model.train()
-        total, n = 0.0, 0
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
-            loss = lossf(model(spec_augment(feats_all[idx], rng)), ys_t[idx])
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            n += len(idx)
-        acc = accuracy(model, check[0], check[1])
-        elapsed = time.monotonic() - t_train
-        history.append({"epoch": epoch, "loss": round(total / n, 4), "accuracy": round(acc, 4),
-                        "seconds": round(elapsed, 2)})
-        # time left decides progress when the budget, not the epoch count, will end training
-        frac = min(1.0, max(epoch / cfg.epochs, elapsed / budget_s))
-        say(span[0] + (span[1] - span[0]) * frac, f"epoch {epoch}/{cfg.epochs}: loss {total / n:.3f}, accuracy {acc:.2f}")
-        if elapsed + elapsed / epoch > budget_s:
-            break
-    model.eval()
-    return _Fitted(model, feats, mode, history, n_real)
+    task = _OwnTask(model, _optimizer(model, mode, cfg), feats_all, ys, check, len(labels), cfg, rng, say, span)
+    fitted = fit(task, cfg, progress=False)
+    return _Fitted(task.model, feats, mode, fitted.history, n_real)
+
+
+class _OwnTask(Task):
+    """Train-your-own for `fit`: the examples' features made once, class-balanced loss, SpecAugment, the last
+    weights kept; each epoch scored on the clean examples and reported through `say`."""
+
+    name = "train-own"
+    keep = "last"
+    clip = 5.0
+
+    def __init__(self, model: Any, opt: Any, feats: Any, ys: np.ndarray, check: tuple[Any, np.ndarray],
+                 n_labels: int, cfg: FinetuneConfig, rng: np.random.Generator, say: Progress,
+                 span: tuple[float, float]):
+        import torch
+
+        self.model = self.net = model
+        self.opt, self.feats, self.ys, self.check, self.cfg, self.rng = opt, feats, torch.from_numpy(ys).long(), \
+            check, cfg, rng
+        self.say, self.span = say, span
+        counts = np.bincount(ys, minlength=n_labels).astype(np.float64)
+        weight = np.where(counts > 0, counts.sum() / (n_labels * np.maximum(counts, 1)), 0.0)
+        self.lossf = torch.nn.CrossEntropyLoss(weight=torch.tensor(weight, dtype=torch.float32), label_smoothing=0.05)
+
+    def rngs(self) -> dict[str, Any]:
+        return {"rng": self.rng}
+
+    def batches(self, epoch: int) -> list[Any]:
+        import torch
+
+        order = torch.from_numpy(self.rng.permutation(len(self.ys)))
+        return [order[i:i + self.cfg.batch_size] for i in range(0, len(order), self.cfg.batch_size)]
+
+    def loss(self, idx: Any, step: int, total: int) -> tuple[Any, float]:
+        from audio_rnn.audio.augment import spec_augment
+
+        return self.lossf(self.model(spec_augment(self.feats[idx], self.rng)), self.ys[idx]), len(idx)
+
+    def validate(self, train_loss: float) -> tuple[float, dict[str, Any]]:
+        from audio_rnn.keywords.train import accuracy
+
+        acc = accuracy(self.model, *self.check)
+        return acc, {"loss": round(train_loss, 4), "accuracy": round(acc, 4)}
+
+    def on_eval(self, row: dict[str, Any], best: bool) -> None:
+        """Progress: the share of epochs done or of the time budget spent, whichever is further."""
+        cfg, (a, b) = self.cfg, self.span
+        frac = min(1.0, max(row["epoch"] / cfg.epochs, row["seconds"] / (cfg.max_minutes * 60)))
+        self.say(a + (b - a) * frac, f"epoch {row['epoch']}/{cfg.epochs}: loss {row['loss']:.3f}, "
+                                     f"accuracy {row['accuracy']:.2f}")
 
 
 def _optimizer(model: Any, mode: str, cfg: FinetuneConfig) -> Any:
@@ -368,7 +388,8 @@ def _optimizer(model: Any, mode: str, cfg: FinetuneConfig) -> Any:
     head = [p for n, p in model.named_parameters() if n.startswith(("head.", "attn."))]
     body = [p for n, p in model.named_parameters() if not n.startswith(("head.", "attn.")) and p.requires_grad]
     body_lr = cfg.lr * (cfg.base_lr_scale if mode == "finetune" else 1.0)
-    return torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": body, "lr": body_lr}], weight_decay=1e-4)
+    return torch.optim.AdamW([{"params": head, "lr": cfg.lr}, {"params": body, "lr": body_lr}],
+                             weight_decay=cfg.weight_decay)
 
 
 def _check_set(words: dict[str, list[np.ndarray]], labels: list[str], mfcc: Any, seed: int) -> tuple[Any, np.ndarray]:
@@ -461,7 +482,7 @@ def heldout_takes(words: dict[str, list[np.ndarray]], labels: list[str], spoken:
         train_words = {w: [x for j, x in enumerate(xs) if j % k != i] for w, xs in words.items()}
         held = [(w, x) for w, xs in words.items() for j, x in enumerate(xs) if j % k == i]
         span = (0.05 + 0.45 * i / k, 0.05 + 0.45 * (i + 1) / k)
-        fit = _fit(train_words, labels, spoken, cfg, base, cfg.calibrate_budget_s,
+        fit = _fit(train_words, labels, spoken, replace(cfg, max_minutes=cfg.calibrate_budget_s / 60), base,
                    lambda f, m, i=i: say(f, f"calibrating {i + 1}/{k}: {m}"), span, bank_keep=bank_keep)
         probs = keyword_scores(fit.model, fit.feats, [x for _, x in held], labels)
         pos += [(labels.index(w), p) for (w, _), p in zip(held, probs)]
@@ -487,13 +508,13 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
     bank = word_bank.load() if cfg.real_words else None
     if k < 2 or bank is None:
         say(0.07, "training on every example")
-        return _fit(words, labels, spoken, cfg, base, cfg.budget_s, say, (0.1, 0.98)), None
+        return _fit(words, labels, spoken, cfg, base, say, (0.1, 0.98)), None
     cep, bank_words = bank.select(exclude=list(words))
     keep = np.arange(len(bank_words)) % HOLDOUT != 0
     train_spoken = spoken.held_in()
     pos = heldout_takes(words, labels, train_spoken, cfg, base, say, k, keep)
     say(0.5, "training on every example")
-    fit = _fit(words, labels, train_spoken, cfg, base, cfg.budget_s, say, (0.53, 0.98), bank_keep=keep)
+    fit = _fit(words, labels, train_spoken, cfg, base, say, (0.53, 0.98), bank_keep=keep)
     out = ~keep & np.array([w != SILENCE for w in bank_words])
     neg = list(keyword_scores(fit.model, fit.feats, cep[torch.from_numpy(out)], labels, cepstra=True))
     synth = list(keyword_scores(fit.model, fit.feats, spoken.unknown[::HOLDOUT], labels))
@@ -580,7 +601,7 @@ def configure_train_own(p) -> None:
                    help="model to fine-tune: digits (default), commands, or a keyword checkpoint folder")
     p.add_argument("--out", required=True, help="checkpoint folder to write (the same as the app's Train page)")
     p.add_argument("--mode", choices=("auto", "finetune", "scratch"), default=FinetuneConfig.mode)
-    p.add_argument("--budget", type=float, default=FinetuneConfig.budget_s, help="training seconds at most")
+    p.add_argument("--budget", type=float, default=FinetuneConfig.max_minutes * 60, help="training seconds at most")
     p.add_argument("--calibrate-folds", type=int, default=FinetuneConfig.calibrate_folds,
                    help="leave-one-take-out runs that choose the keyword threshold (0: none; default %(default)s)")
     p.add_argument("--reject", type=float, default=FinetuneConfig.reject_aim, metavar="AIM",
@@ -622,7 +643,7 @@ def run_train_own(args) -> int:
             raise DataError(f"--example {group[0]} needs audio files after the word")
         word = clean_word(group[0])
         examples.setdefault(word, []).extend(decoded(f"--example {word}", group[1:]))
-    cfg = FinetuneConfig(mode=args.mode, budget_s=args.budget, seed=args.seed, calibrate_folds=args.calibrate_folds,
+    cfg = FinetuneConfig(mode=args.mode, max_minutes=args.budget / 60, seed=args.seed, calibrate_folds=args.calibrate_folds,
                          reject_aim=args.reject, voiced_takes=max(0, args.voiced_takes), channel=args.channel)
 
     def say(frac: float, msg: str) -> None:

@@ -31,20 +31,17 @@ from audio_rnn.audio.features import MFCC, FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
 from audio_rnn.training.device import resolve_device
 from audio_rnn.training.holdout import split_clips
-from audio_rnn.training.loop import Selection, add_data_flags, config_from_args, add_run_flags, log, save_trained, split_list, summary
-from audio_rnn.training.resume import RESUME_DIR, TrainState
+from audio_rnn.training.loop import (RunConfig, Task, add_data_flags, add_run_flags, config_from_args, fit, log,
+                                     save_trained, split_list, summary)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and data-mixing settings; saved in the checkpoint as `training`."""
+class TrainConfig(RunConfig):
+    """The run (`RunConfig`) and the keyword trainer's data mixing; saved in the checkpoint as `training`."""
 
     epochs: int = 30
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 0.01
     patience: int = 6
-    seed: int = 0
+    batch_size: int = 64
     silence_fraction: float = 0.08  # share of each epoch that is freshly drawn silence/noise
     unknown_ratio: float = 1.5  # `_unknown_` clips per epoch relative to the mean keyword class
     label_smoothing: float = 0.05
@@ -57,8 +54,6 @@ class TrainConfig:
     real_repeat: int = 1  # Speech Commands keyword clips per epoch (each a fresh augmentation draw)
     repeat_origin: str = ""  # real_repeat only for this data folder's clips (e.g. speech_commands); "": all
     cut_real: bool = True  # cut and level real word clips (`level_and_cut`) before placing them in the window
-    swa: int = 0  # > 1: also try the average of the last `swa` epochs' weights; kept if validation agrees
-    max_minutes: float | None = None  # stop early (keeping the best model) past this wall time
 
 
 @dataclass
@@ -269,30 +264,17 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
     model.to(dev)
     data = _EpochData(train_clips, labels, tc, mfcc, ctx, rng)
     validation = _announce(model, ctx, data, val_clips, mfcc, labels, tc)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    sel = Selection(patience=tc.patience, max_minutes=tc.max_minutes, swa=tc.swa)
-    loop = _Loop(tc, opt, nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing), distributed.wrap(model, ctx),
-                 model, dev, rng, ctx, Path(out) / RESUME_DIR, sel)
-    start_epoch, skip, regen = loop.resume(data.rank_rng) if resume else (1, 0, None)
-    for epoch in range(start_epoch, tc.epochs + 1):
-        stop = loop.epoch(epoch, data, validation, regen, skip if epoch == start_epoch else 0, progress,
-                          save_every, on_epoch)
-        regen = None
-        if stop:
-            if ctx.is_main:
-                log(stop)
-            break
-    swa_note = sel.average(model, lambda: validation.scores()[::-1]) if ctx.is_main else None  # (balanced, plain)
-    if swa_note:
-        log(f"weight average of the last {swa_note['epochs_averaged']} epochs: balanced validation accuracy "
-            f"{swa_note['score']:.4f} ({'kept' if swa_note['used'] else 'best single epoch kept'})")
-    sel.restore_best(model)
+    task = _KeywordTask(model, distributed.wrap(model, ctx), data, validation, tc, dev, on_epoch)
+    fitted = fit(task, tc, out, save_every=save_every, resume=resume, progress=progress)
+    model, sel = task.model, fitted.selection
     config = {
         "kind": "kws", "labels": labels, "features": fc.to_dict(), "model": model_dims.to_dict(),
         "window_seconds": WINDOW / SR, "n_params": model.n_params(),
-        "training": {**asdict(tc), **(meta or {}), **summary(sel, loop.history, device),
-                     "best_val_balanced": round(sel.best_score, 4), "best_val_accuracy": sel.best_info,
-                     "weight_average": swa_note, "n_train_clips": len(train_clips), "n_val_clips": len(val_clips)},
+        "training": {**asdict(tc), **(meta or {}), **summary(sel, fitted.history, device),
+                     "best_val_balanced": round(sel.best_score, 4),
+                     "best_val_accuracy": (sel.best_info or {}).get("val_accuracy"),
+                     "weight_average": fitted.weight_average, "n_train_clips": len(train_clips),
+                     "n_val_clips": len(val_clips)},
     }
     save_trained(out, model, config, ctx.is_main)
     distributed.barrier(ctx)
@@ -339,6 +321,10 @@ class _EpochData:
             return self.rng
         return np.random.default_rng([self.tc.seed, epoch, self.ctx.rank])
 
+    def epoch_size(self) -> int:
+        """Items in every epoch (the plan's length does not depend on the draw)."""
+        return len(epoch_plan(self.clips, self.labels, np.random.default_rng(0), self.tc))
+
     def draw(self, gen_rng: np.random.Generator) -> tuple[EpochPlan, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(plan, this rank's item order, its features, its labels) of one epoch drawn from `gen_rng`."""
         plan = epoch_plan(self.clips, self.labels, gen_rng, self.tc)
@@ -348,109 +334,49 @@ class _EpochData:
         return plan, mine, featurize(self.mfcc, x), torch.from_numpy(plan.ys[mine.numpy()])
 
 
-class _Loop:
-    """The keyword trainer's optimisation state across epochs: schedule, steps, history and resumable saves."""
+class _KeywordTask(Task):
+    """The keyword trainer for `fit`: fresh augmented windows every epoch, SpecAugment, one-cycle schedule."""
 
-    def __init__(self, tc, opt, loss_fn, net, model, dev, rng, ctx, state_dir: Path, sel: Selection):
-        self.tc, self.opt, self.loss_fn, self.net, self.model, self.dev = tc, opt, loss_fn, net, model, dev
-        self.rng, self.ctx, self.state_dir, self.sel = rng, ctx, state_dir, sel
-        self.sched, self.n_per_epoch, self.step, self.loss_sum = None, None, 0, 0.0
-        self.history: list[dict] = []
-        self.aug_rng = rng
+    name = "train-kws"
 
-    def schedule(self, n_per_epoch: int) -> None:
-        """One-cycle learning rate over all epochs (made once, when the first epoch's size is known)."""
-        if self.sched is None:
-            self.n_per_epoch = n_per_epoch
-            self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=self.tc.lr,
-                                                             total_steps=self.tc.epochs * n_per_epoch + 10,
-                                                             pct_start=0.15)
+    def __init__(self, model: KeywordRNN, net, data: "_EpochData", validation: "Validation | None", tc: TrainConfig,
+                 dev, on_epoch: Callable[[int, KeywordRNN], None] | None):
+        self.model, self.net, self.data, self.validation, self.tc, self.dev = model, net, data, validation, tc, dev
+        self.on_epoch = on_epoch
+        self.opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        n_per_epoch = -(-data.epoch_size() // tc.batch_size)  # the whole epoch's batches (all processes)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=tc.lr,
+                                                         total_steps=int(tc.epochs) * n_per_epoch + 10, pct_start=0.15)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
+        self.rng = self.aug_rng = data.rng
+        self.feats = self.yt = None
 
-    def resume(self, per_rank_rng) -> tuple[int, int, np.random.Generator | None]:
-        """Weights, optimizer, schedule, RNGs and selection from out/resume: (epoch, batch in it, epoch RNG)."""
-        peek = TrainState.peek(self.state_dir)
-        start_epoch = peek.epoch
-        self.schedule(peek.extra["n_per_epoch"])
-        self.aug_rng = per_rank_rng(start_epoch)
-        st = TrainState.load(self.state_dir, self.model, self.opt, self.sched,
-                             rngs={"rng": self.rng, "aug": self.aug_rng})
-        self.step, self.history = st.step, st.extra["history"]
-        self.loss_sum = st.extra["loss_sum"] if self.ctx.is_main else 0.0
-        self.sel.load(st.extra["selection"])
-        regen = None
-        if st.batch_in_epoch:
-            regen = np.random.default_rng()
-            regen.bit_generator.state = st.extra["epoch_rng"]
-        if self.ctx.is_main:
-            log(f"resuming at epoch {start_epoch}, batch {st.batch_in_epoch}, step {self.step}")
-        return start_epoch, st.batch_in_epoch, regen
+    def rngs(self) -> dict[str, Any]:
+        return {"rng": self.rng, "aug": self.aug_rng}
 
-    def save_state(self, epoch: int, batch: int, epoch_rng: dict, total: float) -> None:
-        total = distributed.all_reduce_sum([total], self.ctx)[0]  # all ranks' partial loss sums (rank 0 resumes it)
-        TrainState.save(self.state_dir, self.net, self.opt, self.sched, step=self.step, epoch=epoch,
-                        batch_in_epoch=batch, rngs={"rng": self.rng, "aug": self.aug_rng},
-                        extra={"n_per_epoch": self.n_per_epoch, "epoch_rng": epoch_rng, "loss_sum": total,
-                               "history": self.history, "selection": self.sel.state()})
+    def begin_epoch(self, epoch: int) -> None:
+        self.aug_rng = self.data.rank_rng(epoch)  # SpecAugment's draws (one stream per process under DDP)
 
-    def epoch(self, epoch: int, data: _EpochData, validation: "Validation | None",
-              regen: np.random.Generator | None, first: int, progress: bool, save_every: int,
-              on_epoch: Callable[[int, KeywordRNN], None] | None) -> str | None:
-        """One epoch: draw and featurise its windows, train from batch `first`, validate, log, offer the
-        weights to the selection; returns why to stop, or None."""
-        from tqdm import tqdm
+    def batches(self, epoch: int) -> list[int]:
+        _, mine, self.feats, self.yt = self.data.draw(self.rng)
+        return list(range(0, len(mine), self.tc.batch_size))
 
-        tc, ctx, main = self.tc, self.ctx, self.ctx.is_main
-        te = time.perf_counter()
-        gen_rng = regen or self.rng  # a resumed epoch is drawn again from its saved start state
-        epoch_rng = gen_rng.bit_generator.state
-        plan, mine, feats, yt = data.draw(gen_rng)
-        t_data = time.perf_counter() - te
-        self.schedule((len(plan) + tc.batch_size - 1) // tc.batch_size)
-        if not first:
-            self.aug_rng = data.rank_rng(epoch)
-        bar = tqdm(range(0, len(mine), tc.batch_size)[first:], desc=f"epoch {epoch}/{tc.epochs}",
-                   disable=not (progress and main), leave=False, unit="batch")
-        total = self.run_epoch(epoch, feats, yt, first, bar, epoch_rng, save_every)
-        plain, val_acc = distributed.broadcast_object(validation.scores() if main else None, ctx)
-        row = {"epoch": epoch, "loss": round(distributed.all_reduce_mean(total / len(mine), ctx), 4),
-               "val_accuracy": round(plain, 4), "val_balanced": round(val_acc, 4),
-               "val_by_origin": validation.by_origin if main else {},
-               "seconds": round(time.perf_counter() - te, 1), "data_seconds": round(t_data, 1)}
-        self.history.append(row)
-        if main:
-            log(json.dumps(row))
-        if main and on_epoch is not None:
+    def loss(self, i: int, step: int, total: int) -> tuple[torch.Tensor, float]:
+        tc, b = self.tc, slice(i, i + self.tc.batch_size)
+        xb = spec_augment(self.feats[b], self.aug_rng, tc.spec_freq, tc.spec_time, tc.spec_masks) \
+            if tc.spec_augment else self.feats[b]
+        return self.loss_fn(self.net(xb.to(self.dev)), self.yt[b].to(self.dev)), len(xb)
+
+    def validate(self, train_loss: float) -> tuple[float, dict[str, Any]]:
+        plain, balanced = self.validation.scores()
+        return balanced, {"loss": round(train_loss, 4), "val_accuracy": round(plain, 4),
+                          "val_balanced": round(balanced, 4), "val_by_origin": self.validation.by_origin}
+
+    def on_eval(self, row: dict[str, Any], best: bool) -> None:
+        log(json.dumps(row))
+        if self.on_epoch is not None:
             with torch.no_grad():
-                on_epoch(epoch, self.model.eval())
-        self.sel.offer(epoch, val_acc, self.model, info=plain)
-        stop = distributed.broadcast_object(self.sel.stop_reason(epoch), ctx)  # every rank stops together
-        if save_every:
-            self.save_state(epoch + 1, 0, self.rng.bit_generator.state, 0.0)
-        return stop
-
-    def run_epoch(self, epoch: int, feats: torch.Tensor, yt: torch.Tensor, first: int, bar, epoch_rng: dict,
-                  save_every: int) -> float:
-        """Train over this rank's batches from batch `first`; returns the summed loss."""
-        tc = self.tc
-        n_batches = len(range(0, len(yt), tc.batch_size))
-        self.model.train()
-        total = self.loss_sum if first else 0.0
-        for k, i in enumerate(bar, start=first):
-            b = slice(i, i + tc.batch_size)
-            xb = spec_augment(feats[b], self.aug_rng, tc.spec_freq, tc.spec_time, tc.spec_masks) \
-                if tc.spec_augment else feats[b]
-            loss = self.loss_fn(self.net(xb.to(self.dev)), yt[b].to(self.dev))
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            self.opt.step()
-            if self.sched.last_epoch + 1 < self.sched.total_steps:
-                self.sched.step()
-            total += float(loss.detach()) * len(xb)
-            self.step += 1
-            if save_every and self.step % save_every == 0 and k + 1 < n_batches:
-                self.save_state(epoch, k + 1, epoch_rng, total)
-        return total
+                self.on_epoch(row["epoch"], self.model.eval())
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -534,7 +460,8 @@ def _labels(spec: str, clips_dirs: Sequence[str]) -> list[str]:
 def run_train_kws(args) -> int:
     from audio_rnn.keywords.data import load_training_clips
 
-    torch.set_num_threads(max(1, args.threads))
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     resolve_device(args.device)
     ctx = distributed.setup(device=args.device)  # under torchrun: gloo on CPU, nccl on GPU; no-op otherwise
     labels = _labels(args.labels, args.data)

@@ -18,23 +18,25 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from audio_rnn.errors import CorpusError
-from audio_rnn.training.loop import Selection
+from audio_rnn.training.loop import RunConfig, Task, add_run_flags, config_from_args, fit
 
 LN2 = math.log(2.0)
 EVAL_CHARS = 60_000
 
 
-@dataclass
-class TrainGenConfig:
-    """Everything a training run depends on (saved in the checkpoint)."""
+@dataclass(frozen=True)
+class TrainGenConfig(RunConfig):
+    """The run (`RunConfig`), the network's size and the corpus; saved in the checkpoint."""
 
+    epochs: float = 3.0
+    lr: float = 5e-3
     corpus: str = "abc"
     cell: str = "lstm"
     embed: int = 64
@@ -43,18 +45,11 @@ class TrainGenConfig:
     dropout: float = 0.0  # the shipped model sees < 3 epochs: nothing to regularise yet
     batch: int = 32
     bptt: int = 64
-    epochs: float = 3.0
     steps: int = 0  # > 0 overrides epochs
-    lr: float = 5e-3
-    weight_decay: float = 0.01
     warmup: int = 100
     clip: float = 1.0
     min_count: int = 2
     eval_every: int = 400
-    max_minutes: float = 0.0  # > 0: stop early (keeps the best checkpoint) when the wall clock runs out
-    seed: int = 0
-    threads: int = 0  # 0: leave torch's default
-    device: str = "cpu"  # cpu | cuda (under torchrun: cuda:LOCAL_RANK per process, nccl)
     header_aug: float = 0.4  # share of ABC training tunes shown in a raw/varied header style (val/test stay normalised)
     init: str = ""  # a charlm checkpoint to start from (its weights, size and vocabulary): a fine-tune
     weight: str = ""  # "oneills1850,ryansMammoth=4": train tunes from these collections shown 4 times an epoch
@@ -158,11 +153,9 @@ def train(cfg: TrainGenConfig, out: str | Path, progress: bool = True, log=print
     `batch`); rank 0 evaluates, logs and saves. `save_every` > 0 writes a resumable state (weights,
     optimizer, RNGs, every rank's carried hidden state) to out/resume; `resume` continues from it.
     """
-    run = _GenRun(cfg, Path(out), progress, log, save_every)
-    if resume:
-        run.resume()
-    run.fit()
-    return run.finish()
+    task = _GenTask(cfg, Path(out), log)
+    fitted = fit(task, task.cfg, out, save_every=save_every, resume=resume, progress=progress)
+    return task.finish(fitted)
 
 
 def split_seed(cfg: TrainGenConfig) -> int:
@@ -175,215 +168,138 @@ def split_seed(cfg: TrainGenConfig) -> int:
     return int((load_config(cfg.init, "charlm").get("corpus") or {}).get("seed", cfg.seed))
 
 
-def _build(cfg: TrainGenConfig, corpus, dev) -> tuple[Any, Any]:
-    """(model, vocabulary): a fresh model sized by `cfg`, or the `init` checkpoint (its size and vocabulary)."""
+def _build(cfg: TrainGenConfig, corpus, dev) -> tuple[Any, Any, TrainGenConfig]:
+    """(model, vocabulary, config): a fresh model sized by `cfg`, or the `init` checkpoint (its size and
+    vocabulary, written into the config)."""
     from audio_rnn.music.charrnn import CharLM, CharLMDims, load_model
     from audio_rnn.music.text import Vocab
 
     if cfg.init:
         model, vocab, _ = load_model(cfg.init)  # a fine-tune keeps the size and the vocabulary
-        cfg.cell, cfg.embed, cfg.hidden, cfg.layers = model.dims.cell, model.dims.embed, model.dims.hidden, \
-            model.dims.layers
+        d = model.dims
+        cfg = replace(cfg, cell=d.cell, embed=d.embed, hidden=d.hidden, layers=d.layers)
         set_dropout(model, cfg.dropout)  # regularising a fine-tune is this run's choice, not the base's
-        return model.to(dev), vocab
+        return model.to(dev), vocab, cfg
     vocab = Vocab.build([corpus.text("train"), *corpus.train_raw], cfg.min_count)
-    return CharLM(CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)).to(dev), vocab
+    model = CharLM(CharLMDims(len(vocab), cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout))
+    return model.to(dev), vocab, cfg
 
 
-class _GenRun:
-    """One train-gen run: data, model, optimizer, the position in the epoch and the best checkpoint."""
+class _GenTask(Task):
+    """The character model for `fit`: reshuffled tunes as parallel streams, truncated-BPTT chunks with the
+    hidden state carried, warm-up then cosine learning rate, and the best checkpoint by validation bits/char."""
 
-    def __init__(self, cfg: TrainGenConfig, out: Path, progress: bool, log, save_every: int):
+    name = "train-gen"
+    keep = "last"  # the best is saved to disk as it is found (a killed run keeps it)
+
+    def __init__(self, cfg: TrainGenConfig, out: Path, log):
         import torch
-        from tqdm import tqdm
 
         from audio_rnn.music.corpus import load_corpus
         from audio_rnn.training import distributed
 
         self.ctx = ctx = distributed.context()
-        self.main = ctx.is_main
-        self.log = log if self.main else (lambda *a, **k: None)  # rank 0 logs
-        if cfg.threads > 0:
-            torch.set_num_threads(cfg.threads)
+        self.log = log if ctx.is_main else (lambda *a, **k: None)  # rank 0 logs
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        self.cfg, self.out, self.save_every = cfg, out, save_every
-        self.rng = random.Random(cfg.seed)
+        self.out, self.rng = out, random.Random(cfg.seed)
         self.corpus = load_corpus(cfg.corpus, seed=split_seed(cfg))
         if parse_weight(cfg.weight)[0] and len(self.corpus.train_from) != len(self.corpus.train):
             raise CorpusError("--weight needs the 'abc' corpus, which knows the collection of every tune")
         self.dev = ctx.device if ctx.is_distributed else torch.device(cfg.device)
-        self.model, self.vocab = _build(cfg, self.corpus, self.dev)
+        self.model, self.vocab, self.cfg = _build(cfg, self.corpus, self.dev)
         names = tuple(n.strip() for n in cfg.select_from.split(",") if n.strip())
         self.val_ids = self.vocab.encode("\n".join(self.corpus.from_collections("val", names)))
         self.net = distributed.wrap(self.model, ctx)
         if ctx.is_distributed:
             torch.manual_seed(cfg.seed + 1000 * ctx.rank)  # dropout masks differ per rank (weights came from rank 0)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.epoch_rng = self.rng.getstate()  # the shuffle state an epoch starts from: a resumed epoch is redrawn
-        self.data = self.epoch_data()
-        self.per_epoch = (self.data.shape[1] - 1) // cfg.bptt
-        self.total = self.planned = cfg.steps if cfg.steps > 0 else max(1, int(round(cfg.epochs * self.per_epoch)))
-        self.log(f"corpus {self.corpus.source}: {len(self.corpus.train)} train docs, "
-                 f"{sum(map(len, self.corpus.train))} chars, vocabulary {len(self.vocab)}; {cfg.cell} "
-                 f"{cfg.layers}x{cfg.hidden}, {self.model.param_count()} parameters; {self.total} steps "
-                 f"({self.per_epoch}/epoch)")
-        self.sel = Selection(max_minutes=cfg.max_minutes or None, keep_weights=False)
-        self.history: list[dict] = []
-        self.step = self.epoch = self.start_i = 0
-        self.state, self.run_bpc, self.resumed, self.stopped_early = None, None, False, False
-        budget = cfg.max_minutes > 0
-        self.deadline = self.sel.started + cfg.max_minutes * 60 - 90 if budget else float("inf")  # 90 s: last eval
-        self.bar = tqdm(total=self.total, desc=f"train-gen {cfg.cell}", unit="step",
-                        disable=not (progress and self.main), file=sys.stderr)
+        self.clip, self.eval_every = cfg.clip, cfg.eval_every
+        self.data, self.hidden = None, None
 
-    def epoch_data(self):
-        """This epoch's documents as this rank's parallel streams, on the training device."""
-        from audio_rnn.training import distributed
+    def rngs(self) -> dict[str, Any]:
+        return {"shuffle": self.rng}
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.hidden = None
+
+    def batches(self, epoch: int) -> list[int]:
+        """This epoch's documents as this rank's parallel streams (on the device); the chunk offsets."""
         import torch
+
+        from audio_rnn.training import distributed
 
         docs = training_docs(self.corpus, self.rng, self.cfg.header_aug, self.cfg.weight)
         data = streams(self.vocab.encode("\n".join(docs) + "\n"), self.cfg.batch)
-        return data[distributed.shard(torch.arange(data.shape[0]), self.ctx)].to(self.dev)
+        self.data = data[distributed.shard(torch.arange(data.shape[0]), self.ctx)].to(self.dev)
+        return list(range(0, self.data.shape[1] - self.cfg.bptt, self.cfg.bptt))
 
-    def resume(self) -> None:
-        """Weights, optimizer, RNGs, the epoch's data and position and every rank's carried state."""
-        from audio_rnn.errors import CheckpointError
-        from audio_rnn.training.resume import RESUME_DIR, TrainState
-
-        st = TrainState.load(self.out / RESUME_DIR, self.model, self.opt, None, rngs={"shuffle": self.rng})
-        if st.batch_in_epoch and st.world_size != self.ctx.world_size:
-            raise CheckpointError(f"the training state was saved mid-epoch by {st.world_size} process(es); "
-                                  f"resume it with the same number")
-        x = st.extra
-        self.step, self.epoch, self.total, self.history, self.run_bpc = st.step, st.epoch, x["total"], \
-            x["history"], x["run_bpc"]
-        self.sel.load(x["selection"])
-        self.epoch_rng = x["epoch_rng"]
-        self.rng.setstate(self.epoch_rng)
-        self.data = self.epoch_data()
-        self.state, self.start_i, self.resumed = _state_to(x["hidden"][self.ctx.rank], self.dev), \
-            st.batch_in_epoch * self.cfg.bptt, True
-        self.bar.reset(total=self.total)
-        self.bar.update(self.step)
-        self.log(f"resuming at step {self.step} (epoch {self.epoch}, chunk {st.batch_in_epoch})")
-
-    def save_state(self, next_i: int) -> None:
-        """All ranks call this: every rank's carried hidden state is kept; rank 0 writes."""
-        import torch
-
-        from audio_rnn.training import distributed
-        from audio_rnn.training.resume import RESUME_DIR, TrainState
-
-        TrainState.save(self.out / RESUME_DIR, self.net, self.opt, None, step=self.step, epoch=self.epoch,
-                        batch_in_epoch=next_i // self.cfg.bptt, rngs={"shuffle": self.rng},
-                        extra={"epoch_rng": self.epoch_rng, "total": self.total, "history": self.history,
-                               "run_bpc": self.run_bpc, "selection": self.sel.state(),
-                               "hidden": distributed.gather_objects(_state_to(self.state, torch.device("cpu")),
-                                                                    self.ctx)})
-
-    def checkpoint_if_best(self) -> None:
-        """Rank 0: validation bits/char on the first EVAL_CHARS (cheap under load); the best is saved."""
-        from audio_rnn.music.charrnn import save_model
-
-        if not self.main:
-            return
-        val = evaluate_bpc(self.model, self.val_ids[:EVAL_CHARS], batch=32)
-        self.history.append({"step": self.step, "val_bpc": round(val, 4), "train_bpc": round(self.run_bpc or 0.0, 4),
-                             "seconds": round(self.sel.seconds(), 1)})
-        if self.sel.offer(self.step, -val):
-            save_model(self.out, self.model, self.vocab,
-                       {"train": asdict(self.cfg), "val_bpc": round(val, 4), "step": self.step,
-                        "train_seconds": round(self.sel.seconds(), 1), "corpus": self.corpus.summary()})
-        self.bar.set_postfix(train_bpc=f"{self.run_bpc:.3f}", val_bpc=f"{val:.3f}", best=f"{-self.sel.best_score:.3f}")
-
-    def fit(self) -> None:
-        """Epochs of truncated-BPTT chunks until the planned steps (or the time budget) are done."""
+    def planned_steps(self, per_epoch: int, epochs: float) -> int:
         cfg = self.cfg
-        self.model.train()
-        while self.step < self.total and not self.stopped_early:
-            if self.resumed:
-                self.resumed = False  # data, hidden state and position restored by resume()
-            else:
-                if self.epoch > 0:
-                    self.epoch_rng = self.rng.getstate()
-                    self.data = self.epoch_data()
-                self.epoch += 1
-                self.state, self.start_i = None, 0
-            for i in range(self.start_i, self.data.shape[1] - 1 - cfg.bptt + 1, cfg.bptt):
-                self.train_step(i)
-                if self.after_step(i):
-                    break
-        self.checkpoint_if_best()
-        self.bar.close()
+        total = cfg.steps if cfg.steps > 0 else max(1, int(round(epochs * per_epoch)))
+        self.log(f"corpus {self.corpus.source}: {len(self.corpus.train)} train docs, "
+                 f"{sum(map(len, self.corpus.train))} chars, vocabulary {len(self.vocab)}; {cfg.cell} "
+                 f"{cfg.layers}x{cfg.hidden}, {self.model.param_count()} parameters; {total} steps "
+                 f"({per_epoch}/epoch)")
+        return total
 
-    def train_step(self, i: int) -> None:
-        import torch
+    def loss(self, i: int, step: int, total: int) -> tuple[Any, float]:
         import torch.nn.functional as F
 
         from audio_rnn.music.charrnn import detach_state
 
         cfg = self.cfg
-        x = self.data[:, i : i + cfg.bptt]
-        y = self.data[:, i + 1 : i + 1 + cfg.bptt]
+        x, y = self.data[:, i : i + cfg.bptt], self.data[:, i + 1 : i + 1 + cfg.bptt]
         for g in self.opt.param_groups:
-            g["lr"] = lr_at(self.step, self.total, cfg.warmup, cfg.lr)
-        logits, state = self.net(x, self.state)
-        self.state = detach_state(state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
-        self.opt.step()
-        bpc = loss.item() / LN2
-        self.run_bpc = bpc if self.run_bpc is None else 0.98 * self.run_bpc + 0.02 * bpc
-        self.step += 1
-        self.bar.update(1)
-        if self.step % 20 == 0:
-            self.bar.set_postfix(train_bpc=f"{self.run_bpc:.3f}", best=f"{-self.sel.best_score:.3f}")
+            g["lr"] = lr_at(step, total, cfg.warmup, cfg.lr)
+        logits, state = self.net(x, self.hidden)
+        self.hidden = detach_state(state)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), 1.0
 
-    def after_step(self, i: int) -> bool:
-        """Evaluate, fit the schedule to the time budget, save the state; True to leave the epoch."""
+    def validate(self, train_loss: float) -> tuple[float, dict[str, Any]]:
+        """Validation bits/char on the first EVAL_CHARS (cheap under load)."""
+        val = evaluate_bpc(self.model, self.val_ids[:EVAL_CHARS], batch=32)
+        return -val, {"val_bpc": round(val, 4), "train_bpc": round(train_loss / LN2, 4)}
+
+    def on_eval(self, row: dict[str, Any], best: bool) -> None:
+        from audio_rnn.music.charrnn import save_model
+
+        if best:
+            save_model(self.out, self.model, self.vocab,
+                       {"train": asdict(self.cfg), "val_bpc": row["val_bpc"], "step": row["step"],
+                        "train_seconds": row["seconds"], "corpus": self.corpus.summary()})
+
+    def state(self) -> dict[str, Any]:
+        """Every rank's carried hidden state (all ranks call this; rank 0 writes)."""
+        import torch
+
         from audio_rnn.training import distributed
 
-        cfg, step = self.cfg, self.step
-        if step % cfg.eval_every == 0 and step < self.total:
-            self.checkpoint_if_best()
-        budget = cfg.max_minutes > 0
-        if budget and step % 50 == 0:  # the cosine ends when the time does
-            per_step = self.sel.seconds() / step
-            fit = step + int((self.deadline - time.perf_counter()) / per_step)
-            self.total = distributed.broadcast_object(max(step + 1, min(self.planned, fit)), self.ctx)  # rank 0's clock
-            self.bar.total = self.total
-        if self.save_every and step % self.save_every == 0 and step < self.total:
-            self.save_state(i + cfg.bptt)
-        if step >= self.total:
-            return True
-        late = time.perf_counter() > self.deadline
-        if self.ctx.is_distributed and budget:  # every rank stops at the same step
-            late = distributed.broadcast_object(late, self.ctx) if step % 10 == 0 else False
-        self.stopped_early = late
-        return late
+        return {"hidden": distributed.gather_objects(_state_to(self.hidden, torch.device("cpu")), self.ctx)}
 
-    def finish(self) -> dict[str, Any]:
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.hidden = _state_to(state["hidden"][self.ctx.rank], self.dev)
+
+    def finish(self, fitted) -> dict[str, Any]:
         """The best checkpoint scored on the whole validation text; the run's figures (rank 0)."""
         from audio_rnn.music.charrnn import load_model, save_model
         from audio_rnn.training import distributed
 
-        seconds = self.sel.seconds()
+        seconds = fitted.selection.seconds()
         distributed.barrier(self.ctx)
-        if not self.main:
-            return {"out": str(self.out), "steps": self.step, "rank": self.ctx.rank}
+        if not self.ctx.is_main:
+            return {"out": str(self.out), "steps": fitted.steps, "rank": self.ctx.rank}
         best_model, _, saved = load_model(self.out)
         full_val = evaluate_bpc(best_model, self.val_ids, batch=32)
-        saved.update(val_bpc=round(full_val, 4), selection_val_bpc=round(-self.sel.best_score, 4))
+        saved.update(val_bpc=round(full_val, 4), selection_val_bpc=round(-fitted.selection.best_score, 4))
         save_model(self.out, best_model, self.vocab, {k: v for k, v in saved.items() if k not in ("dims", "vocab", "kind")})
-        result = {"out": str(self.out), "cell": self.cfg.cell, "params": self.model.param_count(), "steps": self.step,
-                  "epochs": round(self.step / self.per_epoch, 3), "best_val_bpc": round(full_val, 4),
-                  "selection_val_bpc": round(-self.sel.best_score, 4), "train_seconds": round(seconds, 1),
-                  "chars_per_second": round(self.step * self.cfg.batch * self.cfg.bptt / seconds),
-                  "stopped_early": self.stopped_early, "history": self.history}
+        result = {"out": str(self.out), "cell": self.cfg.cell, "params": self.model.param_count(),
+                  "steps": fitted.steps, "epochs": round(fitted.steps / max(1, fitted.per_epoch), 3),
+                  "best_val_bpc": round(full_val, 4), "selection_val_bpc": round(-fitted.selection.best_score, 4),
+                  "train_seconds": round(seconds, 1),
+                  "chars_per_second": round(fitted.steps * self.cfg.batch * self.cfg.bptt / seconds),
+                  "stopped_early": fitted.stopped is not None, "history": fitted.history}
         (self.out / "history.json").write_text(json.dumps(result, indent=2) + "\n")
         return result
 
@@ -408,11 +324,7 @@ def configure_train_gen(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", type=float, default=d.clip, help="gradient norm clip")
     p.add_argument("--min-count", type=int, default=d.min_count, help="rarer characters become unknown")
     p.add_argument("--eval-every", type=int, default=d.eval_every)
-    p.add_argument("--max-minutes", type=float, default=d.max_minutes, help="wall-clock limit (0: none)")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
-    p.add_argument("--device", default=d.device,
-                   help="cpu or cuda; under torchrun each process takes cuda:LOCAL_RANK and the ranks talk over nccl")
     p.add_argument("--header-aug", type=float, default=d.header_aug,
                    help="share of ABC training tunes shown with their raw or a randomly varied header style "
                         "(X: 1, K: Gmaj, Z:/S:/N: fields, field order); validation and test stay normalised")
@@ -424,15 +336,15 @@ def configure_train_gen(p: argparse.ArgumentParser) -> None:
                    help="'oneills1850,airdsAirs': choose the best checkpoint on the validation tunes of these "
                         "music21 collections only (default: all validation tunes)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_flags(p, threads=d.threads,
+                  device_help="cpu or cuda; under torchrun each process takes cuda:LOCAL_RANK and the ranks talk over nccl")
     from audio_rnn.training.resume import add_arguments
 
     add_arguments(p)  # --save-every N, --resume (runs unchanged under torchrun: DDP, rank 0 logs and saves)
 
 
 def run_train_gen(args: argparse.Namespace) -> int:
-    fields = TrainGenConfig.__dataclass_fields__
-    cfg = TrainGenConfig(**{k: getattr(args, k) for k in fields if hasattr(args, k)})
+    cfg = config_from_args(TrainGenConfig, args)
     for name in ("hidden", "embed", "layers", "batch", "bptt"):
         if getattr(cfg, name) < 1:
             raise CorpusError(f"--{name} must be at least 1")

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from audio_rnn.keywords.data import SILENCE, UNKNOWN
-from audio_rnn.spotting.detection import Detection, StreamConfig, word_span
+from audio_rnn.spotting.detection import WINDOW_DEFAULTS, Detection, StreamConfig, word_span
 
 WORD_S = 0.5  # typical keyword length (as `detection.detection_lag` assumes): an open run's start estimate
 
@@ -211,7 +211,7 @@ class Decider:
         return {"label": self.labels[r.label], "score": round(r.peak, 4), "since": round(r.first, 3)}
 
 
-def detect_posteriors(times: np.ndarray, probs: np.ndarray, labels: list[str], config: StreamConfig = StreamConfig(),
+def detect_posteriors(times: np.ndarray, probs: np.ndarray, labels: list[str], config: StreamConfig = WINDOW_DEFAULTS,
                       lag: tuple[float, float] = (1.25, 0.25), step: float | None = None) -> list[Detection]:
     """Final detections from a whole stream's (T, C) posteriors (one `Decider` over all rows)."""
     times = np.asarray(times, dtype=np.float64)

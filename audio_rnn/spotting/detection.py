@@ -25,16 +25,18 @@ MODES = ("window", "state", "vad")
 class StreamConfig:
     """How posteriors are computed over a stream and turned into detections (defaults tuned on val streams)."""
 
-    mode: str = "window"  # "window" (restart every hop_s on the last context_s), "state" (carried state) or
-    # "vad" (a voice-activity detector gates the clip model: one clip-like window per speech segment)
+    mode: str = "vad"  # "vad" (a voice-activity detector gates the clip model: one clip-like window per speech
+    # segment; what the shipped models run), "window" (restart every hop_s on the last context_s: WINDOW_DEFAULTS)
+    # or "state" (a stream-trained spotter's carried state)
     context_s: float = 1.0  # window and vad modes: seconds of audio each window sees (the training window)
     hop_s: float = 0.25  # window mode: restart stride = output lag bound (0.1 s: same accuracy, 2.5x slower);
     # vad mode: stride of the windows along a segment longer than context_s
     norm_s: float = 3.0  # state mode: running normalisation over this many past seconds
-    smooth_s: float = 0.5  # posterior averaging window (RecognizeCommands: 500 ms)
-    threshold: float = 0.5  # averaged keyword probability needed to fire (tuned: RecognizeCommands uses ~0.7)
-    min_s: float = 0.2  # the top label must stay above threshold this long
-    suppress_s: float = 0.5  # no second detection within this gap after one
+    smooth_s: float = 0.01  # posterior averaging window (vad: one decision per segment; window mode 0.5 s, as
+    # RecognizeCommands' 500 ms)
+    threshold: float = 0.6  # averaged keyword probability needed to fire (the checkpoints carry tuned values)
+    min_s: float = 0.0  # the top label must stay above threshold this long (window mode: 0.2 s)
+    suppress_s: float = 0.1  # no second detection within this gap after one (window mode: 0.5 s)
     block_s: float = 120.0  # audio decoded per block (memory ~ block_s, not file length; ~30 stretches a batch)
     segment_s: float = 4.0  # state mode: each block is cut into stretches of this length run side by side ...
     warm_s: float = 1.0  # ... each first hearing this much audio before it (0 segment_s: one exact pass)
@@ -76,7 +78,8 @@ class StreamConfig:
 
 # a clip model gated by a voice-activity detector: each segment's rows are one classification, so no smoothing,
 # no minimum run, and suppression only merges a word cut in two (tuned: `eval-streams --tune --mode vad`)
-VAD_DEFAULTS = StreamConfig(mode="vad", smooth_s=0.01, min_s=0.0, suppress_s=0.1, threshold=0.6)
+VAD_DEFAULTS = StreamConfig()  # a clip model gated by the VAD, before tuning
+WINDOW_DEFAULTS = StreamConfig(mode="window", smooth_s=0.5, threshold=0.5, min_s=0.2, suppress_s=0.5)
 
 
 @dataclass(frozen=True)
@@ -105,16 +108,16 @@ def default_config(ckpt: dict[str, Any]) -> StreamConfig:
     if registry.role(ckpt) == registry.STREAM:
         stream = ckpt["streaming"]
         tuned = {k: v for k, v in (stream.get("detection") or {}).items() if k in fields}
-        return replace(StreamConfig(mode="state", norm_s=float(stream.get("norm_s", 3.0))), **tuned)
+        return replace(replace(WINDOW_DEFAULTS, mode="state", norm_s=float(stream.get("norm_s", 3.0))), **tuned)
     if ckpt.get("spotting"):
         tuned = registry.section(ckpt, registry.Spotting).settings()
-        return replace(VAD_DEFAULTS if tuned["mode"] == "vad" else StreamConfig(), **tuned)
-    return StreamConfig()
+        return replace(mode_defaults(tuned["mode"]), **tuned)
+    return WINDOW_DEFAULTS
 
 
 def mode_defaults(mode: str) -> StreamConfig:
     """The built-in settings of a clip model in `mode` (window or vad) before any tuning."""
-    return VAD_DEFAULTS if mode == "vad" else StreamConfig()
+    return VAD_DEFAULTS if mode == "vad" else WINDOW_DEFAULTS
 
 
 def with_sensitivity(c: StreamConfig, sensitivity: float) -> StreamConfig:

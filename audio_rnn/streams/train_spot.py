@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -42,23 +41,21 @@ from audio_rnn.errors import DataError
 from audio_rnn.audio.features import FeatureConfig
 from audio_rnn.keywords.models import KeywordRNN, KWSDims
 from audio_rnn.keywords.train import add_conv_flags
-from audio_rnn.training.loop import Selection, add_data_flags, config_from_args, add_run_flags, log, save_trained, split_list, summary
+from audio_rnn.training.loop import (RunConfig, Task, add_data_flags, add_run_flags, config_from_args, fit, log,
+                                     save_trained, split_list, summary)
 
 IGNORE = -100  # frames without a target (the start of a word: it may still become anything)
 
 
 @dataclass(frozen=True)
-class SpotTrainConfig:
-    """Stream synthesis, targets and optimisation; saved in the checkpoint as `training`."""
+class SpotTrainConfig(RunConfig):
+    """The run (`RunConfig`), stream synthesis and targets; saved in the checkpoint as `training`."""
 
     epochs: int = 40
+    patience: int = 8
     streams: int = 64  # streams per epoch = batch rows (each one continuous)
     stream_s: float = 60.0
     chunk_s: float = 2.0  # truncated-BPTT length; state is carried across chunks
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    patience: int = 8
-    seed: int = 0
     keyword_fraction: float = 0.6
     gap_s: tuple[float, float] = (0.05, 1.5)
     snr_db: tuple[float, float] = (5.0, 35.0)
@@ -70,8 +67,6 @@ class SpotTrainConfig:
     onset_ignore_s: float = 0.25  # no target for a non-keyword word's first part
     label_smoothing: float = 0.05
     val_streams: int = 16
-    swa: int = 0  # > 1: also try the average of the last `swa` epochs' weights; kept if validation agrees
-    max_minutes: float | None = None
 
 
 @dataclass(frozen=True)
@@ -238,9 +233,9 @@ def detection_score(probs: np.ndarray, words: Sequence[Sequence[dict[str, Any]]]
     """Spotter summary (found-and-right %, wrong %, false alarms per word ...) of posteriors against truth."""
     from audio_rnn.streams.scoring import Score, score
     from audio_rnn.spotting.decider import detect_posteriors
-    from audio_rnn.spotting.detection import detection_lag, StreamConfig
+    from audio_rnn.spotting.detection import WINDOW_DEFAULTS, detection_lag
 
-    cfg = StreamConfig(mode="state", **detection)
+    cfg = replace(replace(WINDOW_DEFAULTS, mode="state"), **detection)
     total = Score()
     for p, ws in zip(probs, words):
         dets = detect_posteriors(times, p, list(labels), cfg, lag=detection_lag(cfg, trained=True))
@@ -281,17 +276,18 @@ def train(clips: Sequence[Clip], out: str | Path, labels: Sequence[str] = LABELS
           f"{n_words(pool)} training words, {n_words(val_pool)} validation words, "
           f"{len(pool.get(SILENCE, []))} recorded backgrounds", file=sys.stderr)
     validate = _validator(model, val_pool, fe, labels, tc, sc, threads)
-    sel = Selection(patience=tc.patience, max_minutes=tc.max_minutes, swa=tc.swa)
-    history = _epochs(model, dev, pool, fe, labels, tc, sc, threads, sel, validate, progress)
-    swa_note = sel.average(model, validate)
+    with _SpotTask(model, dev, pool, fe, labels, tc, sc, threads, validate) as task:
+        fitted = fit(task, replace(tc, threads=threads), progress=progress)
+    model, sel = task.model, fitted.selection
+    swa_note = fitted.weight_average
     if swa_note:
-        swa_note["val_found_right_pct"] = sel.averaged_info["found_right_pct"]
-        log(f"weight average of the last {swa_note['epochs_averaged']} epochs: validation {json.dumps(swa_note)}")
-    sel.restore_best(model)
+        swa_note["val_found_right_pct"] = sel.averaged_info["val_found_right_pct"]
     config = {
         "kind": "kws", "labels": labels, "features": fc.to_dict(), "model": model.dims.to_dict(),
         "streaming": asdict(sc), "n_params": model.n_params(),
-        "training": {**asdict(tc), **(meta or {}), **summary(sel, history, device), "best_val": sel.best_info,
+        "training": {**asdict(tc), **(meta or {}), **summary(sel, [{k: v for k, v in row.items() if k != "detection"}
+                                                                  for row in fitted.history], device),
+                     "best_val": sel.best_info["detection"],
                      "weight_average": swa_note, "n_train_words": n_words(pool), "n_val_words": n_words(val_pool),
                      "n_recorded_backgrounds": len(pool.get(SILENCE, []))},
     }
@@ -327,49 +323,59 @@ def _validator(model: KeywordRNN, val_pool: dict[str, list[np.ndarray]], fe: Any
     return validate
 
 
-def _epochs(model: KeywordRNN, dev: Any, pool: dict[str, list[np.ndarray]], fe: Any, labels: Sequence[str],
-            tc: SpotTrainConfig, sc: StreamingConfig, threads: int, sel: Selection,
-            validate: Callable[[], tuple[float, dict[str, Any]]], progress: bool) -> list[dict]:
-    """Every epoch on fresh streams (the next epoch's render while this one trains); the history rows."""
-    from concurrent.futures import ThreadPoolExecutor
+class _SpotTask(Task):
+    """The spotter trainer for `fit`: each epoch fresh streams (the next rendered while this one trains),
+    trained in truncated-BPTT chunks with the recurrent state carried; scored by detection on held-out voices."""
 
-    from tqdm import tqdm
+    name = "train-spot"
 
-    chunk = max(1, int(round(tc.chunk_s / (sc.stack * fe.hop / fe.sr))))
-    n_chunks = max(1, -(-(int(tc.stream_s * fe.sr / fe.hop) // sc.stack) // chunk))
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * n_chunks + 10,
-                                                pct_start=0.1)
-    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=tc.label_smoothing)
-    rng, aug, history = np.random.default_rng(tc.seed), AugmentConfig(), []
+    def __init__(self, model: KeywordRNN, dev: Any, pool: dict[str, list[np.ndarray]], fe: Any,
+                 labels: Sequence[str], tc: SpotTrainConfig, sc: StreamingConfig, threads: int,
+                 validate: Callable[[], tuple[float, dict[str, Any]]]):
+        from concurrent.futures import ThreadPoolExecutor
 
-    def draw(epoch_seeds: list[int]):
-        return make_batch(pool, tc.streams, epoch_seeds, fe, labels, tc, sc, aug, threads)
+        self.model = self.net = model
+        self.dev, self.tc, self.validate_streams = dev, tc, validate
+        self.chunk = max(1, int(round(tc.chunk_s / (sc.stack * fe.hop / fe.sr))))
+        n_chunks = max(1, -(-(int(tc.stream_s * fe.sr / fe.hop) // sc.stack) // self.chunk))
+        self.opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=tc.lr, total_steps=tc.epochs * n_chunks + 10,
+                                                         pct_start=0.1)
+        self.loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=tc.label_smoothing)
+        self.rng = np.random.default_rng(tc.seed)
+        self.draw = lambda seeds: make_batch(pool, tc.streams, seeds, fe, labels, tc, sc, AugmentConfig(), threads)
+        self.prefetch = ThreadPoolExecutor(1)
+        self.next = self.prefetch.submit(self.draw, self.seeds())
+        self.xt = self.yt = self.state = None
 
-    with ThreadPoolExecutor(1) as prefetch:
-        nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
-        for epoch in range(1, tc.epochs + 1):
-            te = time.perf_counter()
-            x, y, _ = nxt.result()
-            t_data = time.perf_counter() - te
-            if epoch < tc.epochs:
-                nxt = prefetch.submit(draw, [int(s) for s in rng.integers(0, 2**31, tc.streams)])
-            bar = tqdm(range(0, x.shape[1], chunk), desc=f"epoch {epoch}/{tc.epochs}", disable=not progress,
-                       leave=False, unit="chunk")
-            loss = train_epoch(model, torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev), bar, chunk, opt,
-                               sched, loss_fn)
-            metric, vs = validate()
-            history.append({"epoch": epoch, "loss": round(loss, 4), "val_found_right_pct": vs["found_right_pct"],
-                            "val_wrong_pct": vs["wrong_pct"], "val_fa_per_word": vs["fa_per_word"],
-                            "val_metric": round(metric, 2), "seconds": round(time.perf_counter() - te, 1),
-                            "data_wait_seconds": round(t_data, 1)})
-            log(json.dumps(history[-1]))
-            sel.offer(epoch, metric, model, info=vs)
-            stop = sel.stop_reason(epoch)
-            if stop:
-                log(stop)
-                break
-    return history
+    def __enter__(self) -> "_SpotTask":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.prefetch.shutdown(wait=True, cancel_futures=True)
+
+    def seeds(self) -> list[int]:
+        return [int(s) for s in self.rng.integers(0, 2**31, self.tc.streams)]
+
+    def batches(self, epoch: int) -> list[int]:
+        x, y, _ = self.next.result()
+        if epoch < self.tc.epochs:
+            self.next = self.prefetch.submit(self.draw, self.seeds())
+        self.xt, self.yt, self.state = torch.from_numpy(x).to(self.dev), torch.from_numpy(y).to(self.dev), None
+        return list(range(0, x.shape[1], self.chunk))
+
+    def loss(self, i: int, step: int, total: int) -> tuple[torch.Tensor, float]:
+        loss, self.state = chunk_loss(self.model, self.xt, self.yt, i, self.chunk, self.state, self.loss_fn)
+        return loss, 1.0
+
+    def validate(self, train_loss: float) -> tuple[float, dict[str, Any]]:
+        metric, vs = self.validate_streams()
+        return metric, {"loss": round(train_loss, 4), "val_found_right_pct": vs["found_right_pct"],
+                        "val_wrong_pct": vs["wrong_pct"], "val_fa_per_word": vs["fa_per_word"],
+                        "val_metric": round(metric, 2), "detection": vs}
+
+    def on_eval(self, row: dict[str, Any], best: bool) -> None:
+        log(json.dumps({k: v for k, v in row.items() if k != "detection"}))
 
 
 def detach_state(state: Any) -> Any:
@@ -383,24 +389,12 @@ def detach_state(state: Any) -> Any:
     return state
 
 
-def train_epoch(model: KeywordRNN, xt: torch.Tensor, yt: torch.Tensor, bar, chunk: int, opt, sched, loss_fn) -> float:
-    """One pass over the epoch's streams in truncated-BPTT chunks, the state carried (detached); mean loss."""
-    model.train()
-    state = None
-    total, count = 0.0, 0
-    for i in bar:
-        logits, state = model.frame_logits(xt[:, i:i + chunk], state)
-        state = detach_state(state)
-        loss = loss_fn(logits.reshape(-1, logits.shape[-1]), yt[:, i:i + chunk].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if sched.last_epoch + 1 < sched.total_steps:
-            sched.step()
-        total += float(loss.detach())
-        count += 1
-    return total / max(1, count)
+def chunk_loss(model: KeywordRNN, xt: torch.Tensor, yt: torch.Tensor, i: int, chunk: int, state: Any,
+               loss_fn) -> tuple[torch.Tensor, Any]:
+    """Truncated BPTT: the loss of frames i..i+chunk from the carried state, and the new state cut from the graph."""
+    logits, state = model.frame_logits(xt[:, i:i + chunk], state)
+    y = yt[:, i:i + chunk]
+    return loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), detach_state(state)
 
 
 # ----------------------------------------------------------------------------- CLI

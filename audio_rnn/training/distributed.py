@@ -6,7 +6,7 @@ run every helper here is a no-op, so the same trainer code runs both ways:
 
     ctx = distributed.setup()
     model = distributed.wrap(model.to(ctx.device), ctx)
-    sampler = distributed.sampler(len(train_set), ctx, seed=seed)      # per-rank shard, seeded
+    mine = distributed.shard(epoch_order, ctx)                         # this rank's part of the epoch
     ...
     if ctx.is_main: save checkpoint / evaluate / print
     distributed.cleanup()
@@ -23,7 +23,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from audio_rnn.training.resume import ResumableSampler
 
 ENV_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
 
@@ -114,15 +113,6 @@ def wrap(model: nn.Module, ctx: DistContext, **ddp_kwargs: Any) -> nn.Module:
 def unwrap(model: nn.Module) -> nn.Module:
     """The plain module inside a DDP wrapper (what checkpoints save), or `model` itself."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def sampler(n: int, ctx: DistContext, seed: int = 0, shuffle: bool = True, drop_last: bool = False) -> ResumableSampler:
-    """This rank's share of a seeded per-epoch permutation of `n` items (a DistributedSampler).
-
-    Call `.set_epoch(epoch, skip=k)` before each epoch; `skip` drops the first k items of this
-    rank's share so a resumed run picks up mid-epoch on exactly the same batches.
-    """
-    return ResumableSampler(n, num_replicas=ctx.world_size, rank=ctx.rank, seed=seed, shuffle=shuffle, drop_last=drop_last)
 
 
 def shard(order: torch.Tensor, ctx: DistContext) -> torch.Tensor:

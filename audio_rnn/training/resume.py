@@ -8,40 +8,27 @@ A training state is a folder (by convention `<out>/resume/`) holding
 The weights are written first (temp file + os.replace), then the JSON (temp file + os.replace):
 the JSON replace is the commit, so a `kill -9` at any moment leaves the previous complete state.
 
-Trainers need a few lines:
-
-    seed_everything(seed)
-    state = TrainState.load(out / "resume", model, opt, sched) if args.resume else None
-    step, start_epoch, skip = (state.step, state.epoch, state.batch_in_epoch) if state else (0, 0, 0)
-    sampler = ResumableSampler(len(train), seed=seed)        # or distributed.sampler(...)
-    for epoch in range(start_epoch, epochs):
-        sampler.set_epoch(epoch, skip=skip * batch_size if epoch == start_epoch else 0)
-        for i, idx in enumerate(batches(sampler, batch_size), start=skip if epoch == start_epoch else 0):
-            ...; step += 1
-            if save_every and step % save_every == 0:
-                TrainState.save(out / "resume", model, opt, sched, step=step, epoch=epoch, batch_in_epoch=i + 1)
-
-With the same seed, a resumed run then produces the same losses as an uninterrupted one (on
-CPU; bit-exact with deterministic kernels). Under torchrun call save/load on every rank: rank 0
-writes, every rank's RNG state is kept.
+The one training loop (`audio_rnn.training.loop.fit`) saves and loads it; each trainer only says
+which generators it draws from and what else it carries (`Task.rngs`, `Task.state`). With the
+same seed, a resumed run then produces the same losses as an uninterrupted one (on CPU;
+bit-exact with deterministic kernels). Under torchrun every rank calls save/load: rank 0 writes,
+every rank's RNG state is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data.distributed import DistributedSampler
 
 from audio_rnn.training.checkpoint import atomic_write, read_header
 from audio_rnn.errors import CheckpointError
@@ -50,50 +37,6 @@ FORMAT = "audio_rnn-train-state"
 VERSION = 1
 STATE_JSON = "train_state.json"
 RESUME_DIR = "resume"
-
-
-# ---------------------------------------------------------------------------------------------
-# data order
-
-
-class ResumableSampler(DistributedSampler):
-    """torch's DistributedSampler over `n` items (one replica by default) that can skip ahead.
-
-    The order is a seeded permutation per epoch (seed + epoch, as DistributedSampler does), split
-    across ranks; `set_epoch(epoch, skip=k)` drops this rank's first k items of that epoch.
-    """
-
-    def __init__(self, n: int, num_replicas: int = 1, rank: int = 0, seed: int = 0, shuffle: bool = True, drop_last: bool = False):
-        super().__init__(range(n), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
-        self.skip = 0
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        """Select the epoch's permutation; skip its first `skip` items on this rank (for resuming)."""
-        super().set_epoch(epoch)
-        self.skip = max(0, int(skip))
-
-    def __iter__(self) -> Iterator[int]:
-        return itertools.islice(super().__iter__(), self.skip, None)
-
-    def __len__(self) -> int:
-        return max(0, self.num_samples - self.skip)
-
-
-def batches(indices: Iterator[int] | Any, batch_size: int, drop_last: bool = False) -> Iterator[list[int]]:
-    """Consecutive index batches of `batch_size` from an iterable of indices (e.g. a sampler)."""
-    it = iter(indices)
-    while True:
-        chunk = list(itertools.islice(it, batch_size))
-        if not chunk or (drop_last and len(chunk) < batch_size):
-            return
-        yield chunk
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch global RNGs (the states a TrainState saves and restores)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,15 +94,8 @@ def _decode(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
 # RNG states
 
 
-def _rng_state(rngs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Global python/numpy/torch(+cuda) RNG states plus named generators the trainer owns."""
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+def named_rng_states(rngs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The states of generators a trainer owns (numpy Generator, torch Generator, random.Random), by name."""
     named = {}
     for name, g in (rngs or {}).items():
         if isinstance(g, np.random.Generator):
@@ -170,7 +106,33 @@ def _rng_state(rngs: Mapping[str, Any] | None) -> dict[str, Any]:
             named[name] = {"python_random": g.getstate()}
         else:
             raise TypeError(f"rng {name!r}: unsupported generator type {type(g).__name__}")
-    state["named"] = named
+    return named
+
+
+def set_named_rng_states(rngs: Mapping[str, Any] | None, named: Mapping[str, Any]) -> None:
+    """Put `named_rng_states` back into the same generators."""
+    for name, g in (rngs or {}).items():
+        if name not in named:
+            raise CheckpointError(f"training state has no RNG named {name!r} (has {sorted(named)})")
+        s = named[name]
+        if isinstance(g, np.random.Generator):
+            g.bit_generator.state = s["numpy_generator"]
+        elif isinstance(g, torch.Generator):
+            g.set_state(s["torch_generator"])
+        elif isinstance(g, random.Random):
+            g.setstate(s["python_random"])
+
+
+def _rng_state(rngs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Global python/numpy/torch(+cuda) RNG states plus named generators the trainer owns."""
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    state["named"] = named_rng_states(rngs)
     return state
 
 
@@ -181,17 +143,7 @@ def _set_rng_state(state: Mapping[str, Any], rngs: Mapping[str, Any] | None) -> 
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
-        named = state.get("named", {})
-        for name, g in (rngs or {}).items():
-            if name not in named:
-                raise CheckpointError(f"training state has no RNG named {name!r} (has {sorted(named)})")
-            s = named[name]
-            if isinstance(g, np.random.Generator):
-                g.bit_generator.state = s["numpy_generator"]
-            elif isinstance(g, torch.Generator):
-                g.set_state(s["torch_generator"])
-            elif isinstance(g, random.Random):
-                g.setstate(s["python_random"])
+        set_named_rng_states(rngs, state.get("named", {}))
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"training state holds an unusable RNG state ({type(exc).__name__}: {exc})") from None
 
@@ -277,11 +229,6 @@ class TrainState:
     batch_in_epoch: int = 0
     world_size: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def skip_items(self, batch_size: int, world_size: int = 1) -> int:
-        """Items each rank skips in the resumed epoch (converts if the world size changed)."""
-        seen = self.batch_in_epoch * batch_size * self.world_size
-        return -(-seen // max(1, world_size))
 
     @staticmethod
     def exists(folder: str | os.PathLike) -> bool:

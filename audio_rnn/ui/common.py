@@ -102,8 +102,8 @@ def md_escape(text: str) -> str:
 
 
 def unavailable(what: str, why: str) -> None:
-    """A calm placeholder for a part whose model or module has not shipped yet."""
-    st.info(f"{what} is not available yet: {md_escape(why)}")
+    """A calm note, with the reason, for a part that cannot run here (a model file missing, a package absent)."""
+    st.info(f"{what} cannot run here: {md_escape(why)}")
 
 
 SHIPPED_MODELS = {"digits": "Digits", "commands": "Commands"}

@@ -128,13 +128,9 @@ def render() -> None:
     """The Sequence generator page."""
     st.header("Sequence generator")
     st.caption("A character-level recurrent network writes a tune in ABC notation one character at a time.")
-    gen, why = models.module("music.generate")
-    if gen is None:
-        unavailable("The generator", why)
-        return
     choices = charlm_models()
     if not choices:
-        unavailable("The generator", "no character model is shipped in audio_rnn/pretrained/ yet")
+        unavailable("The generator", "no character model is in audio_rnn/pretrained/ (nor in $AUDIO_RNN_GEN_MODEL)")
         return
     with st.form("gen_form"):
         c1, c2, c3 = st.columns(3)

@@ -127,10 +127,6 @@ def _unit_order(h: np.ndarray) -> np.ndarray:
 
 
 def _gradient_flow() -> None:
-    gf, why = models.module("scratch.gradflow")
-    if gf is None:
-        unavailable("The gradient-flow module", why)
-        return
     left, right = st.columns([3, 2])
     with right:
         T = st.slider("Sequence length T", 10, 400, 100, step=10, key="gf_T")

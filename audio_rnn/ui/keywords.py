@@ -198,9 +198,8 @@ def reference_words(name: str) -> list[dict]:
 def _spotter(rec, path: str | None, clip, dur: float) -> None:
     """The streaming spotter over the whole recording, read in blocks with a progress bar; an interactive timeline."""
     st.subheader("Keyword spotting over time")
-    streaming, why = models.module("spotting.streaming")
-    if rec is None or streaming is None:
-        unavailable("The streaming spotter", why or "it needs the keyword model")
+    if rec is None:
+        unavailable("The streaming spotter", "it needs the keyword model")
         return
     bar = st.progress(0.0, text=f"Spotting keywords in {dur / 60:.1f} min of audio...")
     times, probs, labels = models.spot_blocks(

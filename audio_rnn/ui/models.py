@@ -8,7 +8,6 @@ so pages can show a calm placeholder instead of failing.
 from __future__ import annotations
 
 import hashlib
-import importlib
 from typing import Any, Callable
 
 import numpy as np
@@ -58,14 +57,6 @@ def classify(path: str | None, wave: np.ndarray) -> dict[str, Any]:
 def posteriors(path: str | None, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Running per-frame probabilities (T, C) and frame end times."""
     return recognizer(path).posteriors(wave)
-
-
-def module(name: str) -> tuple[Any | None, str]:
-    """Import `audio_rnn.<name>` if it exists yet: (module, "") or (None, why)."""
-    try:
-        return importlib.import_module(f"audio_rnn.{name}"), ""
-    except ImportError as exc:
-        return None, f"audio_rnn.{name} is not available ({exc})"
 
 
 # ----------------------------------------------------------------------------- streaming spotter

@@ -8,7 +8,7 @@ import streamlit as st
 from audio_rnn.audio.decode import DEFAULT_SR
 from audio_rnn.errors import AudioRnnError
 from audio_rnn.ui import models, plots
-from audio_rnn.ui.common import decode, listening_caption, md_escape, pick_model, session_dir, unavailable, user_errors
+from audio_rnn.ui.common import decode, listening_caption, md_escape, pick_model, session_dir, user_errors
 from audio_rnn.ui.inputs import UPLOAD_TYPES, audio_source
 
 MAX_KEYWORDS = 5
@@ -81,10 +81,7 @@ def _channel_box() -> tuple[list[np.ndarray], list[np.ndarray]]:
 def render() -> None:
     """The Train your own keywords page."""
     st.header("Train your own keywords")
-    ft, why = models.module("keywords.finetune")
-    if ft is None:
-        unavailable("Fine-tuning", why)
-        return
+    from audio_rnn.keywords import finetune as ft
     st.caption(f"Record or upload at least {ft.MIN_EXAMPLES} examples of each word: one word is a wake word, "
                "heard against everything else. Silence and unknown words (real people's words from Speech "
                "Commands, and espeak-ng voices) are added automatically. The model must be sure enough to reject "
@@ -129,7 +126,7 @@ def render() -> None:
                                                  "people's words: lower hears more of your words, and lets more "
                                                  "other words through")
     if st.button("Train", type="primary", disabled=not ready, key="tr_train"):
-        cfg = ft.FinetuneConfig(mode=modes[mode_name] if base is not None else "scratch", budget_s=float(budget),
+        cfg = ft.FinetuneConfig(mode=modes[mode_name] if base is not None else "scratch", max_minutes=budget / 60,
                                 reject_aim=float(reject))
         _train(ft, examples, cfg, base_path, room, others)
     result = st.session_state.get("tr_result")
