@@ -73,13 +73,17 @@ def test_keywords_front_end_shows_frames_and_mfcc_for_every_sample():
     at.selectbox(key="kw_sample").set_value("digits/three.wav").run()
     no_crash(at)
     assert "digits/three.wav" in " ".join(c.value for c in at.caption)
-    # zoom: a 0.05 s region holds 5-8 frames of 25 ms every 10 ms, and the region slider moves it
+    # zoom: a 0.05 s region, which the region slider moves across the whole clip
+    wave, sr = sf.read(ROOT / "samples" / "digits" / "three.wav", dtype="float32")
     at.select_slider(key="kw_zoom").set_value(0.05).run()
     no_crash(at)
-    start = [s for s in at.slider if s.key.startswith("kw_start_")][0]
+    (start,) = [s for s in at.slider if s.key.startswith("kw_start_")]
+    assert start.key.endswith("_0.05") and start.max == pytest.approx(len(wave) / sr - 0.05, abs=1e-3)
     start.set_value(0.2).run()
     no_crash(at)
-    assert not errors(at)
+    (start,) = [s for s in at.slider if s.key.startswith("kw_start_")]
+    assert start.value == pytest.approx(0.2)
+    assert len(at.get("image")) >= 3 and not errors(at)  # overview, the region's frames, MFCCs
 
 
 def test_keywords_bad_upload_is_one_clear_error_not_a_traceback():
