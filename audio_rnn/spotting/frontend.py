@@ -76,6 +76,8 @@ class FrontEnd:
         return self.n_mfcc * (3 if self.deltas else 1)
 
     def n_frames(self, n_samples: int) -> int:
+        """Complete frames in `n_samples`: a stream's partial frame waits for its samples, so audio shorter than
+        one frame has none (offline `audio.framing` pads a short clip to one frame; it has the whole clip)."""
         return 0 if n_samples < self.win else 1 + (n_samples - self.win) // self.hop
 
     def log_mel(self, x: np.ndarray) -> np.ndarray:
