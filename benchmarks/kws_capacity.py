@@ -66,9 +66,23 @@ def variant(folder: str, val_sets: dict[str, list]) -> dict:
         probs = torch.softmax(rec.logits([c.wave for c in clips]), -1).numpy()
         true = np.array([rec.labels.index(c.label) for c in clips])
         r = rates(probs.argmax(1), true, rec.labels)
-        row[name] = {"accuracy": r["accuracy"], "keywords": r["keywords"], "others_rejected": r["others_rejected"]}
+        row[name] = {"accuracy": r["accuracy"], "keywords": r["keywords"], "others_rejected": r["others_rejected"],
+                     "_right": probs.argmax(1) == true}
     row["curve"] = [(h["epoch"], h["val_by_origin"]) for h in t["history"]]
     return row
+
+
+def speaker_interval(right: np.ndarray, peer: np.ndarray, speakers: list[str], n: int = 2000,
+                     seed: int = 0) -> tuple[float, float]:
+    """95% interval of the accuracy difference (points) against the peer on the same clips, resampling speakers
+    (one speaker's clips are not independent)."""
+    names, idx = np.unique(speakers, return_inverse=True)
+    diff = np.bincount(idx, right.astype(float) - peer.astype(float), len(names))
+    count = np.bincount(idx, minlength=len(names)).astype(float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(names), (n, len(names)))
+    means = diff[draws].sum(1) / count[draws].sum(1) * 100
+    return round(float(np.percentile(means, 2.5)), 1), round(float(np.percentile(means, 97.5)), 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,15 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = [variant(r, val_sets) for r in args.runs]
     peer = rows[0]
     for r in rows:
-        r["vs_peer"] = {"params_x": round(r["params"] / peer["params"], 2), "clip_ms_x": round(r["clip_ms"] / peer["clip_ms"], 2),
-                        **{f"{name}_accuracy_points": round(r[name]["accuracy"] - peer[name]["accuracy"], 1)
-                           for name in val_sets}}
+        r["vs_peer"] = {"params_x": round(r["params"] / peer["params"], 2),
+                        "clip_ms_x": round(r["clip_ms"] / peer["clip_ms"], 2)}
+        for name, clips in val_sets.items():
+            r["vs_peer"][f"{name}_points"] = round(r[name]["accuracy"] - peer[name]["accuracy"], 1)
+            r["vs_peer"][f"{name}_95pct"] = speaker_interval(r[name]["_right"], peer[name]["_right"],
+                                                             [c.speaker for c in clips])
+    for r in rows:
+        for name in val_sets:
+            del r[name]["_right"]
     if args.json:
         print(json.dumps(rows))
         return 0
     for r in rows:
-        figures = "  ".join(f"{name}: {r[name]['accuracy']}% (kw {r[name]['keywords']}, rej {r[name]['others_rejected']})"
-                            for name in val_sets)
+        figures = "  ".join(f"{name}: {r[name]['accuracy']}% (kw {r[name]['keywords']}, "
+                            f"rej {r[name]['others_rejected']})" for name in val_sets)
         print(f"{r['net']:>28} {r['params']:>8,} params {r['s_per_epoch']:>6} s/epoch {r['clip_ms']:>5} ms/clip "
               f"best epoch {r['best_epoch']}/{r['epochs']}  {figures}  vs peer {r['vs_peer']}")
         if args.curves:
