@@ -73,6 +73,8 @@ class FinetuneConfig(RunConfig):
         if self.epochs < 1 or not (self.max_minutes or 0) > 0 or self.batch_size < 1 or self.copies < 1 or \
                 self.calibrate_folds < 0 or self.calibrate_budget_s <= 0 or not 0.5 <= self.reject_aim < 1:
             raise ValueError(f"invalid training settings: {self}")
+        if self.device != "cpu":
+            raise ValueError("train-own trains on the CPU (a few seconds of examples; no device flag)")
 
 
 @dataclass
