@@ -1,7 +1,7 @@
 """Keyword model capacity at the 1,349-speaker scale: trained variants side by side, against a baseline peer.
 
-Each variant is trained from scratch by the same command, with only its network flag changed (`runs/sweep/run.sh`
-in the session notes; 15 epochs, the shipped commands model's recipe, one thread):
+Each variant is trained from scratch by the same command, with only its network flag changed (15 epochs, the
+shipped commands model's recipe, one thread):
 
     audio-rnn train-kws --labels commands --data ../shared/data/speech_commands \\
         --data ../shared/data/speech_commands_v0.01 --data runs/synth_cmd --out runs/sweep/NAME \\

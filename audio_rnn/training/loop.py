@@ -168,8 +168,7 @@ class Fitted:
     steps: int
     stopped: str | None  # patience or the time budget; None when it ran its planned length
     weight_average: dict[str, Any] | None
-    planned_steps: int = 0
-    per_epoch: int = 0
+    per_epoch: int = 0  # batches in the first epoch (what "epochs" means for a run counted in steps)
 
 
 def fit(task: Task, run: RunConfig, out: str | Path | None = None, save_every: int = 0, resume: bool = False,
@@ -383,7 +382,7 @@ class _Loop:
                 f"{note['score']:.4f} ({'kept' if note['used'] else 'best single evaluation kept'})")
         model = self.sel.restore_best(task.model) if task.keep == "best" else task.model.to("cpu").eval()
         task.model = model
-        return Fitted(self.sel, self.history, self.step, self.stopped, note, self.planned, self.per_epoch)
+        return Fitted(self.sel, self.history, self.step, self.stopped, note, self.per_epoch)
 
 def summary(sel: Selection, history: list[dict], device: str) -> dict[str, Any]:
     """The part of a checkpoint's `training` record every trainer writes."""
