@@ -103,15 +103,16 @@ def fsdd_speakers(root: str | Path) -> list[str]:
 
 
 def load_fsdd(root: str | Path, speakers: Iterable[str] | None = None, holdout: Iterable[str] = (),
-              progress: bool = False) -> list[Clip]:
-    """FSDD clips resampled to 16 kHz; speakers in `holdout` get split 'test'."""
+              progress: bool = False, val_speakers: Iterable[str] = ()) -> list[Clip]:
+    """FSDD clips resampled to 16 kHz; speakers in `holdout` get split 'test', those in `val_speakers` 'val'
+    (an FSDD voice to choose the epoch by, so the test speaker never is)."""
     from tqdm import tqdm
 
     keep = set(speakers) if speakers is not None else None
-    hold = set(holdout)
+    hold, val = set(holdout), set(val_speakers)
     files = [f for f in fsdd_files(root) if keep is None or f[2] in keep]
-    return [Clip(load_wave(p), label, spk, "fsdd", "test" if spk in hold else "train", p.name,
-                 "fsdd")
+    return [Clip(load_wave(p), label, spk, "fsdd", "test" if spk in hold else "val" if spk in val else "train",
+                 p.name, "fsdd")
             for p, label, spk in tqdm(files, desc="FSDD", disable=not progress, unit="clip")]
 
 
@@ -274,7 +275,7 @@ def load_speech_commands_folder(root: str | Path, labels: Iterable[str] = LABELS
 
 
 def load_any(root: str | Path, labels: Iterable[str] = LABELS, holdout: Iterable[str] = (),
-             progress: bool = False) -> list[Clip]:
+             progress: bool = False, val_speakers: Iterable[str] = ()) -> list[Clip]:
     """Recognise a data folder (espeak-ng manifest, FSDD recordings, Speech Commands, or root/<label>/)."""
     root = Path(root)
     if not root.is_dir():
@@ -284,7 +285,7 @@ def load_any(root: str | Path, labels: Iterable[str] = LABELS, holdout: Iterable
     if (root / "recordings").is_dir() and any(FSDD_NAME.match(p.name) for p in (root / "recordings").glob("*.wav")):
         root = root / "recordings"
     if any(FSDD_NAME.match(p.name) for p in root.glob("*.wav")):
-        return load_fsdd(root, holdout=holdout, progress=progress)
+        return load_fsdd(root, holdout=holdout, progress=progress, val_speakers=val_speakers)
     if is_speech_commands(root):
         return load_speech_commands(root, labels, progress=progress)
     if is_speech_commands_folder(root):
@@ -349,12 +350,15 @@ def fit_window(x: np.ndarray, length: int = WINDOW) -> np.ndarray:
 
 
 def load_training_clips(dirs: Iterable[str | Path], labels: Sequence[str], holdout: Sequence[str] = (),
-                        excluded: Iterable[str] = (), progress: bool = False, keep_test: bool = True) -> list[Clip]:
-    """Every clip of the data folders for training: FSDD `holdout` speakers kept out, espeak-ng `excluded`
-    words left out, and (unless `keep_test`) each source's test split dropped. Raises when nothing is left."""
+                        excluded: Iterable[str] = (), progress: bool = False, keep_test: bool = True,
+                        val_speakers: Sequence[str] = ()) -> list[Clip]:
+    """Every clip of the data folders for training: FSDD `holdout` speakers kept out, FSDD `val_speakers` in
+    validation, espeak-ng `excluded` words left out, and (unless `keep_test`) each source's test split dropped.
+    Raises when nothing is left."""
     clips: list[Clip] = []
     for d in dirs:
-        clips.extend(c for c in load_any(d, labels, holdout=holdout, progress=progress) if keep_test or c.split != "test")
+        clips.extend(c for c in load_any(d, labels, holdout=holdout, progress=progress, val_speakers=val_speakers)
+                     if keep_test or c.split != "test")
     excluded = sorted(set(excluded))
     if excluded:
         clips = exclude_words(clips, excluded)

@@ -466,7 +466,8 @@ def run_train_kws(args) -> int:
     ctx = distributed.setup(device=args.device)  # under torchrun: gloo on CPU, nccl on GPU; no-op otherwise
     labels = _labels(args.labels, args.data)
     holdout, excluded = split_list(args.holdout_speakers), split_list(args.exclude_words)
-    clips = load_training_clips(args.data, labels, holdout, excluded, progress=not args.quiet)
+    clips = load_training_clips(args.data, labels, holdout, excluded, progress=not args.quiet,
+                                val_speakers=split_list(args.val_speakers))
     init = None
     fc = FeatureConfig(n_mfcc=args.n_mfcc, deltas=args.deltas)
     if args.init:
@@ -481,7 +482,8 @@ def run_train_kws(args) -> int:
     tc = config_from_args(TrainConfig, args)
     dims = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "bidirectional": args.bidirectional,
             "pooling": args.pooling, "dropout": args.dropout, "conv": args.conv, "conv_kernel": args.conv_kernel}
-    meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout, "init": args.init,
+    meta = {"data": [str(d) for d in args.data], "holdout_speakers": holdout,
+            "val_speakers": split_list(args.val_speakers), "init": args.init,
             "exclude_words": sorted(excluded),
             "command": "audio-rnn train-kws " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
     try:

@@ -443,7 +443,8 @@ def run_train_spot(args) -> int:
     resolve_device(args.device)  # a bad --device fails before any data is loaded
     holdout, excluded = split_list(args.holdout_speakers), sorted(split_list(args.exclude_words))
     labels = list(VOCABULARIES[args.labels])
-    clips = load_training_clips(args.data, labels, holdout, excluded, progress=not args.quiet, keep_test=False)
+    clips = load_training_clips(args.data, labels, holdout, excluded, progress=not args.quiet,
+                                val_speakers=split_list(args.val_speakers), keep_test=False)
     if args.real_repeat > 1:  # many real speakers, few clips each: heard as often as the plentiful sources
         clips += [c for c in clips if c.source == "speechcommands" and c.label not in (SILENCE, UNKNOWN)
                   ] * (args.real_repeat - 1)

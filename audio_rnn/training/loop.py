@@ -416,8 +416,11 @@ def add_run_flags(p: argparse.ArgumentParser, threads: int | None = None,
 
 
 def add_data_flags(p: argparse.ArgumentParser, exclude_help: str) -> None:
-    """--holdout-speakers and --exclude-words: speakers kept out for testing, words left out of training."""
+    """--holdout-speakers, --val-speakers and --exclude-words: speakers kept out for testing, speakers that
+    choose the epoch, words left out of training."""
     p.add_argument("--holdout-speakers", default="", help="comma-separated FSDD speakers kept out of training")
+    p.add_argument("--val-speakers", default="",
+                   help="comma-separated FSDD speakers in the validation fold (they choose the epoch; not trained on)")
     p.add_argument("--exclude-words", default="", help=exclude_help)
 
 
