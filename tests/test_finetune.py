@@ -219,3 +219,29 @@ def test_a_room_and_other_words_on_the_users_microphone_train_as_silence_and_unk
     rec = Recognizer(tmp_path / "wake")
     assert [r.label for r in rec.classify_waves(examples["lights"])].count("lights") >= 4
     assert all(r.label != "lights" for r in rec.classify_waves(others))
+
+
+def test_the_real_word_bank_is_heard_through_the_users_channel():
+    """`bank_cepstra`: without a channel the bank's cepstra are its spectra's; with the user's hum, about the
+    takes' share of its clips carry that hum (their cepstra move toward the hum's) and the rest stay as stored."""
+    import torch
+
+    from audio_rnn.audio.augment import AugmentConfig
+    from audio_rnn.audio.features import MFCC, FeatureConfig
+    from audio_rnn.keywords import word_bank
+
+    bank = word_bank.load()
+    spectra, _ = bank.select(exclude=["yes"])
+    mfcc = MFCC(FeatureConfig.from_dict(bank.features.to_dict()))
+    plain = mfcc.cepstra_of(spectra.float())
+    assert torch.equal(finetune.bank_cepstra(spectra, mfcc, [], np.random.default_rng(0)), plain)
+    t = np.arange(32000) / 16000
+    hum = (0.05 * np.sin(2 * np.pi * 120 * t) + 0.03 * np.sin(2 * np.pi * 360 * t)).astype(np.float32)
+    heard = finetune.bank_cepstra(spectra, mfcc, [hum], np.random.default_rng(0))
+    changed = (heard - plain).abs().amax(dim=(1, 2)) > 1e-3
+    share = AugmentConfig().p_noise * AugmentConfig().p_real_noise
+    assert abs(float(changed.float().mean()) - share) < 0.1
+    hum_cep = mfcc.cepstra(torch.from_numpy(hum[:16000])[None]).mean(dim=1)
+    before = (plain[changed].mean(dim=1) - hum_cep).norm(dim=1)
+    after = (heard[changed].mean(dim=1) - hum_cep).norm(dim=1)
+    assert float((after < before).float().mean()) > 0.9

@@ -3,7 +3,7 @@
 Given at least 5 recordings of each of one or more words, the background
 classes are added automatically: `_silence_` from the noise generator of
 `audio_rnn.keywords.data` and the shipped recorded backgrounds, and `_unknown_` from real
-words by real people (the shipped `word_bank`, Speech Commands cepstra) plus
+words by real people (the shipped `word_bank`, Speech Commands log-mel spectra) plus
 espeak-ng words, none of them the user's. A shipped keyword model (`digits` or
 `commands`) is fine-tuned with a new output layer (rows for labels it already
 knows are kept), or, when there is none, a small GRU is trained from scratch.
@@ -60,7 +60,7 @@ class FinetuneConfig(RunConfig):
     unknown_ratio: float = 1.5  # unknown clips relative to one keyword's clips
     unknown_pool: int = 60  # distinct espeak-ng unknown clips synthesised once (a third kept out when calibrating)
     voiced_takes: int = 0  # espeak-ng renditions of each user word in other voices, beside the user's takes
-    real_words: bool = True  # add the shipped real-word bank (Speech Commands cepstra) to `_unknown_`/`_silence_`
+    real_words: bool = True  # add the shipped real-word bank (Speech Commands spectra) to `_unknown_`/`_silence_`
     channel: bool = True  # the takes' own background (and a room recording) as noise beds and silence for all clips
     calibrate_folds: int = 5  # leave one take out: short runs that choose the keyword threshold (0: none)
     calibrate_budget_s: float = 7.0  # seconds of training per calibration run
@@ -322,7 +322,8 @@ def _fit(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, 
     mfcc = MFCC(feats)
     check = _check_set(words, labels, mfcc, cfg.seed + 1)
     xs, ys = _pool(words, spoken, labels, cfg, rng)
-    feats_all, ys, n_real = _with_bank(featurize(mfcc, xs, 64), ys, words, labels, mfcc, feats, cfg, bank_keep)
+    feats_all, ys, n_real = _with_bank(featurize(mfcc, xs, 64), ys, words, labels, mfcc, feats, cfg, bank_keep,
+                                       spoken.room if cfg.channel else [], rng)
     task = _OwnTask(model, _optimizer(model, mode, cfg), feats_all, ys, check, len(labels), cfg, rng, say, span)
     fitted = fit(task, cfg, progress=False)
     return _Fitted(task.model, feats, mode, fitted.history, n_real)
@@ -409,9 +410,11 @@ def _check_set(words: dict[str, list[np.ndarray]], labels: list[str], mfcc: Any,
 
 
 def _with_bank(feats_all: Any, ys: np.ndarray, words: dict[str, list[np.ndarray]], labels: list[str], mfcc: Any,
-               feats: Any, cfg: FinetuneConfig, bank_keep: np.ndarray | None) -> tuple[Any, np.ndarray, int]:
+               feats: Any, cfg: FinetuneConfig, bank_keep: np.ndarray | None, beds: Sequence[np.ndarray],
+               rng: np.random.Generator) -> tuple[Any, np.ndarray, int]:
     """The training features and labels with the shipped real-word bank (real people's other words and real
-    rooms) added as `_unknown_`/`_silence_`, when the bank fits the model's features; and how many were added."""
+    rooms) added as `_unknown_`/`_silence_`, through the user's channel (`bank_cepstra`), when the bank fits
+    the model's features; and how many were added."""
     import torch
 
     from audio_rnn.keywords import word_bank
@@ -420,13 +423,36 @@ def _with_bank(feats_all: Any, ys: np.ndarray, words: dict[str, list[np.ndarray]
     bank = word_bank.load() if cfg.real_words else None
     if bank is None or not bank.fits(feats):
         return feats_all, ys, 0
-    cep, bank_words = bank.select(exclude=list(words))
+    spectra, bank_words = bank.select(exclude=list(words))
     if bank_keep is not None:
-        cep, bank_words = cep[torch.from_numpy(bank_keep)], [w for w, k in zip(bank_words, bank_keep) if k]
+        spectra, bank_words = spectra[torch.from_numpy(bank_keep)], [w for w, k in zip(bank_words, bank_keep) if k]
     with torch.no_grad():
-        feats_all = torch.cat([feats_all, mfcc.finish(cep.float())])
+        feats_all = torch.cat([feats_all, mfcc.finish(bank_cepstra(spectra, mfcc, beds, rng))])
     ys = np.concatenate([ys, [labels.index(SILENCE if w == SILENCE else UNKNOWN) for w in bank_words]])
     return feats_all, ys, len(bank_words)
+
+
+def bank_cepstra(log_mel: Any, mfcc: Any, beds: Sequence[np.ndarray], rng: np.random.Generator) -> Any:
+    """Cepstra of bank spectra, with the user's channel noise (a random bed at a random SNR) added to the same
+    share of them as the takes get (`AugmentConfig`: p_noise x p_real_noise), so that other real words sound as
+    if said through the user's microphone. A fixed filter (the microphone's colour) needs no imposing: it is a
+    constant offset of every cepstrum, which per-utterance normalisation removes."""
+    import torch
+
+    from audio_rnn.audio.augment import AugmentConfig, noise_bed
+    from audio_rnn.audio.features import mix_log_mel
+    from audio_rnn.keywords.data import WINDOW
+
+    lm = log_mel.float()
+    aug = AugmentConfig()
+    noisy = np.flatnonzero(rng.random(len(lm)) < aug.p_noise * aug.p_real_noise) if len(beds) else []
+    if len(noisy):
+        with torch.no_grad():
+            noise = mfcc.log_mel(torch.from_numpy(np.stack([noise_bed(beds, WINDOW, rng) for _ in noisy])))
+            snr = torch.from_numpy(rng.uniform(*aug.snr_range, len(noisy)))
+            idx = torch.from_numpy(noisy)
+            lm = lm.index_copy(0, idx, mix_log_mel(lm[idx], noise, snr, mfcc.config.floor_db))
+    return mfcc.cepstra_of(lm)
 
 
 def keyword_scores(model: Any, feats: Any, waves_or_feats: Any, labels: list[str], cepstra: bool = False) -> np.ndarray:
@@ -503,6 +529,7 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
     """
     import torch
 
+    from audio_rnn.audio.features import MFCC
     from audio_rnn.keywords import word_bank
     from audio_rnn.keywords.data import SILENCE
 
@@ -511,14 +538,16 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
     if k < 2 or bank is None:
         say(0.07, "training on every example")
         return _fit(words, labels, spoken, cfg, base, say, (0.1, 0.98)), None
-    cep, bank_words = bank.select(exclude=list(words))
+    spectra, bank_words = bank.select(exclude=list(words))
     keep = np.arange(len(bank_words)) % HOLDOUT != 0
     train_spoken = spoken.held_in()
     pos = heldout_takes(words, labels, train_spoken, cfg, base, say, k, keep)
     say(0.5, "training on every example")
     fit = _fit(words, labels, train_spoken, cfg, base, say, (0.53, 0.98), bank_keep=keep)
     out = ~keep & np.array([w != SILENCE for w in bank_words])
-    neg = list(keyword_scores(fit.model, fit.feats, cep[torch.from_numpy(out)], labels, cepstra=True))
+    held = bank_cepstra(spectra[torch.from_numpy(out)], MFCC(fit.feats), spoken.room if cfg.channel else [],
+                        np.random.default_rng(cfg.seed + 2))  # scored as the user's channel would bring them
+    neg = list(keyword_scores(fit.model, fit.feats, held, labels, cepstra=True))
     synth = list(keyword_scores(fit.model, fit.feats, spoken.unknown[::HOLDOUT], labels))
     keywords = [labels.index(w) for w in words]
     return fit, {**choose_threshold(pos, neg, keywords, cfg.reject_aim, also=[synth]), "folds": k,
