@@ -388,3 +388,19 @@ def test_flac_of_unknown_length_decodes_and_stops_at_the_limit():
     for cut in (0.5, 0.95):  # cut-off FLAC with a known length stays an error, ffmpeg or not
         with pytest.raises(TruncatedAudioError):
             load_audio(full[: int(len(full) * cut)])
+
+
+def test_active_bounds_find_the_word_above_a_clean_or_a_noisy_floor():
+    """`active_bounds`: a 0.4 s word at 0.6-1.0 s is found in digital silence and under hiss and hum at ~15 dB
+    SNR (where a share-of-peak rule takes the whole take); noise alone is all 'active' (no word to cut)."""
+    from audio_rnn.audio.activity import active_bounds
+
+    sr, rng = 16000, np.random.default_rng(0)
+    t = np.arange(int(1.6 * sr)) / sr
+    word = np.where((t >= 0.6) & (t < 1.0), 0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(np.pi * (t - 0.6) / 0.4), 0)
+    floor = 0.01 * rng.standard_normal(len(t)) + 0.01 * np.sin(2 * np.pi * 50 * t)
+    for x in (word, word + floor):
+        a, b = active_bounds(x, sr)
+        assert 0.5 * sr <= a <= 0.65 * sr and 0.95 * sr <= b <= 1.1 * sr
+    assert active_bounds(floor, sr) == (0, len(t))
+    assert active_bounds(np.zeros(20), sr) == (0, 20)

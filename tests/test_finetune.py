@@ -192,6 +192,9 @@ def test_the_takes_background_is_found_around_the_word():
     pieces = finetune.channel_background([take, word])
     assert len(pieces) == 2 and all(np.max(np.abs(p)) < 0.02 for p in pieces)  # the hum, either side
     assert 7000 <= len(pieces[0]) <= 8000 and 9000 <= len(pieces[1]) <= 10000
+    noisy = take + (0.03 * rng.standard_normal(len(take))).astype(np.float32)  # a hissing microphone, ~15 dB SNR
+    pieces = finetune.channel_background([noisy])
+    assert len(pieces) == 2 and 7000 <= len(pieces[0]) <= 8000 and 9000 <= len(pieces[1]) <= 10000
 
 
 def test_a_room_and_other_words_on_the_users_microphone_train_as_silence_and_unknown(examples, tmp_path):

@@ -137,13 +137,14 @@ def word_core(x: np.ndarray, sr: int = 16000) -> np.ndarray:
 
 
 def core_bounds(x: np.ndarray, sr: int = 16000) -> tuple[int, int]:
-    """[start, end) in `x` of `word_core`'s spoken part (the whole loudest second when trimming leaves < 50 ms)."""
+    """[start, end) in `x` of `word_core`'s spoken part (the whole loudest second when trimming leaves < 50 ms).
+    The part above the take's own noise floor (`active_bounds`), so a noisy microphone still leaves a background."""
+    from audio_rnn.audio.activity import active_bounds
     from audio_rnn.keywords.data import window_start
-    from audio_rnn.keywords.synth_speech import trim_bounds
 
     base = max(0, window_start(x, sr)) if x.size > sr else 0
     end = min(x.size, base + sr) if x.size > sr else x.size
-    a, b = trim_bounds(x[base:end], sr)
+    a, b = active_bounds(x[base:end], sr)
     return (base + a, base + b) if b - a >= sr // 20 else (base, end)
 
 
