@@ -226,7 +226,8 @@ def test_a_room_and_other_words_on_the_users_microphone_train_as_silence_and_unk
 
 def test_the_real_word_bank_is_heard_through_the_users_channel():
     """`bank_cepstra`: without a channel the bank's cepstra are its spectra's; with the user's hum, about the
-    takes' share of its clips carry that hum (their cepstra move toward the hum's) and the rest stay as stored."""
+    augmentation's share of its clips carry that hum (their cepstra move toward the hum's) and the rest stay as
+    stored; with the takes' SNR measured, every clip carries it, more of it at a lower SNR."""
     import torch
 
     from audio_rnn.audio.augment import AugmentConfig
@@ -248,3 +249,18 @@ def test_the_real_word_bank_is_heard_through_the_users_channel():
     before = (plain[changed].mean(dim=1) - hum_cep).norm(dim=1)
     after = (heard[changed].mean(dim=1) - hum_cep).norm(dim=1)
     assert float((after < before).float().mean()) > 0.9
+    loud, quiet = (finetune.bank_cepstra(spectra, mfcc, [hum], np.random.default_rng(0), snr) for snr in (5.0, 25.0))
+    assert bool(((loud - plain).abs().amax(dim=(1, 2)) > 1e-3).all())
+    assert float((loud.mean(dim=1) - hum_cep).norm(dim=1).mean()) < float((quiet.mean(dim=1) - hum_cep).norm(dim=1).mean())
+
+
+def test_the_takes_snr_is_their_word_over_their_background():
+    """`channel_snr`: a word 20 dB over the hiss around it measures about 20 dB; a take with nothing around its
+    word (or digital silence) gives no measure."""
+    rng = np.random.default_rng(3)
+    t = np.arange(24000) / 16000
+    word = np.where((t > 0.5) & (t < 1.0), np.sin(2 * np.pi * 200 * t), 0.0)
+    hiss = rng.standard_normal(len(t)) * np.sqrt(0.5) * 10 ** (-20 / 20)  # 20 dB under the word's power (0.5)
+    assert abs(finetune.channel_snr([(word + hiss).astype(np.float32)] * 3) - 20) < 2.5
+    assert finetune.channel_snr([word.astype(np.float32)]) is None
+    assert finetune.channel_snr([np.sin(2 * np.pi * 200 * t[:8000]).astype(np.float32)]) is None

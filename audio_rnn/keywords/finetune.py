@@ -191,10 +191,11 @@ class Spoken:
     words: dict[str, list[np.ndarray]] = field(default_factory=dict)
     room: list[np.ndarray] = field(default_factory=list)  # the takes' own background, a room recording
     others: list[np.ndarray] = field(default_factory=list)  # the user's recordings of other words
+    snr_db: float | None = None  # the takes' word over their background (`channel_snr`); None: not measured
 
     def held_in(self) -> "Spoken":
         """The same material less every HOLDOUT-th espeak-ng other word (kept out to calibrate on)."""
-        return Spoken([x for i, x in enumerate(self.unknown) if i % HOLDOUT], self.words, self.room, self.others)
+        return replace(self, unknown=[x for i, x in enumerate(self.unknown) if i % HOLDOUT])
 
 
 def channel_background(waves: Sequence[np.ndarray], sr: int = 16000, min_s: float = 0.1) -> list[np.ndarray]:
@@ -206,6 +207,19 @@ def channel_background(waves: Sequence[np.ndarray], sr: int = 16000, min_s: floa
         a, b = core_bounds(x, sr)
         out += [p for p in (x[:a], x[b:]) if len(p) >= min_s * sr and np.any(p)]
     return out
+
+
+def channel_snr(waves: Sequence[np.ndarray], sr: int = 16000) -> float | None:
+    """The takes' word over their own background in dB (median over the takes that have both), or None: how
+    loud the user's channel is under their voice, to put the same noise under other people's words."""
+    ratios = []
+    for x in waves:
+        x = np.asarray(x, dtype=np.float64)
+        a, b = core_bounds(x, sr)
+        bg = np.concatenate([x[:a], x[b:]])
+        if len(bg) >= 0.1 * sr and np.any(bg) and b > a:
+            ratios.append(10 * np.log10(np.mean(x[a:b] ** 2) / np.mean(bg ** 2)))
+    return float(np.median(ratios)) if ratios else None
 
 
 # ----------------------------------------------------------------------------- model
@@ -324,7 +338,7 @@ def _fit(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, 
     check = _check_set(words, labels, mfcc, cfg.seed + 1)
     xs, ys = _pool(words, spoken, labels, cfg, rng)
     feats_all, ys, n_real = _with_bank(featurize(mfcc, xs, 64), ys, words, labels, mfcc, feats, cfg, bank_keep,
-                                       spoken.room if cfg.channel else [], rng)
+                                       spoken, rng)
     task = _OwnTask(model, _optimizer(model, mode, cfg), feats_all, ys, check, len(labels), cfg, rng, say, span)
     fitted = fit(task, cfg, progress=False)
     return _Fitted(task.model, feats, mode, fitted.history, n_real)
@@ -411,7 +425,7 @@ def _check_set(words: dict[str, list[np.ndarray]], labels: list[str], mfcc: Any,
 
 
 def _with_bank(feats_all: Any, ys: np.ndarray, words: dict[str, list[np.ndarray]], labels: list[str], mfcc: Any,
-               feats: Any, cfg: FinetuneConfig, bank_keep: np.ndarray | None, beds: Sequence[np.ndarray],
+               feats: Any, cfg: FinetuneConfig, bank_keep: np.ndarray | None, spoken: Spoken,
                rng: np.random.Generator) -> tuple[Any, np.ndarray, int]:
     """The training features and labels with the shipped real-word bank (real people's other words and real
     rooms) added as `_unknown_`/`_silence_`, through the user's channel (`bank_cepstra`), when the bank fits
@@ -428,16 +442,19 @@ def _with_bank(feats_all: Any, ys: np.ndarray, words: dict[str, list[np.ndarray]
     if bank_keep is not None:
         spectra, bank_words = spectra[torch.from_numpy(bank_keep)], [w for w, k in zip(bank_words, bank_keep) if k]
     with torch.no_grad():
-        feats_all = torch.cat([feats_all, mfcc.finish(bank_cepstra(spectra, mfcc, beds, rng))])
+        heard = bank_cepstra(spectra, mfcc, spoken.room if cfg.channel else [], rng, spoken.snr_db)
+        feats_all = torch.cat([feats_all, mfcc.finish(heard)])
     ys = np.concatenate([ys, [labels.index(SILENCE if w == SILENCE else UNKNOWN) for w in bank_words]])
     return feats_all, ys, len(bank_words)
 
 
-def bank_cepstra(log_mel: Any, mfcc: Any, beds: Sequence[np.ndarray], rng: np.random.Generator) -> Any:
-    """Cepstra of bank spectra, with the user's channel noise (a random bed at a random SNR) added to the same
-    share of them as the takes get (`AugmentConfig`: p_noise x p_real_noise), so that other real words sound as
-    if said through the user's microphone. A fixed filter (the microphone's colour) needs no imposing: it is a
-    constant offset of every cepstrum, which per-utterance normalisation removes."""
+def bank_cepstra(log_mel: Any, mfcc: Any, beds: Sequence[np.ndarray], rng: np.random.Generator,
+                 snr_db: float | None = None) -> Any:
+    """Cepstra of bank spectra heard through the user's channel: a random bed under every clip at the takes' own
+    SNR (`channel_snr`, less 0-6 dB: the word fills about half the window), as every take carries its channel;
+    with no SNR measured, under the share of clips the augmentation gives the takes (p_noise x p_real_noise),
+    at its SNRs. A fixed filter (the microphone's colour) needs no imposing: it is a constant offset of every
+    cepstrum, which per-utterance normalisation removes."""
     import torch
 
     from audio_rnn.audio.augment import AugmentConfig, noise_bed
@@ -446,11 +463,13 @@ def bank_cepstra(log_mel: Any, mfcc: Any, beds: Sequence[np.ndarray], rng: np.ra
 
     lm = log_mel.float()
     aug = AugmentConfig()
-    noisy = np.flatnonzero(rng.random(len(lm)) < aug.p_noise * aug.p_real_noise) if len(beds) else []
+    share, snr_range = (1.0, (snr_db - 6, snr_db)) if snr_db is not None else \
+        (aug.p_noise * aug.p_real_noise, aug.snr_range)
+    noisy = np.flatnonzero(rng.random(len(lm)) < share) if len(beds) else []
     if len(noisy):
         with torch.no_grad():
             noise = mfcc.log_mel(torch.from_numpy(np.stack([noise_bed(beds, WINDOW, rng) for _ in noisy])))
-            snr = torch.from_numpy(rng.uniform(*aug.snr_range, len(noisy)))
+            snr = torch.from_numpy(rng.uniform(*snr_range, len(noisy)))
             idx = torch.from_numpy(noisy)
             lm = lm.index_copy(0, idx, mix_log_mel(lm[idx], noise, snr, mfcc.config.floor_db))
     return mfcc.cepstra_of(lm)
@@ -547,7 +566,7 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
     fit = _fit(words, labels, train_spoken, cfg, base, say, (0.53, 0.98), bank_keep=keep)
     out = ~keep & np.array([w != SILENCE for w in bank_words])
     held = bank_cepstra(spectra[torch.from_numpy(out)], MFCC(fit.feats), spoken.room if cfg.channel else [],
-                        np.random.default_rng(cfg.seed + 2))  # scored as the user's channel would bring them
+                        np.random.default_rng(cfg.seed + 2), spoken.snr_db)  # as the user's channel brings them
     neg = list(keyword_scores(fit.model, fit.feats, held, labels, cepstra=True))
     synth = list(keyword_scores(fit.model, fit.feats, spoken.unknown[::HOLDOUT], labels))
     keywords = [labels.index(w) for w in words]
@@ -581,12 +600,12 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
     try:
         say(0.0, "making spoken examples with espeak-ng" + (": other words, and yours in other voices"
                                                              if cfg.voiced_takes else ": other words"))
-        checked = check_examples(examples)
-        room_beds = [np.asarray(x, np.float32) for x in room] + \
-            (channel_background([x for xs in checked.values() for x in xs], SR) if cfg.channel else [])
+        takes = [x for xs in check_examples(examples).values() for x in xs]
+        room_beds = [np.asarray(x, np.float32) for x in room] + (channel_background(takes, SR) if cfg.channel else [])
         spoken = Spoken(unknown_waves(cfg.unknown_pool, list(words), cfg.seed),
                         voiced_words(list(words), cfg.voiced_takes, cfg.seed), room_beds,
-                        [word_core(np.asarray(x, np.float32), SR) for x in others])
+                        [word_core(np.asarray(x, np.float32), SR) for x in others],
+                        channel_snr(takes, SR) if cfg.channel else None)
         fit, calib = fit_calibrated(words, labels, spoken, cfg, base, say)
         config = {
             "kind": "kws",
@@ -598,6 +617,7 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
                          "base": str(base or "digits") if fit.mode == "finetune" else None,
                          "real_bank_clips": fit.n_real, "epochs_run": len(fit.history), "calibration": calib,
                          "channel_seconds": round(sum(len(x) for x in spoken.room) / SR, 2),
+                         "channel_snr_db": None if spoken.snr_db is None else round(spoken.snr_db, 1),
                          "other_words": len(spoken.others)},
         }
         if calib:  # a keyword wins when its probability reaches the calibrated threshold
