@@ -26,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -82,11 +83,12 @@ def scores(rec, test, words: list[str]) -> dict[str, object]:
     other = [p for t, p in zip(truth, preds) if t == UNKNOWN]
     sil = [p for t, p in zip(truth, preds) if t == SILENCE]
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None  # noqa: E731
+    accepted = Counter(c.label for c, t, p in zip(test, truth, preds) if t == UNKNOWN and p not in (UNKNOWN, SILENCE))
     return {"keywords_right": mean([t == p for t, p in kw]), "n_keywords": len(kw),
             "other_words_rejected": mean([p in (UNKNOWN, SILENCE) for p in other]), "n_other": len(other),
             "silence_right": mean([p == SILENCE for p in sil]), "n_silence": len(sil),
             "test_speakers": len({c.speaker for c in test if c.label != SILENCE}),
-            "threshold_sweep": sweep(results, truth, words)}
+            "accepted_by_word": dict(accepted.most_common(6)), "threshold_sweep": sweep(results, truth, words)}
 
 
 def overrides(pairs: list[str]) -> dict[str, object]:
