@@ -264,3 +264,21 @@ def test_the_takes_snr_is_their_word_over_their_background():
     assert abs(finetune.channel_snr([(word + hiss).astype(np.float32)] * 3) - 20) < 2.5
     assert finetune.channel_snr([word.astype(np.float32)]) is None
     assert finetune.channel_snr([np.sin(2 * np.pi * 200 * t[:8000]).astype(np.float32)]) is None
+
+
+def test_held_out_other_words_are_scored_through_the_users_channel():
+    """`through_channel`: each wave in a one-second window with a bed under it at about the takes' SNR; the
+    waves unchanged when there is no bed or no SNR."""
+    from audio_rnn.audio.augment import rms
+
+    rng = np.random.default_rng(0)
+    words = [(0.3 * np.sin(2 * np.pi * 300 * np.arange(8000) / 16000)).astype(np.float32)] * 4
+    bed = (0.01 * rng.standard_normal(32000)).astype(np.float32)
+    assert finetune.through_channel(words, [], 20.0, rng) == words
+    assert finetune.through_channel(words, [bed], None, rng) == words
+    heard = finetune.through_channel(words, [bed], 20.0, rng)
+    for y in heard:
+        assert len(y) == 16000
+        tail = y[:3500]  # before the word (centred at 4,000-12,000): only the bed
+        snr = 20 * np.log10(rms(y) / rms(tail))
+        assert 12 <= snr <= 22

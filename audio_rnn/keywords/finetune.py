@@ -136,15 +136,19 @@ def word_core(x: np.ndarray, sr: int = 16000) -> np.ndarray:
     return x[a:b]
 
 
-def core_bounds(x: np.ndarray, sr: int = 16000) -> tuple[int, int]:
+def core_bounds(x: np.ndarray, sr: int = 16000, above_floor: bool = False) -> tuple[int, int]:
     """[start, end) in `x` of `word_core`'s spoken part (the whole loudest second when trimming leaves < 50 ms).
-    The part above the take's own noise floor (`active_bounds`), so a noisy microphone still leaves a background."""
+
+    By share of the peak (`trim_bounds`), which keeps a noisy take whole: its channel stays around the word, as
+    it will be at test time. `above_floor`: the part above the take's own noise floor (`active_bounds`), which
+    still finds the background around a word through a hissing microphone (`channel_background`)."""
     from audio_rnn.audio.activity import active_bounds
     from audio_rnn.keywords.data import window_start
+    from audio_rnn.keywords.synth_speech import trim_bounds
 
     base = max(0, window_start(x, sr)) if x.size > sr else 0
     end = min(x.size, base + sr) if x.size > sr else x.size
-    a, b = active_bounds(x[base:end], sr)
+    a, b = (active_bounds if above_floor else trim_bounds)(x[base:end], sr)
     return (base + a, base + b) if b - a >= sr // 20 else (base, end)
 
 
@@ -204,7 +208,7 @@ def channel_background(waves: Sequence[np.ndarray], sr: int = 16000, min_s: floa
     out = []
     for x in waves:
         x = np.asarray(x, dtype=np.float32)
-        a, b = core_bounds(x, sr)
+        a, b = core_bounds(x, sr, above_floor=True)
         out += [p for p in (x[:a], x[b:]) if len(p) >= min_s * sr and np.any(p)]
     return out
 
@@ -215,7 +219,7 @@ def channel_snr(waves: Sequence[np.ndarray], sr: int = 16000) -> float | None:
     ratios = []
     for x in waves:
         x = np.asarray(x, dtype=np.float64)
-        a, b = core_bounds(x, sr)
+        a, b = core_bounds(x, sr, above_floor=True)
         bg = np.concatenate([x[:a], x[b:]])
         if len(bg) >= 0.1 * sr and np.any(bg) and b > a:
             ratios.append(10 * np.log10(np.mean(x[a:b] ** 2) / np.mean(bg ** 2)))
@@ -475,6 +479,19 @@ def bank_cepstra(log_mel: Any, mfcc: Any, beds: Sequence[np.ndarray], rng: np.ra
     return mfcc.cepstra_of(lm)
 
 
+def through_channel(waves: Sequence[np.ndarray], beds: Sequence[np.ndarray], snr_db: float | None,
+                    rng: np.random.Generator) -> list[np.ndarray]:
+    """One-second windows of `waves` with the user's channel under each, as `bank_cepstra` hears the bank (a
+    random bed at the takes' SNR less 0-6 dB); the waves as they are without a bed or a measured SNR."""
+    from audio_rnn.audio.augment import add_noise, noise_bed
+    from audio_rnn.keywords.data import WINDOW, fit_window
+
+    if not len(beds) or snr_db is None:
+        return list(waves)
+    return [add_noise(fit_window(x, WINDOW), noise_bed(beds, WINDOW, rng), float(rng.uniform(snr_db - 6, snr_db)))
+            for x in waves]
+
+
 def keyword_scores(model: Any, feats: Any, waves_or_feats: Any, labels: list[str], cepstra: bool = False) -> np.ndarray:
     """(n, C) probabilities of a trained model for 16 kHz waves (each fit to the window) or for bank cepstra."""
     import torch
@@ -543,9 +560,10 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
 
     The threshold must reject `cfg.reject_aim` of other words *as the saved model scores them*: a third of the
     real-word bank and a third of the espeak-ng other words are kept out of every run and scored by the final
-    model (short calibration runs score other words higher than the longer final run does). Each set must meet
-    the aim: they are two recording channels, and takes that share one with other words are the hard case.
-    The takes' side comes from leave-one-take-out runs.
+    model (short calibration runs score other words higher than the longer final run does), both heard through
+    the user's channel (`bank_cepstra`, `through_channel`), since that is how other words will reach the model.
+    Each set must meet the aim: they are two recording channels, and takes that share one with other words are
+    the hard case. The takes' side comes from leave-one-take-out runs.
     """
     import torch
 
@@ -568,7 +586,9 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
     held = bank_cepstra(spectra[torch.from_numpy(out)], MFCC(fit.feats), spoken.room if cfg.channel else [],
                         np.random.default_rng(cfg.seed + 2), spoken.snr_db)  # as the user's channel brings them
     neg = list(keyword_scores(fit.model, fit.feats, held, labels, cepstra=True))
-    synth = list(keyword_scores(fit.model, fit.feats, spoken.unknown[::HOLDOUT], labels))
+    synth = list(keyword_scores(fit.model, fit.feats, through_channel(
+        spoken.unknown[::HOLDOUT], spoken.room if cfg.channel else [], spoken.snr_db, np.random.default_rng(cfg.seed + 3)),
+        labels))
     keywords = [labels.index(w) for w in words]
     return fit, {**choose_threshold(pos, neg, keywords, cfg.reject_aim, also=[synth]), "folds": k,
                  "heldout_takes": len(pos), "negatives": len(neg), "synthetic_negatives": len(synth)}
