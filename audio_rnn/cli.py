@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-kws": ("audio_rnn.keywords.train", "train the keyword recognizer (LSTM/GRU/RNN over MFCC frames)"),
     "train-spot": ("audio_rnn.streams.train_spot", "train a streaming keyword spotter on long synthetic streams (carried state)"),
     "train-own": ("audio_rnn.keywords.finetune", "train your own keywords from a few examples each (as the app's Train page)"),
-    "word-bank": ("audio_rnn.keywords.word_bank", "build the shipped real-word bank (log-mel spectra of Speech Commands clips)"),
+    "word-bank": ("audio_rnn.keywords.word_bank", "build the shipped real-word bank (cepstra of Speech Commands clips)"),
     "classify": ("audio_rnn.keywords.recognize", "classify audio files with a keyword model"),
     "eval-kws": ("audio_rnn.keywords.evaluate", "evaluate a keyword model on a data folder or FSDD speakers"),
     "spot": ("audio_rnn.spotting.spot_cli", "detect keywords in a recording of any length, or live on standard input (spot -)"),

@@ -15,7 +15,9 @@ older pipeline (quieter, cut looser) that no negative of train-own comes from,
 is the wake-word case: takes, and the other words to reject, through one channel.
 `--mic SEED` builds that case on any folder: one simulated laptop microphone
 (band-pass, a room, its own hiss and hum at 12-20 dB SNR) colours the takes and
-every test clip, never train-own's negatives.
+every test clip, never train-own's negatives. `--other-words N` gives training
+N recordings of other words through the same channel (what the Train page's
+optional box takes), by training speakers, never a test speaker's.
 """
 
 from __future__ import annotations
@@ -55,6 +57,18 @@ def microphone(seed: int, sr: int = 16000):
         return add_noise(y, floor[start:start + len(x)], snr)
 
     return through
+
+
+def other_words(clips, words: list[str], n: int, seed: int) -> list[np.ndarray]:
+    """`n` recordings of words that are none of `words`, by distinct training speakers (of the take set `seed`)."""
+    rng = np.random.default_rng(50_000 + seed)
+    pool = [c for c in clips if c.split == "train" and c.label not in words and c.label != "_silence_"]
+    out, speakers = [], set()
+    for i in rng.permutation(len(pool)):
+        if pool[i].speaker not in speakers and len(out) < n:
+            speakers.add(pool[i].speaker)
+            out.append(pool[i].wave)
+    return out
 
 
 def take_sets(clips, words: list[str], n: int, seed: int) -> dict[str, list[np.ndarray]]:
@@ -125,6 +139,7 @@ def main() -> int:
     ap.add_argument("--takes", default=str(SC), help="Speech Commands folder the takes come from")
     ap.add_argument("--test", action="append", default=[], metavar="DIR",
                     help="Speech Commands folder whose validation speakers are tested (repeatable; default: the v0.02 share)")
+    ap.add_argument("--other-words", type=int, default=0, help="recordings of other words given to training")
     ap.add_argument("--mic", type=int, default=-1, help="a simulated microphone for takes and tests (-1: none)")
     ap.add_argument("--calibrate-folds", type=int, default=5, help="0: the threshold is not calibrated")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -143,21 +158,23 @@ def main() -> int:
     tests = args.test or [str(SC)]
     folders = {d: load_speech_commands_folder(d, labels=None) for d in {args.takes, *tests}}
     examples = take_sets(folders[args.takes], words, args.examples, args.seed)
+    others = other_words(folders[args.takes], words, args.other_words, args.seed)
     if args.mic >= 0:  # the takes and every test clip through one microphone; train-own's negatives are not
         mic = microphone(args.mic)
         examples = {w: [mic(x) for x in xs] for w, xs in examples.items()}
+        others = [mic(x) for x in others]
         folders = {d: [replace(c, wave=mic(c.wave)) if c.split == "val" else c for c in cs]
                    for d, cs in folders.items()}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         cfg = FinetuneConfig(seed=args.seed, calibrate_folds=args.calibrate_folds, **overrides(args.set))
-        res = train(examples, tmp, cfg, base=args.base)
+        res = train(examples, tmp, cfg, base=args.base, others=others)
         seconds = time.perf_counter() - t0
         rec = Recognizer(tmp)
         by_folder = {Path(d).name: scores(rec, [c for c in folders[d] if c.split == "val"], words)
                      for d in tests}
     out = {"words": words, "base": args.base, "set": args.set, "seed": args.seed, "takes": Path(args.takes).name,
-           "mic": args.mic,
+           "mic": args.mic, "other_words": args.other_words,
            "examples_per_word": args.examples, "seconds": round(seconds, 1), "mode": res.mode, "epochs": res.epochs,
            "calibration": res.calibration, "test": by_folder}
     if args.json:

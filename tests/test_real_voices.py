@@ -92,20 +92,20 @@ def test_train_and_evaluate_on_real_speakers_end_to_end(small_share, tmp_path):
     assert "real_accuracy" in rep["targets"]
 
 
-def test_the_shipped_word_bank_is_real_spectra_that_fit_the_shipped_models():
+def test_the_shipped_word_bank_is_real_cepstra_that_fit_the_shipped_models():
     from audio_rnn.audio.features import FeatureConfig
     from audio_rnn.keywords import word_bank
     from audio_rnn.keywords.recognize import load_model
 
     bank = word_bank.load()
-    assert bank is not None and bank.log_mel.dtype.is_floating_point
-    assert bank.log_mel.shape[0] == len(bank.words) >= 300 and bank.log_mel.shape[2] == bank.features.n_mels
+    assert bank is not None and bank.cepstra.dtype.is_floating_point
+    assert bank.cepstra.shape[0] == len(bank.words) >= 300 and bank.cepstra.shape[2] == bank.features.n_mfcc
     for name in ("digits", "commands"):
         _, cfg = load_model(name)
         assert bank.fits(FeatureConfig.from_dict(cfg["features"]))
     assert SILENCE in bank.words and "yes" in bank.words
-    spectra, words = bank.select(exclude=["yes", "no"])
-    assert "yes" not in words and "no" not in words and len(words) == spectra.shape[0] < len(bank.words)
+    cep, words = bank.select(exclude=["yes", "no"])
+    assert "yes" not in words and "no" not in words and len(words) == cep.shape[0] < len(bank.words)
     cfg = json.loads((Path(word_bank.__file__).parents[1] / "pretrained" / word_bank.NAME / "config.json").read_text())
     assert "CC BY 4.0" in cfg["credit"]
 

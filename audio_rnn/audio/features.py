@@ -57,7 +57,8 @@ class MFCC(nn.Module):
         mel = power @ self.fb  # (B, T, n_mels)
         valid = self._mask(mel, lengths)
         ref = (mel * valid).amax(dim=(1, 2), keepdim=True)
-        return _floored_log(mel, ref, c.floor_db)
+        floor = (ref * 10 ** (-c.floor_db / 10)).clamp(min=1e-30)
+        return torch.log(torch.maximum(mel, floor))
 
     def _mask(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         if lengths is None:
@@ -71,11 +72,7 @@ class MFCC(nn.Module):
             wave = wave[None]
         if wave.dim() != 2:
             raise ValueError(f"expected (batch, samples) waveforms, got shape {tuple(wave.shape)}")
-        return self.cepstra_of(self.log_mel(wave, lengths))
-
-    def cepstra_of(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """(B, T, n_mels) log mel power -> (B, T, n_mfcc) cepstra (the DCT), e.g. for stored log-mel spectra."""
-        return log_mel @ self.dct
+        return self.log_mel(wave, lengths) @ self.dct
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.finish(self.cepstra(wave, lengths), lengths)
@@ -121,26 +118,6 @@ def normalize(x: torch.Tensor, frame_lengths: torch.Tensor | None = None, eps: f
     mean = (x * mask).sum(dim=1, keepdim=True) / n
     var = (((x - mean) * mask) ** 2).sum(dim=1, keepdim=True) / n
     return (x - mean) / (var.sqrt() + eps) * mask
-
-
-def _floored_log(mel: torch.Tensor, ref: torch.Tensor, floor_db: float) -> torch.Tensor:
-    """log(mel), floored `floor_db` below `ref` (each item's loudest bin)."""
-    floor = (ref * 10 ** (-floor_db / 10)).clamp(min=1e-30)
-    return torch.log(torch.maximum(mel, floor))
-
-
-def mix_log_mel(log_mel: torch.Tensor, noise_log_mel: torch.Tensor, snr_db: torch.Tensor,
-                floor_db: float) -> torch.Tensor:
-    """(B, T, n_mels) log mel power of speech with noise added at `snr_db` (B,), in the power domain.
-
-    What `augment.add_noise` does to a waveform, done to stored spectra (powers of
-    uncorrelated sounds add): the SNR is over the whole window and the mel band,
-    and the relative log floor is applied again as `MFCC.log_mel` does.
-    """
-    speech, noise = log_mel.double().exp(), noise_log_mel.double().exp()
-    scale = speech.mean(dim=(1, 2), keepdim=True) / noise.mean(dim=(1, 2), keepdim=True).clamp(min=1e-30)
-    mixed = speech + noise * scale * 10 ** (-snr_db.double()[:, None, None] / 10)
-    return _floored_log(mixed, mixed.amax(dim=(1, 2), keepdim=True), floor_db).to(log_mel.dtype)
 
 
 def pad_batch(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

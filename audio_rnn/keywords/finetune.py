@@ -3,7 +3,7 @@
 Given at least 5 recordings of each of one or more words, the background
 classes are added automatically: `_silence_` from the noise generator of
 `audio_rnn.keywords.data` and the shipped recorded backgrounds, and `_unknown_` from real
-words by real people (the shipped `word_bank`, Speech Commands log-mel spectra) plus
+words by real people (the shipped `word_bank`, Speech Commands cepstra) plus
 espeak-ng words, none of them the user's. A shipped keyword model (`digits` or
 `commands`) is fine-tuned with a new output layer (rows for labels it already
 knows are kept), or, when there is none, a small GRU is trained from scratch.
@@ -60,7 +60,7 @@ class FinetuneConfig(RunConfig):
     unknown_ratio: float = 1.5  # unknown clips relative to one keyword's clips
     unknown_pool: int = 60  # distinct espeak-ng unknown clips synthesised once (a third kept out when calibrating)
     voiced_takes: int = 0  # espeak-ng renditions of each user word in other voices, beside the user's takes
-    real_words: bool = True  # add the shipped real-word bank (Speech Commands spectra) to `_unknown_`/`_silence_`
+    real_words: bool = True  # add the shipped real-word bank (Speech Commands cepstra) to `_unknown_`/`_silence_`
     channel: bool = True  # the takes' own background (and a room recording) as noise beds and silence for all clips
     calibrate_folds: int = 5  # leave one take out: short runs that choose the keyword threshold (0: none)
     calibrate_budget_s: float = 7.0  # seconds of training per calibration run
@@ -195,11 +195,10 @@ class Spoken:
     words: dict[str, list[np.ndarray]] = field(default_factory=dict)
     room: list[np.ndarray] = field(default_factory=list)  # the takes' own background, a room recording
     others: list[np.ndarray] = field(default_factory=list)  # the user's recordings of other words
-    snr_db: float | None = None  # the takes' word over their background (`channel_snr`); None: not measured
 
     def held_in(self) -> "Spoken":
         """The same material less every HOLDOUT-th espeak-ng other word (kept out to calibrate on)."""
-        return replace(self, unknown=[x for i, x in enumerate(self.unknown) if i % HOLDOUT])
+        return Spoken([x for i, x in enumerate(self.unknown) if i % HOLDOUT], self.words, self.room, self.others)
 
 
 def channel_background(waves: Sequence[np.ndarray], sr: int = 16000, min_s: float = 0.1) -> list[np.ndarray]:
@@ -211,19 +210,6 @@ def channel_background(waves: Sequence[np.ndarray], sr: int = 16000, min_s: floa
         a, b = core_bounds(x, sr, above_floor=True)
         out += [p for p in (x[:a], x[b:]) if len(p) >= min_s * sr and np.any(p)]
     return out
-
-
-def channel_snr(waves: Sequence[np.ndarray], sr: int = 16000) -> float | None:
-    """The takes' word over their own background in dB (median over the takes that have both), or None: how
-    loud the user's channel is under their voice, to put the same noise under other people's words."""
-    ratios = []
-    for x in waves:
-        x = np.asarray(x, dtype=np.float64)
-        a, b = core_bounds(x, sr, above_floor=True)
-        bg = np.concatenate([x[:a], x[b:]])
-        if len(bg) >= 0.1 * sr and np.any(bg) and b > a:
-            ratios.append(10 * np.log10(np.mean(x[a:b] ** 2) / np.mean(bg ** 2)))
-    return float(np.median(ratios)) if ratios else None
 
 
 # ----------------------------------------------------------------------------- model
@@ -341,8 +327,7 @@ def _fit(words: dict[str, list[np.ndarray]], labels: list[str], spoken: Spoken, 
     mfcc = MFCC(feats)
     check = _check_set(words, labels, mfcc, cfg.seed + 1)
     xs, ys = _pool(words, spoken, labels, cfg, rng)
-    feats_all, ys, n_real = _with_bank(featurize(mfcc, xs, 64), ys, words, labels, mfcc, feats, cfg, bank_keep,
-                                       spoken, rng)
+    feats_all, ys, n_real = _with_bank(featurize(mfcc, xs, 64), ys, words, labels, mfcc, feats, cfg, bank_keep)
     task = _OwnTask(model, _optimizer(model, mode, cfg), feats_all, ys, check, len(labels), cfg, rng, say, span)
     fitted = fit(task, cfg, progress=False)
     return _Fitted(task.model, feats, mode, fitted.history, n_real)
@@ -429,11 +414,9 @@ def _check_set(words: dict[str, list[np.ndarray]], labels: list[str], mfcc: Any,
 
 
 def _with_bank(feats_all: Any, ys: np.ndarray, words: dict[str, list[np.ndarray]], labels: list[str], mfcc: Any,
-               feats: Any, cfg: FinetuneConfig, bank_keep: np.ndarray | None, spoken: Spoken,
-               rng: np.random.Generator) -> tuple[Any, np.ndarray, int]:
+               feats: Any, cfg: FinetuneConfig, bank_keep: np.ndarray | None) -> tuple[Any, np.ndarray, int]:
     """The training features and labels with the shipped real-word bank (real people's other words and real
-    rooms) added as `_unknown_`/`_silence_`, through the user's channel (`bank_cepstra`), when the bank fits
-    the model's features; and how many were added."""
+    rooms) added as `_unknown_`/`_silence_`, when the bank fits the model's features; and how many were added."""
     import torch
 
     from audio_rnn.keywords import word_bank
@@ -442,54 +425,13 @@ def _with_bank(feats_all: Any, ys: np.ndarray, words: dict[str, list[np.ndarray]
     bank = word_bank.load() if cfg.real_words else None
     if bank is None or not bank.fits(feats):
         return feats_all, ys, 0
-    spectra, bank_words = bank.select(exclude=list(words))
+    cep, bank_words = bank.select(exclude=list(words))
     if bank_keep is not None:
-        spectra, bank_words = spectra[torch.from_numpy(bank_keep)], [w for w, k in zip(bank_words, bank_keep) if k]
+        cep, bank_words = cep[torch.from_numpy(bank_keep)], [w for w, k in zip(bank_words, bank_keep) if k]
     with torch.no_grad():
-        heard = bank_cepstra(spectra, mfcc, spoken.room if cfg.channel else [], rng, spoken.snr_db)
-        feats_all = torch.cat([feats_all, mfcc.finish(heard)])
+        feats_all = torch.cat([feats_all, mfcc.finish(cep.float())])
     ys = np.concatenate([ys, [labels.index(SILENCE if w == SILENCE else UNKNOWN) for w in bank_words]])
     return feats_all, ys, len(bank_words)
-
-
-def bank_cepstra(log_mel: Any, mfcc: Any, beds: Sequence[np.ndarray], rng: np.random.Generator,
-                 snr_db: float | None = None) -> Any:
-    """Cepstra of bank spectra heard through the user's channel: a random bed under every clip at the takes' own
-    SNR (`channel_snr`, less 0-6 dB: the word fills about half the window), as every take carries its channel;
-    with no SNR measured, under the share of clips the augmentation gives the takes (p_noise x p_real_noise),
-    at its SNRs. A fixed filter (the microphone's colour) needs no imposing: it is a constant offset of every
-    cepstrum, which per-utterance normalisation removes."""
-    import torch
-
-    from audio_rnn.audio.augment import AugmentConfig, noise_bed
-    from audio_rnn.audio.features import mix_log_mel
-    from audio_rnn.keywords.data import WINDOW
-
-    lm = log_mel.float()
-    aug = AugmentConfig()
-    share, snr_range = (1.0, (snr_db - 6, snr_db)) if snr_db is not None else \
-        (aug.p_noise * aug.p_real_noise, aug.snr_range)
-    noisy = np.flatnonzero(rng.random(len(lm)) < share) if len(beds) else []
-    if len(noisy):
-        with torch.no_grad():
-            noise = mfcc.log_mel(torch.from_numpy(np.stack([noise_bed(beds, WINDOW, rng) for _ in noisy])))
-            snr = torch.from_numpy(rng.uniform(*snr_range, len(noisy)))
-            idx = torch.from_numpy(noisy)
-            lm = lm.index_copy(0, idx, mix_log_mel(lm[idx], noise, snr, mfcc.config.floor_db))
-    return mfcc.cepstra_of(lm)
-
-
-def through_channel(waves: Sequence[np.ndarray], beds: Sequence[np.ndarray], snr_db: float | None,
-                    rng: np.random.Generator) -> list[np.ndarray]:
-    """One-second windows of `waves` with the user's channel under each, as `bank_cepstra` hears the bank (a
-    random bed at the takes' SNR less 0-6 dB); the waves as they are without a bed or a measured SNR."""
-    from audio_rnn.audio.augment import add_noise, noise_bed
-    from audio_rnn.keywords.data import WINDOW, fit_window
-
-    if not len(beds) or snr_db is None:
-        return list(waves)
-    return [add_noise(fit_window(x, WINDOW), noise_bed(beds, WINDOW, rng), float(rng.uniform(snr_db - 6, snr_db)))
-            for x in waves]
 
 
 def keyword_scores(model: Any, feats: Any, waves_or_feats: Any, labels: list[str], cepstra: bool = False) -> np.ndarray:
@@ -560,14 +502,12 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
 
     The threshold must reject `cfg.reject_aim` of other words *as the saved model scores them*: a third of the
     real-word bank and a third of the espeak-ng other words are kept out of every run and scored by the final
-    model (short calibration runs score other words higher than the longer final run does), both heard through
-    the user's channel (`bank_cepstra`, `through_channel`), since that is how other words will reach the model.
-    Each set must meet the aim: they are two recording channels, and takes that share one with other words are
-    the hard case. The takes' side comes from leave-one-take-out runs.
+    model (short calibration runs score other words higher than the longer final run does). Each set must meet
+    the aim: they are two recording channels, and takes that share one with other words are the hard case.
+    The takes' side comes from leave-one-take-out runs.
     """
     import torch
 
-    from audio_rnn.audio.features import MFCC
     from audio_rnn.keywords import word_bank
     from audio_rnn.keywords.data import SILENCE
 
@@ -576,19 +516,15 @@ def fit_calibrated(words: dict[str, list[np.ndarray]], labels: list[str], spoken
     if k < 2 or bank is None:
         say(0.07, "training on every example")
         return _fit(words, labels, spoken, cfg, base, say, (0.1, 0.98)), None
-    spectra, bank_words = bank.select(exclude=list(words))
+    cep, bank_words = bank.select(exclude=list(words))
     keep = np.arange(len(bank_words)) % HOLDOUT != 0
     train_spoken = spoken.held_in()
     pos = heldout_takes(words, labels, train_spoken, cfg, base, say, k, keep)
     say(0.5, "training on every example")
     fit = _fit(words, labels, train_spoken, cfg, base, say, (0.53, 0.98), bank_keep=keep)
     out = ~keep & np.array([w != SILENCE for w in bank_words])
-    held = bank_cepstra(spectra[torch.from_numpy(out)], MFCC(fit.feats), spoken.room if cfg.channel else [],
-                        np.random.default_rng(cfg.seed + 2), spoken.snr_db)  # as the user's channel brings them
-    neg = list(keyword_scores(fit.model, fit.feats, held, labels, cepstra=True))
-    synth = list(keyword_scores(fit.model, fit.feats, through_channel(
-        spoken.unknown[::HOLDOUT], spoken.room if cfg.channel else [], spoken.snr_db, np.random.default_rng(cfg.seed + 3)),
-        labels))
+    neg = list(keyword_scores(fit.model, fit.feats, cep[torch.from_numpy(out)], labels, cepstra=True))
+    synth = list(keyword_scores(fit.model, fit.feats, spoken.unknown[::HOLDOUT], labels))
     keywords = [labels.index(w) for w in words]
     return fit, {**choose_threshold(pos, neg, keywords, cfg.reject_aim, also=[synth]), "folds": k,
                  "heldout_takes": len(pos), "negatives": len(neg), "synthetic_negatives": len(synth)}
@@ -620,12 +556,12 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
     try:
         say(0.0, "making spoken examples with espeak-ng" + (": other words, and yours in other voices"
                                                              if cfg.voiced_takes else ": other words"))
-        takes = [x for xs in check_examples(examples).values() for x in xs]
-        room_beds = [np.asarray(x, np.float32) for x in room] + (channel_background(takes, SR) if cfg.channel else [])
+        checked = check_examples(examples)
+        room_beds = [np.asarray(x, np.float32) for x in room] + \
+            (channel_background([x for xs in checked.values() for x in xs], SR) if cfg.channel else [])
         spoken = Spoken(unknown_waves(cfg.unknown_pool, list(words), cfg.seed),
                         voiced_words(list(words), cfg.voiced_takes, cfg.seed), room_beds,
-                        [word_core(np.asarray(x, np.float32), SR) for x in others],
-                        channel_snr(takes, SR) if cfg.channel else None)
+                        [word_core(np.asarray(x, np.float32), SR) for x in others])
         fit, calib = fit_calibrated(words, labels, spoken, cfg, base, say)
         config = {
             "kind": "kws",
@@ -637,7 +573,6 @@ def train(examples: Mapping[str, Sequence[np.ndarray]], out: str | Path, cfg: Fi
                          "base": str(base or "digits") if fit.mode == "finetune" else None,
                          "real_bank_clips": fit.n_real, "epochs_run": len(fit.history), "calibration": calib,
                          "channel_seconds": round(sum(len(x) for x in spoken.room) / SR, 2),
-                         "channel_snr_db": None if spoken.snr_db is None else round(spoken.snr_db, 1),
                          "other_words": len(spoken.others)},
         }
         if calib:  # a keyword wins when its probability reaches the calibrated threshold

@@ -1,12 +1,10 @@
-"""Real words for `_unknown_`: log-mel spectra of a few hundred Speech Commands clips, shipped in the package.
+"""Real words for `_unknown_`: MFCC cepstra of a few hundred Speech Commands clips, shipped in the package.
 
 Train-your-own cannot read ../shared at run time, and a handful of espeak-ng words
-teaches a new model to reject only robots. The bank holds the log-mel power
-spectra (float16) of one-second clips by the share's *training* speakers, never
-the audio, each labelled with its word so that the user's own words can be left
-out. Log-mel rather than cepstra so that the user's channel noise can be added
-to them (`audio.features.mix_log_mel`: powers add). Source: Speech Commands v0.02
-(Warden 2018), CC BY 4.0.
+teaches a new model to reject only robots. The bank holds the cepstra (before
+deltas and normalisation, float16) of one-second clips by the share's *training*
+speakers, never the audio, each labelled with its word so that the user's own
+words can be left out. Source: Speech Commands v0.02 (Warden 2018), CC BY 4.0.
 """
 
 from __future__ import annotations
@@ -25,29 +23,28 @@ from audio_rnn.audio.features import MFCC, FeatureConfig
 KIND = "word_bank"
 NAME = "real_words"
 CREDIT = ("Speech Commands v0.02, Pete Warden (Google), arXiv:1804.03209, 2018; CC BY 4.0. "
-          "Log-mel spectra of clips by the training speakers of ../shared/data/speech_commands; no audio.")
-# the spectra depend on these; the DCT, deltas and normalisation are applied when the bank is used
-SPECTRA_FIELDS = ("sample_rate", "n_mels", "win_ms", "hop_ms", "f_min", "f_max", "floor_db")
+          "MFCC cepstra of clips by the training speakers of ../shared/data/speech_commands; no audio.")
+# the cepstra depend on these; deltas and normalisation are applied when the bank is used
+CEPSTRA_FIELDS = ("sample_rate", "n_mfcc", "n_mels", "win_ms", "hop_ms", "f_min", "f_max", "floor_db")
 
 
 @dataclass
 class WordBank:
-    """Log-mel spectra (N, T, n_mels) of one-second real clips, their words (`_silence_` for backgrounds), and
-    the features they were made with."""
+    """Cepstra (N, T, n_mfcc) of one-second real clips, their words (`_silence_` for backgrounds), and features."""
 
-    log_mel: torch.Tensor
+    cepstra: torch.Tensor
     words: list[str]
     features: FeatureConfig
 
     def fits(self, features: FeatureConfig) -> bool:
-        """True when a model with `features` can use these spectra."""
-        return all(getattr(self.features, f) == getattr(features, f) for f in SPECTRA_FIELDS)
+        """True when a model with `features` can use these cepstra."""
+        return all(getattr(self.features, f) == getattr(features, f) for f in CEPSTRA_FIELDS)
 
     def select(self, exclude: Sequence[str] = ()) -> tuple[torch.Tensor, list[str]]:
-        """The spectra and words of every clip whose word is none of `exclude` (the user's keywords)."""
+        """The cepstra and words of every clip whose word is none of `exclude` (the user's keywords)."""
         drop = {w.lower() for w in exclude}
         keep = [i for i, w in enumerate(self.words) if w not in drop]
-        return self.log_mel[keep], [self.words[i] for i in keep]
+        return self.cepstra[keep], [self.words[i] for i in keep]
 
 
 def pick(clips: Sequence[Clip], per_word: int, n_silence: int, seed: int) -> list[Clip]:
@@ -80,9 +77,9 @@ def build(root: str | Path, features: FeatureConfig, per_word: int = 16, n_silen
     mfcc = MFCC(features).eval()
     with torch.no_grad():
         waves = torch.from_numpy(np.stack([fit_window(c.wave) for c in chosen]))
-        spectra = torch.cat([mfcc.log_mel(waves[i:i + 256]) for i in range(0, len(waves), 256)])
+        cep = torch.cat([mfcc.cepstra(waves[i:i + 256]) for i in range(0, len(waves), 256)])
     words = [SILENCE if c.label == SILENCE else c.name.split("/")[0] for c in chosen]
-    return WordBank(spectra.half(), words, features)
+    return WordBank(cep.half(), words, features)
 
 
 def save(bank: WordBank, folder: str | Path) -> Path:
@@ -94,7 +91,7 @@ def save(bank: WordBank, folder: str | Path) -> Path:
         counts[w] += 1
     config = {"kind": KIND, "features": bank.features.to_dict(), "words": bank.words, "counts": dict(counts),
               "credit": CREDIT}
-    return checkpoint.save(folder, {"log_mel": bank.log_mel.contiguous()}, config)
+    return checkpoint.save(folder, {"cepstra": bank.cepstra.contiguous()}, config)
 
 
 def load(folder: str | Path | None = None) -> WordBank | None:
@@ -106,12 +103,12 @@ def load(folder: str | Path | None = None) -> WordBank | None:
     if not path.exists():
         return None
     tensors, cfg = checkpoint.load(path, kind=KIND)
-    spectra = tensors.get("log_mel")
+    cep = tensors.get("cepstra")
     words = list(cfg.get("words", []))
-    if spectra is None or spectra.dim() != 3 or spectra.shape[0] != len(words):
-        raise CheckpointError(f"{path}: word bank holds {None if spectra is None else tuple(spectra.shape)} "
-                              f"log-mel spectra for {len(words)} words (rebuild it: audio-rnn word-bank)")
-    return WordBank(spectra, words, FeatureConfig.from_dict(cfg["features"]))
+    if cep is None or cep.dim() != 3 or cep.shape[0] != len(words):
+        raise CheckpointError(f"{path}: word bank holds {None if cep is None else tuple(cep.shape)} cepstra "
+                              f"for {len(words)} words")
+    return WordBank(cep, words, FeatureConfig.from_dict(cfg["features"]))
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -133,5 +130,5 @@ def run_word_bank(args) -> int:
     bank = build(args.data, FeatureConfig.from_dict(cfg["features"]), args.per_word, args.silence, args.seed)
     out = save(bank, args.out or checkpoint.pretrained_path(NAME))
     print(f"saved {out}: {len(bank.words)} clips, {len(set(bank.words))} words, "
-          f"{bank.log_mel.numel() * 2 / 1e6:.2f} MB of log-mel spectra")
+          f"{bank.cepstra.numel() * 2 / 1e6:.2f} MB of cepstra")
     return 0
