@@ -92,12 +92,16 @@ def test_trained_model_hears_new_voices_and_loads_in_recognizer_and_cli(examples
 
 
 def test_one_wake_word_against_everything_else(examples, new_voices, tmp_path):
-    """One word is enough: a wake word, heard in new voices, and another word is not taken for it."""
+    """One word is enough: a wake word, heard in new voices, and another word is not taken for it; the user's own
+    other words join the calibration, each scored by a run that did not train on it."""
     from audio_rnn.keywords.recognize import Recognizer
 
     cfg = finetune.FinetuneConfig(max_minutes=12 / 60, epochs=20, copies=3, calibrate_folds=5, calibrate_budget_s=3)
-    res = finetune.train({"lights": examples["lights"]}, tmp_path / "wake", cfg)
+    mine = [speak(w, *VOICES[0]) for w in ("table", "orange", "garden")]  # the user's own other words
+    res = finetune.train({"lights": examples["lights"]}, tmp_path / "wake", cfg, others=mine)
     assert res.calibration["synthetic_negatives"] == 20  # other words in other voices, kept out to calibrate on
+    assert res.calibration["own_other_words"] == 3  # each scored by a leave-out run that did not hear it
+    assert "other_sets_rejected" in res.calibration
     assert res.labels == ["lights", "_silence_", "_unknown_"] and res.mode == "finetune"
     rec = Recognizer(res.folder)
     heard = [r.label for r in rec.classify_waves(new_voices["lights"])]
