@@ -138,7 +138,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--takes", default=str(SC), help="Speech Commands folder the takes come from")
     ap.add_argument("--test", action="append", default=[], metavar="DIR",
-                    help="Speech Commands folder whose validation speakers are tested (repeatable; default: the v0.02 share)")
+                    help="Speech Commands folder whose validation speakers are tested (repeatable; "
+                         "default: the v0.02 share)")
     ap.add_argument("--other-words", type=int, default=0, help="recordings of other words given to training")
     ap.add_argument("--mic", type=int, default=-1, help="a simulated microphone for takes and tests (-1: none)")
     ap.add_argument("--calibrate-folds", type=int, default=5, help="0: the threshold is not calibrated")

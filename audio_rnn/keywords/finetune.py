@@ -457,8 +457,9 @@ def choose_threshold(pos: Sequence[tuple[int, np.ndarray]], neg: Sequence[np.nda
                      also: Sequence[Sequence[np.ndarray]] = ()) -> dict[str, float]:
     """The keyword-score threshold for held-out scores: the most takes found among thresholds rejecting at least
     `reject_aim` of the other words `neg` and of every set in `also` (other words from another recording
-    channel; the aim rounded down to whole words, so a set of 5 needs 4), the lowest such (new speakers score lower than held-out takes of known ones); if none does, the best
-    balance of takes found and the worst set's rejection.
+    channel; the aim rounded down to whole words, so a set of 5 needs 4), the lowest such (new speakers score
+    lower than held-out takes of known ones); if none does, the best balance of takes found and the worst set's
+    rejection.
 
     A clip is a keyword when its best keyword's probability reaches the threshold (`recognize.decide`'s
     keyword_score rule): a take counts when that keyword is its own word, a negative when none reaches it.

@@ -70,9 +70,10 @@ def _keyword_box(i: int, ft) -> tuple[str, list[np.ndarray]]:
 def _channel_box() -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Optional recordings through the user's microphone: the room with nobody speaking, and other words."""
     with st.expander("Your microphone (optional): the room, and a few other words"):
-        st.caption("A model learns whatever sets your takes apart from its other words, the microphone too. The "
-                   "background around your takes is used for that already; a few seconds of your room with nobody "
-                   "speaking, and a few other words said into the same microphone, help more.")
+        st.caption("A model learns whatever sets your takes apart from its other words, the microphone too. A "
+                   "few other words said into the same microphone teach it to reject them, and they join the check "
+                   "that sets how sure it must be; a few seconds of your room with nobody speaking count as "
+                   "silence. For a wake word, also raise \"Other words to reject\" below.")
         room = _audio_inputs("room", "recordings of your room", "your room, a few seconds, nobody speaking")
         others = _audio_inputs("others", "other words (not keywords)", "another word, not a keyword")
     return room, others
