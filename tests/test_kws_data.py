@@ -31,6 +31,11 @@ def test_fsdd_loads_real_speech_at_16k(fsdd_dir):
     assert c.wave.dtype == np.float32 and np.max(np.abs(c.wave)) > 0.05
     # the parent folder works too, and load_any recognises it
     assert len(data.load_any(fsdd_dir.parent, holdout=["george"])) == 2500
+    # --val-speakers: an FSDD voice in the validation fold (it chooses the epoch), the test speaker kept out
+    both = data.load_training_clips([fsdd_dir.parent], data.LABELS, holdout=["george"], val_speakers=["jackson"])
+    by_split = {sp: {c.speaker for c in both if c.split == sp} for sp in ("train", "val", "test")}
+    assert by_split["val"] == {"jackson"} and by_split["test"] == {"george"}
+    assert not by_split["train"] & {"george", "jackson"} and len(by_split["train"]) == 3
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
