@@ -59,10 +59,8 @@ def microphone(seed: int, sr: int = 16000):
     return through
 
 
-def other_words(clips, words: list[str], n: int, seed: int) -> list[np.ndarray]:
-    """`n` recordings of words that are none of `words`, by distinct training speakers (of the take set `seed`)."""
-    rng = np.random.default_rng(50_000 + seed)
-    pool = [c for c in clips if c.split == "train" and c.label not in words and c.label != "_silence_"]
+def by_distinct_speakers(pool, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Up to `n` waves of `pool`, in `rng`'s order, each by a speaker not drawn before."""
     out, speakers = [], set()
     for i in rng.permutation(len(pool)):
         if pool[i].speaker not in speakers and len(out) < n:
@@ -71,19 +69,17 @@ def other_words(clips, words: list[str], n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
+def other_words(clips, words: list[str], n: int, seed: int) -> list[np.ndarray]:
+    """`n` recordings of words that are none of `words`, by distinct training speakers (of the take set `seed`)."""
+    pool = [c for c in clips if c.split == "train" and c.label not in words and c.label != "_silence_"]
+    return by_distinct_speakers(pool, n, np.random.default_rng(50_000 + seed))
+
+
 def take_sets(clips, words: list[str], n: int, seed: int) -> dict[str, list[np.ndarray]]:
     """`n` takes of each word, each by another training speaker (the take set of `seed`)."""
     rng = np.random.default_rng(seed)
-    examples: dict[str, list[np.ndarray]] = {}
-    for w in words:
-        pool = [c for c in clips if c.split == "train" and c.label == w]
-        speakers: set[str] = set()
-        examples[w] = []
-        for i in rng.permutation(len(pool)):
-            if pool[i].speaker not in speakers and len(examples[w]) < n:
-                speakers.add(pool[i].speaker)
-                examples[w].append(pool[i].wave)
-    return examples
+    return {w: by_distinct_speakers([c for c in clips if c.split == "train" and c.label == w], n, rng)
+            for w in words}
 
 
 def scores(rec, test, words: list[str]) -> dict[str, object]:
